@@ -1,0 +1,212 @@
+//! The bundled rustdocs sample (2,000 Rust documentation sections with all-MiniLM-L6-v2
+//! embeddings, 500 known-item queries) and the retrieval metrics used to judge search on
+//! it. Used by the `demo` command, the tests and the benchmarks; see
+//! `tests/data/sample/README.md` for where the data comes from and its licence.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::document::{Document, Hit};
+use crate::error::{Error, Result};
+
+/// One sample document.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SampleDoc {
+    /// Document id, e.g. `api:std::vec::Vec`.
+    pub id: String,
+    /// Title (item path, or page > heading).
+    pub title: String,
+    /// Body text.
+    pub text: String,
+    /// `"api"` or `"book"`.
+    pub kind: String,
+}
+
+/// One sample query with its one relevant document.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SampleQuery {
+    /// Query id.
+    pub id: String,
+    /// Query text.
+    pub text: String,
+    /// `"api"` or `"book"`.
+    #[serde(default)]
+    pub kind: String,
+    /// The relevant document's id (from the judgements).
+    #[serde(skip)]
+    pub relevant: String,
+}
+
+#[derive(Deserialize)]
+struct Qrel {
+    qid: String,
+    docid: String,
+}
+
+/// A loaded dataset: documents and queries with their vectors.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Vector dimension.
+    pub dim: usize,
+    /// Documents.
+    pub docs: Vec<SampleDoc>,
+    /// Document vectors, row-major, one per document.
+    pub doc_vectors: Vec<f32>,
+    /// Queries.
+    pub queries: Vec<SampleQuery>,
+    /// Query vectors, row-major, one per query.
+    pub query_vectors: Vec<f32>,
+}
+
+fn jsonl<T: for<'de> Deserialize<'de>>(text: &str, what: &str) -> Result<Vec<T>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| Error::InvalidOptions(format!("{what} line {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
+fn f32s(bytes: &[u8], rows: usize, dim: usize, what: &str) -> Result<Vec<f32>> {
+    if bytes.len() != rows * dim * 4 {
+        return Err(Error::InvalidOptions(format!(
+            "{what} holds {} bytes, expected {rows} x {dim} float32",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+impl Dataset {
+    /// Parses a dataset from the contents of its five files.
+    pub fn from_parts(
+        dim: usize,
+        docs_jsonl: &str,
+        docs_f32: &[u8],
+        queries_jsonl: &str,
+        queries_f32: &[u8],
+        qrels_jsonl: &str,
+    ) -> Result<Self> {
+        let docs: Vec<SampleDoc> = jsonl(docs_jsonl, "docs.jsonl")?;
+        let mut queries: Vec<SampleQuery> = jsonl(queries_jsonl, "queries.jsonl")?;
+        let qrels: HashMap<String, String> = jsonl::<Qrel>(qrels_jsonl, "qrels.jsonl")?
+            .into_iter()
+            .map(|q| (q.qid, q.docid))
+            .collect();
+        for q in &mut queries {
+            q.relevant = qrels.get(&q.id).cloned().unwrap_or_default();
+        }
+        Ok(Dataset {
+            dim,
+            doc_vectors: f32s(docs_f32, docs.len(), dim, "docs.f32")?,
+            query_vectors: f32s(queries_f32, queries.len(), dim, "queries.f32")?,
+            docs,
+            queries,
+        })
+    }
+
+    /// Loads a dataset directory laid out like `tests/data/sample`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load(dir: &std::path::Path, dim: usize) -> Result<Self> {
+        let read =
+            |f: &str| std::fs::read(dir.join(f)).map_err(|e| Error::io(dir.join(f).display(), e));
+        let text = |f: &str| -> Result<String> {
+            String::from_utf8(read(f)?)
+                .map_err(|_| Error::InvalidOptions(format!("{f} is not UTF-8")))
+        };
+        Self::from_parts(
+            dim,
+            &text("docs.jsonl")?,
+            &read("docs.f32")?,
+            &text("queries.jsonl")?,
+            &read("queries.f32")?,
+            &text("qrels.jsonl")?,
+        )
+    }
+
+    /// The sample bundled into the native binary.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn bundled() -> Self {
+        macro_rules! sample {
+            ($f:literal) => {
+                include_bytes!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/data/sample/",
+                    $f
+                ))
+            };
+        }
+        let s = |b: &[u8]| {
+            std::str::from_utf8(b)
+                .expect("bundled sample is UTF-8")
+                .to_owned()
+        };
+        Self::from_parts(
+            384,
+            &s(sample!("docs.jsonl")),
+            sample!("docs.f32"),
+            &s(sample!("queries.jsonl")),
+            sample!("queries.f32"),
+            &s(sample!("qrels.jsonl")),
+        )
+        .expect("bundled sample parses")
+    }
+
+    /// The vector of document `i`.
+    pub fn doc_vector(&self, i: usize) -> &[f32] {
+        &self.doc_vectors[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// The vector of query `i`.
+    pub fn query_vector(&self, i: usize) -> &[f32] {
+        &self.query_vectors[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// Document `i` as a [`Document`]: text `title: text` (as embedded), metadata
+    /// `{"kind", "source", "chars"}` where `source` is the crate (api) or book (book).
+    pub fn document(&self, i: usize) -> Document {
+        let d = &self.docs[i];
+        let source = match d.id.split_once(':') {
+            Some(("api", path)) => path
+                .trim_start_matches("derive@")
+                .trim_start_matches("attr@")
+                .split("::")
+                .next()
+                .unwrap_or(""),
+            Some(("book", path)) => path.split('/').next().unwrap_or(""),
+            _ => "",
+        };
+        Document::new(d.id.clone(), self.doc_vector(i).to_vec())
+            .text(format!("{}: {}", d.title, d.text))
+            .metadata(json!({"kind": d.kind, "source": source, "chars": d.text.len()}))
+    }
+
+    /// All documents.
+    pub fn documents(&self) -> Vec<Document> {
+        (0..self.docs.len()).map(|i| self.document(i)).collect()
+    }
+}
+
+/// Mean reciprocal rank at 10 and recall at 10 of ranked id lists against one relevant
+/// id each.
+pub fn mrr_recall_at_10<'a>(runs: impl IntoIterator<Item = (&'a [Hit], &'a str)>) -> (f64, f64) {
+    let (mut mrr, mut hits, mut n) = (0.0, 0usize, 0usize);
+    for (ranked, relevant) in runs {
+        n += 1;
+        if let Some(pos) = ranked.iter().take(10).position(|h| h.id == relevant) {
+            mrr += 1.0 / (pos + 1) as f64;
+            hits += 1;
+        }
+    }
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    (mrr / n as f64, hits as f64 / n as f64)
+}

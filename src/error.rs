@@ -1,0 +1,188 @@
+//! The one error type of vjson.
+//!
+//! Every failure the database can report is a variant of [`Error`]; each variant has a
+//! stable string code ([`Error::code`]) that the CLI prints and the npm package puts on the
+//! thrown JS `Error` as `.code`. Messages say what was wrong and what to do about it.
+
+use std::fmt;
+
+/// A vjson result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in vjson.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A vector's length differs from the database's dimension.
+    #[error(
+        "vector for {id} has {got} dimensions but the database expects {expected}; embed with the same model the database was created for"
+    )]
+    DimensionMismatch {
+        /// Which document or query (`"query"` for a search vector).
+        id: String,
+        /// The database dimension.
+        expected: usize,
+        /// The vector's length.
+        got: usize,
+    },
+    /// A vector holds NaN or an infinity.
+    #[error(
+        "vector for {id} has a non-finite value (NaN or infinity) at index {index}; check the embedding pipeline"
+    )]
+    NonFiniteVector {
+        /// Which document or query.
+        id: String,
+        /// The first offending index.
+        index: usize,
+    },
+    /// A cosine vector whose norm is zero cannot be normalised.
+    #[error(
+        "vector for {id} has zero length, so it has no direction for cosine similarity; use metric \"dot\" or \"l2\", or drop the document"
+    )]
+    ZeroVector {
+        /// Which document or query.
+        id: String,
+    },
+    /// A document id is empty.
+    #[error("document id is empty; every document needs a non-empty id")]
+    EmptyId,
+    /// A document id is too long.
+    #[error("document id is {len} bytes long; ids are limited to {max} bytes")]
+    IdTooLong {
+        /// The id's byte length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// `insert` of an id that already exists (use `upsert` to replace it).
+    #[error("a document with id {0:?} already exists; use upsert to replace it")]
+    DuplicateId(String),
+    /// `delete` / `get` of an id that does not exist.
+    #[error("no document with id {0:?}")]
+    NotFound(String),
+    /// Metadata must be a JSON object (or absent).
+    #[error("metadata for {id} must be a JSON object, got {got}")]
+    InvalidMetadata {
+        /// Which document.
+        id: String,
+        /// The JSON type that was given.
+        got: &'static str,
+    },
+    /// A filter could not be parsed.
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+    /// A query asks for nothing or for something impossible.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    /// Options are out of range, or disagree with an existing database.
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+    /// Snapshot bytes are not a valid vjson snapshot.
+    #[error("invalid snapshot: {0}")]
+    InvalidSnapshot(String),
+    /// On-disk data is damaged beyond what recovery may repair.
+    #[error("corrupt database at {path}: {detail}")]
+    Corrupt {
+        /// The damaged file.
+        path: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// Another process holds the database's write lock.
+    #[error("database {0} is locked by another process; close the other writer or open a copy")]
+    Locked(String),
+    /// An operating-system I/O error.
+    #[error("I/O error{}: {source}", context.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Io {
+        /// What was being done.
+        context: Option<String>,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The full-text engine failed.
+    #[error("full-text index error: {0}")]
+    Text(String),
+    /// The operation is not available on this target or with these options.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+}
+
+impl Error {
+    /// The stable machine-readable code of this error, e.g. `"dimension_mismatch"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::DimensionMismatch { .. } => "dimension_mismatch",
+            Error::NonFiniteVector { .. } => "non_finite_vector",
+            Error::ZeroVector { .. } => "zero_vector",
+            Error::EmptyId => "empty_id",
+            Error::IdTooLong { .. } => "id_too_long",
+            Error::DuplicateId(_) => "duplicate_id",
+            Error::NotFound(_) => "not_found",
+            Error::InvalidMetadata { .. } => "invalid_metadata",
+            Error::InvalidFilter(_) => "invalid_filter",
+            Error::InvalidQuery(_) => "invalid_query",
+            Error::InvalidOptions(_) => "invalid_options",
+            Error::InvalidSnapshot(_) => "invalid_snapshot",
+            Error::Corrupt { .. } => "corrupt",
+            Error::Locked(_) => "locked",
+            Error::Io { .. } => "io",
+            Error::Text(_) => "text_index",
+            Error::Unsupported(_) => "unsupported",
+        }
+    }
+
+    /// Every code [`Error::code`] can return (for documentation and tests).
+    pub const CODES: &'static [&'static str] = &[
+        "dimension_mismatch",
+        "non_finite_vector",
+        "zero_vector",
+        "empty_id",
+        "id_too_long",
+        "duplicate_id",
+        "not_found",
+        "invalid_metadata",
+        "invalid_filter",
+        "invalid_query",
+        "invalid_options",
+        "invalid_snapshot",
+        "corrupt",
+        "locked",
+        "io",
+        "text_index",
+        "unsupported",
+    ];
+
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn io(context: impl fmt::Display, source: std::io::Error) -> Self {
+        Error::Io {
+            context: Some(context.to_string()),
+            source,
+        }
+    }
+
+    pub(crate) fn snapshot(msg: impl fmt::Display) -> Self {
+        Error::InvalidSnapshot(msg.to_string())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(source: std::io::Error) -> Self {
+        Error::Io {
+            context: None,
+            source,
+        }
+    }
+}
+
+/// The JSON type name of a value, for error messages.
+pub(crate) fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}

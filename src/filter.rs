@@ -1,0 +1,434 @@
+//! Metadata filters: Mongo-style JSON parsed once into a [`Filter`], evaluated per document.
+//!
+//! # Syntax
+//!
+//! A filter is a JSON object. Each key is either a logical operator (`$and`, `$or`, `$not`)
+//! or a field path (dotted for nested objects, `"a.b.c"`; a numeric segment indexes an
+//! array, `"tags.0"`). A field's value is either an object of operators,
+//! `{"$gte": 2020, "$lt": 2025}` (all must hold), or a bare value, which means `$eq`.
+//! Several keys in one object must all hold. `{}` matches everything.
+//!
+//! ```
+//! use vjson::Filter;
+//! use serde_json::json;
+//! let f = Filter::from_json(&json!({"year": {"$gte": 2020}, "tags": {"$contains": "rust"}})).unwrap();
+//! assert!(f.matches(Some(&json!({"year": 2024, "tags": ["rust", "db"]}))));
+//! assert!(!f.matches(Some(&json!({"year": 2019, "tags": ["rust"]}))));
+//! ```
+//!
+//! # Type rules
+//!
+//! | operator | operand | true when |
+//! |---|---|---|
+//! | `$eq` | any JSON | the field equals the operand (numbers compare by value, `1 == 1.0`); an array field also matches when one element equals a non-array operand; `null` matches a missing field |
+//! | `$ne` | any JSON | `$eq` is false (so a missing field matches `$ne: 5`) |
+//! | `$gt $gte $lt $lte` | number or string | field and operand are both numbers, or both strings (byte-wise order); for an array field, any element; any other pairing is simply false |
+//! | `$in` | array | `$eq` holds for some element of the operand |
+//! | `$nin` | array | `$in` is false |
+//! | `$exists` | boolean | the path is present (even if `null`) == operand |
+//! | `$contains` | any JSON | the field is a string containing the operand string, or an array with an element equal to the operand |
+//! | `$prefix` | string | the field is a string starting with the operand, or an array with such a string |
+//! | `$and` `$or` | non-empty array of filters | all / any hold |
+//! | `$not` | a filter object | it does not hold |
+//!
+//! Anything else (an unknown operator, an operand of the wrong type, an empty `$and`, a field
+//! object that mixes operators and plain keys) is an [`Error::InvalidFilter`] naming the
+//! offending path.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result, json_type};
+
+/// A parsed metadata filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    node: Node,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    All(Vec<Node>),
+    Any(Vec<Node>),
+    Not(Box<Node>),
+    Field(Vec<String>, Op),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Op {
+    Eq(Value),
+    Ne(Value),
+    Cmp(Cmp, Value),
+    In(Vec<Value>),
+    Nin(Vec<Value>),
+    Exists(bool),
+    Contains(Value),
+    Prefix(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cmp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+/// The operators a filter may use.
+pub const OPERATORS: [&str; 14] = [
+    "$eq",
+    "$ne",
+    "$gt",
+    "$gte",
+    "$lt",
+    "$lte",
+    "$in",
+    "$nin",
+    "$exists",
+    "$contains",
+    "$prefix",
+    "$and",
+    "$or",
+    "$not",
+];
+
+fn invalid(path: &str, msg: impl std::fmt::Display) -> Error {
+    if path.is_empty() {
+        Error::InvalidFilter(msg.to_string())
+    } else {
+        Error::InvalidFilter(format!("at `{path}`: {msg}"))
+    }
+}
+
+impl Filter {
+    /// A filter that matches every document.
+    pub fn all() -> Self {
+        Filter {
+            node: Node::All(Vec::new()),
+        }
+    }
+
+    /// Parses a filter from JSON.
+    pub fn from_json(value: &Value) -> Result<Self> {
+        Ok(Filter {
+            node: parse_object(value, "")?,
+        })
+    }
+
+    /// Parses a filter from a JSON string.
+    pub fn parse(json: &str) -> Result<Self> {
+        let value: Value = serde_json::from_str(json)
+            .map_err(|e| Error::InvalidFilter(format!("not valid JSON: {e}")))?;
+        Self::from_json(&value)
+    }
+
+    /// True when the filter matches everything (`{}`).
+    pub fn is_all(&self) -> bool {
+        matches!(&self.node, Node::All(v) if v.is_empty())
+    }
+
+    /// Whether a document with this metadata passes the filter (`None`: no metadata).
+    pub fn matches(&self, metadata: Option<&Value>) -> bool {
+        eval(&self.node, metadata)
+    }
+}
+
+fn parse_object(value: &Value, path: &str) -> Result<Node> {
+    let obj = value.as_object().ok_or_else(|| {
+        invalid(
+            path,
+            format!("a filter must be a JSON object, got {}", json_type(value)),
+        )
+    })?;
+    let mut nodes = Vec::with_capacity(obj.len());
+    for (key, v) in obj {
+        nodes.push(parse_entry(key, v, path)?);
+    }
+    Ok(if nodes.len() == 1 {
+        nodes.pop().expect("one node")
+    } else {
+        Node::All(nodes)
+    })
+}
+
+fn parse_entry(key: &str, v: &Value, path: &str) -> Result<Node> {
+    match key {
+        "$and" | "$or" => {
+            let items = v.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
+                invalid(path, format!("{key} takes a non-empty array of filters"))
+            })?;
+            let nodes = items
+                .iter()
+                .enumerate()
+                .map(|(i, f)| parse_object(f, &format!("{key}[{i}]")))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(if key == "$and" {
+                Node::All(nodes)
+            } else {
+                Node::Any(nodes)
+            })
+        }
+        "$not" => Ok(Node::Not(Box::new(parse_object(v, "$not")?))),
+        k if k.starts_with('$') => Err(invalid(
+            path,
+            format!(
+                "unknown top-level operator `{k}`; use $and, $or, $not, or a field name ({})",
+                OPERATORS.join(" ")
+            ),
+        )),
+        field => {
+            if field.is_empty() || field.split('.').any(str::is_empty) {
+                return Err(invalid(
+                    field,
+                    "field paths must be non-empty names separated by single dots",
+                ));
+            }
+            let segs: Vec<String> = field.split('.').map(str::to_owned).collect();
+            parse_field(segs, field, v)
+        }
+    }
+}
+
+fn parse_field(segs: Vec<String>, path: &str, v: &Value) -> Result<Node> {
+    let ops = match v {
+        Value::Object(m) if m.keys().any(|k| k.starts_with('$')) => m,
+        other => return Ok(Node::Field(segs, Op::Eq(other.clone()))),
+    };
+    if ops.keys().any(|k| !k.starts_with('$')) {
+        return Err(invalid(
+            path,
+            "an operator object cannot also hold plain keys; write {\"$eq\": {...}} to compare with an object",
+        ));
+    }
+    let mut nodes = Vec::with_capacity(ops.len());
+    for (op, operand) in ops {
+        nodes.push(Node::Field(segs.clone(), parse_op(op, operand, path, ops)?));
+    }
+    Ok(if nodes.len() == 1 {
+        nodes.pop().expect("one node")
+    } else {
+        Node::All(nodes)
+    })
+}
+
+fn parse_op(op: &str, operand: &Value, path: &str, _all: &Map<String, Value>) -> Result<Op> {
+    let comparable = |cmp| match operand {
+        Value::Number(_) | Value::String(_) => Ok(Op::Cmp(cmp, operand.clone())),
+        other => Err(invalid(
+            path,
+            format!(
+                "{op} compares with a number or a string, got {}",
+                json_type(other)
+            ),
+        )),
+    };
+    let list = || {
+        operand.as_array().cloned().ok_or_else(|| {
+            invalid(
+                path,
+                format!("{op} takes an array of values, got {}", json_type(operand)),
+            )
+        })
+    };
+    match op {
+        "$eq" => Ok(Op::Eq(operand.clone())),
+        "$ne" => Ok(Op::Ne(operand.clone())),
+        "$gt" => comparable(Cmp::Gt),
+        "$gte" => comparable(Cmp::Gte),
+        "$lt" => comparable(Cmp::Lt),
+        "$lte" => comparable(Cmp::Lte),
+        "$in" => Ok(Op::In(list()?)),
+        "$nin" => Ok(Op::Nin(list()?)),
+        "$exists" => operand.as_bool().map(Op::Exists).ok_or_else(|| {
+            invalid(
+                path,
+                format!("$exists takes true or false, got {}", json_type(operand)),
+            )
+        }),
+        "$contains" => Ok(Op::Contains(operand.clone())),
+        "$prefix" => operand
+            .as_str()
+            .map(|s| Op::Prefix(s.to_owned()))
+            .ok_or_else(|| {
+                invalid(
+                    path,
+                    format!("$prefix takes a string, got {}", json_type(operand)),
+                )
+            }),
+        "$and" | "$or" | "$not" => Err(invalid(
+            path,
+            format!("{op} belongs at the top level of a filter, not inside a field"),
+        )),
+        other => Err(invalid(
+            path,
+            format!(
+                "unknown operator `{other}`; expected one of {}",
+                OPERATORS.join(" ")
+            ),
+        )),
+    }
+}
+
+fn resolve<'a>(metadata: Option<&'a Value>, path: &[String]) -> Option<&'a Value> {
+    let mut cur = metadata?;
+    for seg in path {
+        cur = match cur {
+            Value::Object(m) => m.get(seg)?,
+            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// JSON equality with numbers compared by value.
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => match (x.as_u64(), y.as_u64()) {
+                (Some(x), Some(y)) => x == y,
+                _ => x.as_f64() == y.as_f64(),
+            },
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn eq_field(field: Option<&Value>, operand: &Value) -> bool {
+    match field {
+        None => operand.is_null(),
+        Some(f) => {
+            json_eq(f, operand)
+                || (!operand.is_array()
+                    && f.as_array()
+                        .is_some_and(|a| a.iter().any(|e| json_eq(e, operand))))
+        }
+    }
+}
+
+fn cmp_scalar(cmp: Cmp, f: &Value, operand: &Value) -> bool {
+    let ord = match (f, operand) {
+        (Value::Number(a), Value::Number(b)) => match (a.as_f64(), b.as_f64()) {
+            (Some(a), Some(b)) => a.partial_cmp(&b),
+            _ => None,
+        },
+        (Value::String(a), Value::String(b)) => Some(a.as_str().cmp(b.as_str())),
+        _ => None,
+    };
+    let Some(ord) = ord else { return false };
+    match cmp {
+        Cmp::Gt => ord.is_gt(),
+        Cmp::Gte => ord.is_ge(),
+        Cmp::Lt => ord.is_lt(),
+        Cmp::Lte => ord.is_le(),
+    }
+}
+
+fn eval(node: &Node, md: Option<&Value>) -> bool {
+    match node {
+        Node::All(nodes) => nodes.iter().all(|n| eval(n, md)),
+        Node::Any(nodes) => nodes.iter().any(|n| eval(n, md)),
+        Node::Not(n) => !eval(n, md),
+        Node::Field(path, op) => {
+            let f = resolve(md, path);
+            match op {
+                Op::Eq(v) => eq_field(f, v),
+                Op::Ne(v) => !eq_field(f, v),
+                Op::Cmp(c, v) => match f {
+                    Some(Value::Array(a)) => a.iter().any(|e| cmp_scalar(*c, e, v)),
+                    Some(x) => cmp_scalar(*c, x, v),
+                    None => false,
+                },
+                Op::In(list) => list.iter().any(|v| eq_field(f, v)),
+                Op::Nin(list) => !list.iter().any(|v| eq_field(f, v)),
+                Op::Exists(b) => f.is_some() == *b,
+                Op::Contains(v) => match f {
+                    Some(Value::String(s)) => v.as_str().is_some_and(|needle| s.contains(needle)),
+                    Some(Value::Array(a)) => a.iter().any(|e| json_eq(e, v)),
+                    _ => false,
+                },
+                Op::Prefix(p) => match f {
+                    Some(Value::String(s)) => s.starts_with(p.as_str()),
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .any(|e| e.as_str().is_some_and(|s| s.starts_with(p.as_str()))),
+                    _ => false,
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn m(f: Value, md: Value) -> bool {
+        Filter::from_json(&f).unwrap().matches(Some(&md))
+    }
+
+    #[test]
+    fn operators() {
+        let d = json!({"year": 2024, "title": "Rust book", "tags": ["a", "b"], "n": {"x": 1.0}, "z": null});
+        assert!(m(json!({"year": 2024}), d.clone()));
+        assert!(m(json!({"year": {"$eq": 2024.0}}), d.clone()));
+        assert!(m(json!({"year": {"$ne": 2023}}), d.clone()));
+        assert!(m(json!({"year": {"$gt": 2023, "$lte": 2024}}), d.clone()));
+        assert!(!m(json!({"year": {"$gt": "x"}}), d.clone()));
+        assert!(m(json!({"title": {"$lt": "S"}}), d.clone()));
+        assert!(m(json!({"year": {"$in": [1, 2024]}}), d.clone()));
+        assert!(m(json!({"year": {"$nin": [1, 2]}}), d.clone()));
+        assert!(m(json!({"z": {"$exists": true}}), d.clone()));
+        assert!(m(json!({"q": {"$exists": false}}), d.clone()));
+        assert!(m(json!({"tags": {"$contains": "b"}}), d.clone()));
+        assert!(m(json!({"tags": "a"}), d.clone()));
+        assert!(m(json!({"title": {"$contains": "book"}}), d.clone()));
+        assert!(m(json!({"title": {"$prefix": "Ru"}}), d.clone()));
+        assert!(m(json!({"n.x": 1}), d.clone()));
+        assert!(m(json!({"tags.1": "b"}), d.clone()));
+        assert!(m(
+            json!({"$or": [{"year": 1}, {"n.x": {"$gte": 1}}]}),
+            d.clone()
+        ));
+        assert!(m(json!({"$not": {"year": 1}}), d.clone()));
+        assert!(!m(
+            json!({"$and": [{"year": 2024}, {"title": "x"}]}),
+            d.clone()
+        ));
+        assert!(m(json!({"missing": null}), d.clone()));
+        assert!(m(json!({}), d));
+    }
+
+    #[test]
+    fn malformed_filters_say_what_is_wrong() {
+        for bad in [
+            json!([1]),
+            json!({"year": {"$gt": [1]}}),
+            json!({"year": {"$in": 3}}),
+            json!({"year": {"$exists": 1}}),
+            json!({"year": {"$prefix": 1}}),
+            json!({"year": {"$foo": 1}}),
+            json!({"$and": []}),
+            json!({"$or": 1}),
+            json!({"$not": 1}),
+            json!({"$nope": {}}),
+            json!({"a..b": 1}),
+            json!({"a": {"$eq": 1, "b": 2}}),
+            json!({"a": {"$and": []}}),
+        ] {
+            let err = Filter::from_json(&bad).unwrap_err();
+            assert_eq!(err.code(), "invalid_filter", "{bad}");
+        }
+        let err = Filter::from_json(&json!({"year": {"$foo": 1}})).unwrap_err();
+        assert!(err.to_string().contains("`year`") && err.to_string().contains("$foo"));
+    }
+}

@@ -1,0 +1,278 @@
+//! Fusion of the vector and text result lists into one ranking.
+//!
+//! - [`Fusion::Rrf`] fuses ranks: `sum over lists of 1 / (k + rank)`, rank counted from 1.
+//! - [`Fusion::Weighted`], [`Fusion::Max`], [`Fusion::Min`] and [`Fusion::Average`] fuse
+//!   scores after min-max normalising each list to `[0, 1]` (a list whose scores are all
+//!   equal normalises to 1). A document missing from one list counts 0 for that list in
+//!   `Weighted`, `Min` and `Average`; `Max` takes the larger of the scores it has.
+//! - [`Fusion::Dbsf`] (distribution-based score fusion) normalises each list by its
+//!   mean ± 3 standard deviations, clamps to `[0, 1]`, and sums.
+//!
+//! A document found by only one side still appears in the fused list. Ties are broken by
+//! row number, so the order is deterministic.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How vector and text results are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Fusion {
+    /// Reciprocal rank fusion with constant `k` (60 by default).
+    Rrf {
+        /// The rank constant.
+        k: f32,
+    },
+    /// `vector * norm(vector score) + text * norm(text score)`.
+    Weighted {
+        /// Weight of the vector side.
+        vector: f32,
+        /// Weight of the text side.
+        text: f32,
+    },
+    /// The larger normalised score.
+    Max,
+    /// The smaller normalised score (a missing side counts 0).
+    Min,
+    /// The mean of the normalised scores (a missing side counts 0).
+    Average,
+    /// Distribution-based score fusion: mean ± 3σ normalisation, then the sum.
+    Dbsf,
+}
+
+impl Default for Fusion {
+    fn default() -> Self {
+        Fusion::Rrf { k: 60.0 }
+    }
+}
+
+impl Fusion {
+    /// Checks the parameters.
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            Fusion::Rrf { k } if !(k.is_finite() && k >= 0.0) => Err(Error::InvalidQuery(format!(
+                "rrf k must be a finite number >= 0, got {k}"
+            ))),
+            Fusion::Weighted { vector, text }
+                if !(vector.is_finite() && text.is_finite() && vector >= 0.0 && text >= 0.0)
+                    || vector + text == 0.0 =>
+            {
+                Err(Error::InvalidQuery(format!(
+                    "weighted fusion needs finite weights >= 0, not both 0; got vector {vector}, text {text}"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::str::FromStr for Fusion {
+    type Err = Error;
+
+    /// Parses `rrf`, `rrf:K`, `weighted:V,T`, `max`, `min`, `average` (or `avg`, `mean`)
+    /// and `dbsf`.
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) => (n, Some(a)),
+            None => (s.as_str(), None),
+        };
+        let bad = || {
+            Error::InvalidQuery(format!(
+                "unknown fusion {s:?}; use rrf, rrf:K, weighted:V,T (e.g. weighted:0.7,0.3), max, min, average or dbsf"
+            ))
+        };
+        let num = |x: &str| x.trim().parse::<f32>().map_err(|_| bad());
+        let f = match (name, arg) {
+            ("rrf", None) => Fusion::default(),
+            ("rrf", Some(k)) => Fusion::Rrf { k: num(k)? },
+            ("weighted", None) => Fusion::Weighted {
+                vector: 0.5,
+                text: 0.5,
+            },
+            ("weighted", Some(w)) => {
+                let (v, t) = w.split_once(',').ok_or_else(bad)?;
+                Fusion::Weighted {
+                    vector: num(v)?,
+                    text: num(t)?,
+                }
+            }
+            ("max", None) => Fusion::Max,
+            ("min", None) => Fusion::Min,
+            ("average" | "avg" | "mean", None) => Fusion::Average,
+            ("dbsf", None) => Fusion::Dbsf,
+            _ => return Err(bad()),
+        };
+        f.validate()?;
+        Ok(f)
+    }
+}
+
+/// One fused entry: row, fused score, vector score, text score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Fused {
+    pub row: u32,
+    pub score: f32,
+    pub vector: Option<f32>,
+    pub text: Option<f32>,
+}
+
+fn min_max(list: &[(u32, f32)]) -> impl Fn(f32) -> f32 + use<> {
+    let lo = list.iter().map(|x| x.1).fold(f32::INFINITY, f32::min);
+    let hi = list.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
+    move |s| {
+        if hi > lo { (s - lo) / (hi - lo) } else { 1.0 }
+    }
+}
+
+fn mean_std(list: &[(u32, f32)]) -> impl Fn(f32) -> f32 + use<> {
+    let n = list.len().max(1) as f64;
+    let mean = list.iter().map(|x| x.1 as f64).sum::<f64>() / n;
+    let var = list
+        .iter()
+        .map(|x| (x.1 as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let sd = var.sqrt();
+    let lo = mean - 3.0 * sd;
+    move |s| {
+        if sd > 0.0 {
+            (((s as f64 - lo) / (6.0 * sd)).clamp(0.0, 1.0)) as f32
+        } else {
+            1.0
+        }
+    }
+}
+
+/// Fuses two ranked lists (best first) of `(row, score)` into one list, best first.
+pub(crate) fn fuse(fusion: Fusion, vector: &[(u32, f32)], text: &[(u32, f32)]) -> Vec<Fused> {
+    let mut by_row: HashMap<u32, Fused> = HashMap::with_capacity(vector.len() + text.len());
+    for &(row, s) in vector {
+        by_row.entry(row).or_insert(Fused {
+            row,
+            score: 0.0,
+            vector: Some(s),
+            text: None,
+        });
+    }
+    for &(row, s) in text {
+        by_row
+            .entry(row)
+            .or_insert(Fused {
+                row,
+                score: 0.0,
+                vector: None,
+                text: None,
+            })
+            .text = Some(s);
+    }
+    let mut out: Vec<Fused> = match fusion {
+        Fusion::Rrf { k } => {
+            let rank_v: HashMap<u32, usize> = vector
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (x.0, i + 1))
+                .collect();
+            let rank_t: HashMap<u32, usize> =
+                text.iter().enumerate().map(|(i, x)| (x.0, i + 1)).collect();
+            by_row
+                .into_values()
+                .map(|mut f| {
+                    let rr = |r: Option<&usize>| r.map_or(0.0, |&r| 1.0 / (k + r as f32));
+                    f.score = rr(rank_v.get(&f.row)) + rr(rank_t.get(&f.row));
+                    f
+                })
+                .collect()
+        }
+        _ => {
+            type Norm = Box<dyn Fn(f32) -> f32>;
+            let (nv, nt): (Norm, Norm) = if fusion == Fusion::Dbsf {
+                (Box::new(mean_std(vector)), Box::new(mean_std(text)))
+            } else {
+                (Box::new(min_max(vector)), Box::new(min_max(text)))
+            };
+            by_row
+                .into_values()
+                .map(|mut f| {
+                    let v = f.vector.map(&nv);
+                    let t = f.text.map(&nt);
+                    let (v0, t0) = (v.unwrap_or(0.0), t.unwrap_or(0.0));
+                    f.score = match fusion {
+                        Fusion::Weighted { vector, text } => vector * v0 + text * t0,
+                        Fusion::Max => v0.max(t0),
+                        Fusion::Min => v0.min(t0),
+                        Fusion::Average => (v0 + t0) / 2.0,
+                        Fusion::Dbsf => v0 + t0,
+                        Fusion::Rrf { .. } => unreachable!("handled above"),
+                    };
+                    f
+                })
+                .collect()
+        }
+    };
+    out.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_name() {
+        assert_eq!("rrf".parse::<Fusion>().unwrap(), Fusion::Rrf { k: 60.0 });
+        assert_eq!("rrf:10".parse::<Fusion>().unwrap(), Fusion::Rrf { k: 10.0 });
+        assert_eq!(
+            "weighted:0.7,0.3".parse::<Fusion>().unwrap(),
+            Fusion::Weighted {
+                vector: 0.7,
+                text: 0.3
+            }
+        );
+        assert_eq!("max".parse::<Fusion>().unwrap(), Fusion::Max);
+        assert_eq!("min".parse::<Fusion>().unwrap(), Fusion::Min);
+        assert_eq!("average".parse::<Fusion>().unwrap(), Fusion::Average);
+        assert_eq!("dbsf".parse::<Fusion>().unwrap(), Fusion::Dbsf);
+        for bad in ["", "nope", "weighted:1", "weighted:-1,1", "rrf:x", "max:3"] {
+            assert_eq!(bad.parse::<Fusion>().unwrap_err().code(), "invalid_query");
+        }
+    }
+
+    #[test]
+    fn rrf_sums_reciprocal_ranks() {
+        let v = [(1, 0.9), (2, 0.8)];
+        let t = [(2, 7.0), (3, 1.0)];
+        let out = fuse(Fusion::Rrf { k: 60.0 }, &v, &t);
+        assert_eq!(out[0].row, 2);
+        assert!((out[0].score - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-6);
+        assert_eq!(out.len(), 3);
+        let three = out.iter().find(|f| f.row == 3).unwrap();
+        assert_eq!(three.vector, None);
+        assert_eq!(three.text, Some(1.0));
+    }
+
+    #[test]
+    fn normalised_fusions() {
+        let v = [(1, 0.9), (2, 0.5)];
+        let t = [(2, 4.0), (3, 2.0)];
+        let w = fuse(
+            Fusion::Weighted {
+                vector: 1.0,
+                text: 0.0,
+            },
+            &v,
+            &t,
+        );
+        assert_eq!(w[0].row, 1);
+        let mx = fuse(Fusion::Max, &v, &t);
+        assert_eq!(mx[0].score, 1.0);
+        let mn = fuse(Fusion::Min, &v, &t);
+        assert!(mn.iter().all(|f| f.row == 2 || f.score == 0.0));
+        let avg = fuse(Fusion::Average, &v, &t);
+        assert_eq!(avg[0].row, 1);
+        assert!((avg[0].score - 0.5).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,540 @@
+//! The HNSW graph (Malkov & Yashunin): incremental and parallel insert, delete with
+//! neighbour repair, per-query `ef`, filter-aware search, and a flat serialisable layout.
+//!
+//! The graph stores only links; vectors are read by row number through [`VectorSource`]
+//! (the store owns them; natively they come from the memory map). Links live in flat arrays
+//! of `AtomicU32` — layer 0 holds `1 + 2m` slots per node (count, then links), upper layers
+//! `1 + m` slots per node and level — so that many threads can insert at once (a node's
+//! list is rewritten under a striped lock) while searches read without locking, and so
+//! that serialising the graph is a copy of those arrays.
+//!
+//! Node levels are drawn from a hash of the row number, so a node's level does not depend
+//! on insertion order or thread scheduling.
+
+mod codec;
+mod search;
+
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use parking_lot::Mutex;
+use rayon::prelude::*;
+
+use crate::distance::Distance;
+use crate::options::HnswParams;
+pub(crate) use search::SearchScratch;
+use search::{Candidate, search_layer};
+
+/// Where the graph reads vectors from: the store, by row number.
+pub(crate) trait VectorSource: Sync {
+    /// The (normalised, for cosine) vector of `row`.
+    fn vector(&self, row: u32) -> &[f32];
+}
+
+const NONE: u32 = u32::MAX;
+const LOCK_STRIPES: usize = 1024;
+const MAX_LEVEL: u8 = 16;
+
+/// The HNSW graph over rows `0..len()`.
+pub(crate) struct Hnsw {
+    m: usize,
+    m0: usize,
+    ef_construction: usize,
+    /// Per row: its top layer.
+    levels: Vec<u8>,
+    /// Per row: `1 + m0` slots (count, then links) on layer 0.
+    layer0: Vec<AtomicU32>,
+    /// Per row: index into `upper` of its layer-1 block, `NONE` when its level is 0.
+    upper_offset: Vec<u32>,
+    /// For each row with level L > 0: L blocks of `1 + m` slots (layers 1..=L).
+    upper: Vec<AtomicU32>,
+    /// The entry point and the top level.
+    entry: Mutex<Option<(u32, u8)>>,
+    locks: Vec<Mutex<()>>,
+}
+
+impl Hnsw {
+    pub(crate) fn new(params: &HnswParams) -> Self {
+        Hnsw {
+            m: params.m,
+            m0: params.m * 2,
+            ef_construction: params.ef_construction,
+            levels: Vec::new(),
+            layer0: Vec::new(),
+            upper_offset: Vec::new(),
+            upper: Vec::new(),
+            entry: Mutex::new(None),
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    /// Number of rows the graph has slots for.
+    pub(crate) fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    fn level_for(&self, row: u32) -> u8 {
+        // splitmix64 of the row number -> uniform (0, 1] -> geometric level.
+        let mut z = (row as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let u = ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+        let ml = 1.0 / (self.m as f64).ln();
+        ((-u.ln() * ml).floor() as u64).min(MAX_LEVEL as u64) as u8
+    }
+
+    /// Makes room for rows up to `n` (exclusive). Requires exclusive access.
+    pub(crate) fn grow(&mut self, n: usize) {
+        let old = self.levels.len();
+        if n <= old {
+            return;
+        }
+        self.layer0
+            .resize_with(n * (1 + self.m0), || AtomicU32::new(0));
+        for row in old..n {
+            let level = self.level_for(row as u32);
+            self.levels.push(level);
+            if level > 0 {
+                self.upper_offset.push(self.upper.len() as u32);
+                let slots = level as usize * (1 + self.m);
+                self.upper.extend((0..slots).map(|_| AtomicU32::new(0)));
+            } else {
+                self.upper_offset.push(NONE);
+            }
+        }
+    }
+
+    fn slot(&self, row: u32, layer: u8) -> &[AtomicU32] {
+        if layer == 0 {
+            let w = 1 + self.m0;
+            let s = row as usize * w;
+            &self.layer0[s..s + w]
+        } else {
+            let w = 1 + self.m;
+            let s = self.upper_offset[row as usize] as usize + (layer as usize - 1) * w;
+            &self.upper[s..s + w]
+        }
+    }
+
+    /// Copies the links of `row` on `layer` into `out`.
+    pub(crate) fn links_into(&self, row: u32, layer: u8, out: &mut Vec<u32>) {
+        out.clear();
+        let s = self.slot(row, layer);
+        let n = (s[0].load(Relaxed) as usize).min(s.len() - 1);
+        out.extend(s[1..=n].iter().map(|a| a.load(Relaxed)));
+    }
+
+    fn set_links(&self, row: u32, layer: u8, links: &[u32]) {
+        let s = self.slot(row, layer);
+        let n = links.len().min(s.len() - 1);
+        for (a, &l) in s[1..=n].iter().zip(links) {
+            a.store(l, Relaxed);
+        }
+        s[0].store(n as u32, Relaxed);
+    }
+
+    fn max_links(&self, layer: u8) -> usize {
+        if layer == 0 { self.m0 } else { self.m }
+    }
+
+    fn lock(&self, row: u32) -> parking_lot::MutexGuard<'_, ()> {
+        self.locks[row as usize % LOCK_STRIPES].lock()
+    }
+
+    /// The entry point and top level, if the graph has any node.
+    pub(crate) fn entry(&self) -> Option<(u32, u8)> {
+        *self.entry.lock()
+    }
+
+    /// Links rows `rows` (already grown, vectors already in `vecs`) into the graph, in
+    /// parallel with rayon. Concurrent searches stay safe; they may or may not see the new
+    /// nodes, and callers decide row visibility.
+    pub(crate) fn insert_rows<V: VectorSource>(
+        &self,
+        rows: std::ops::Range<u32>,
+        vecs: &V,
+        dist: &Distance,
+    ) {
+        let rows: Vec<u32> = rows.collect();
+        if rows.is_empty() {
+            return;
+        }
+        // Seed a small graph sequentially, so that parallel inserts have something to
+        // navigate (and tiny batches skip the thread pool).
+        let seed = if self.entry().is_none() {
+            rows.len().min(64)
+        } else {
+            rows.len().min(8)
+        };
+        let mut scratch = SearchScratch::default();
+        for &row in &rows[..seed] {
+            self.insert_one(row, vecs, dist, &mut scratch);
+        }
+        rows[seed..]
+            .par_iter()
+            .for_each_init(SearchScratch::default, |s, &row| {
+                self.insert_one(row, vecs, dist, s)
+            });
+    }
+
+    fn insert_one<V: VectorSource>(
+        &self,
+        q: u32,
+        vecs: &V,
+        dist: &Distance,
+        scratch: &mut SearchScratch,
+    ) {
+        let level = self.levels[q as usize];
+        let (mut ep, top) = {
+            let mut e = self.entry.lock();
+            match *e {
+                None => {
+                    *e = Some((q, level));
+                    return;
+                }
+                Some(x) => x,
+            }
+        };
+        let qv = vecs.vector(q);
+        let mut ep_dist = dist.dist(qv, vecs.vector(ep));
+        let mut links = Vec::new();
+        // Greedy descent through the layers above the new node's level.
+        for layer in (level.saturating_add(1)..=top).rev() {
+            (ep, ep_dist) = self.greedy(qv, ep, ep_dist, layer, vecs, dist, &mut links);
+        }
+        let mut eps = vec![Candidate {
+            dist: ep_dist,
+            row: ep,
+        }];
+        for layer in (0..=level.min(top)).rev() {
+            let found = search_layer(
+                self,
+                vecs,
+                dist,
+                qv,
+                &eps,
+                self.ef_construction,
+                layer,
+                &|_| true,
+                scratch,
+            );
+            let mut cands: Vec<Candidate> = found.iter().copied().filter(|c| c.row != q).collect();
+            cands.sort_unstable();
+            let chosen = self.select(vecs, dist, &cands, self.max_links(layer));
+            let ids: Vec<u32> = chosen.iter().map(|c| c.row).collect();
+            {
+                let _g = self.lock(q);
+                self.set_links(q, layer, &ids);
+            }
+            for c in &chosen {
+                self.add_link(c.row, q, c.dist, layer, vecs, dist);
+            }
+            eps = found;
+        }
+        if level > top {
+            let mut e = self.entry.lock();
+            if e.is_none_or(|(_, t)| level > t) {
+                *e = Some((q, level));
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn greedy<V: VectorSource>(
+        &self,
+        qv: &[f32],
+        mut ep: u32,
+        mut ep_dist: f32,
+        layer: u8,
+        vecs: &V,
+        dist: &Distance,
+        buf: &mut Vec<u32>,
+    ) -> (u32, f32) {
+        loop {
+            let mut changed = false;
+            self.links_into(ep, layer, buf);
+            for &n in buf.iter() {
+                let d = dist.dist(qv, vecs.vector(n));
+                if d < ep_dist {
+                    ep_dist = d;
+                    ep = n;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return (ep, ep_dist);
+            }
+        }
+    }
+
+    /// Adds `new` (at distance `d` from `to`) to `to`'s links, pruning with the heuristic
+    /// when the list is full.
+    fn add_link<V: VectorSource>(
+        &self,
+        to: u32,
+        new: u32,
+        d: f32,
+        layer: u8,
+        vecs: &V,
+        dist: &Distance,
+    ) {
+        if self.levels[to as usize] < layer {
+            return;
+        }
+        let _g = self.lock(to);
+        let mut cur = Vec::with_capacity(self.max_links(layer) + 1);
+        self.links_into(to, layer, &mut cur);
+        if cur.contains(&new) {
+            return;
+        }
+        if cur.len() < self.max_links(layer) {
+            cur.push(new);
+            self.set_links(to, layer, &cur);
+            return;
+        }
+        let tv = vecs.vector(to);
+        let mut cands: Vec<Candidate> = cur
+            .iter()
+            .map(|&r| Candidate {
+                dist: dist.dist(tv, vecs.vector(r)),
+                row: r,
+            })
+            .collect();
+        cands.push(Candidate { dist: d, row: new });
+        cands.sort_unstable();
+        let chosen = self.select(vecs, dist, &cands, self.max_links(layer));
+        let ids: Vec<u32> = chosen.iter().map(|c| c.row).collect();
+        self.set_links(to, layer, &ids);
+    }
+
+    /// The neighbour-selection heuristic (HNSW paper, algorithm 4): keep a candidate only
+    /// if it is closer to the base than to every neighbour already kept; fill up with the
+    /// nearest pruned ones so nodes keep their degree. `cands` is sorted nearest first.
+    fn select<V: VectorSource>(
+        &self,
+        vecs: &V,
+        dist: &Distance,
+        cands: &[Candidate],
+        max: usize,
+    ) -> Vec<Candidate> {
+        if cands.len() <= max {
+            return cands.to_vec();
+        }
+        let mut kept: Vec<Candidate> = Vec::with_capacity(max);
+        let mut pruned: Vec<Candidate> = Vec::new();
+        for c in cands {
+            if kept.len() >= max {
+                break;
+            }
+            let cv = vecs.vector(c.row);
+            if kept
+                .iter()
+                .all(|k| dist.dist(cv, vecs.vector(k.row)) >= c.dist)
+            {
+                kept.push(*c);
+            } else {
+                pruned.push(*c);
+            }
+        }
+        // Keep a little slack in the degree: refill to half the list from the pruned ones.
+        let floor = max / 2;
+        for p in pruned {
+            if kept.len() >= floor {
+                break;
+            }
+            kept.push(p);
+        }
+        kept
+    }
+
+    /// Unlinks a deleted row: every neighbour that links to it gets its list repaired from
+    /// the deleted row's own neighbours. The row keeps its out-links, so a search that
+    /// still reaches it (through a stale link, or as the entry point) can pass through;
+    /// callers exclude it from results.
+    pub(crate) fn remove<V: VectorSource>(&self, row: u32, vecs: &V, dist: &Distance) {
+        if row as usize >= self.len() {
+            return;
+        }
+        let mut mine = Vec::new();
+        let mut theirs = Vec::new();
+        for layer in 0..=self.levels[row as usize] {
+            self.links_into(row, layer, &mut mine);
+            for &n in &mine {
+                if n == row {
+                    continue;
+                }
+                let _g = self.lock(n);
+                self.links_into(n, layer, &mut theirs);
+                if !theirs.contains(&row) {
+                    continue;
+                }
+                let nv = vecs.vector(n);
+                let mut cands: Vec<Candidate> = theirs
+                    .iter()
+                    .chain(mine.iter())
+                    .filter(|&&r| r != row && r != n)
+                    .map(|&r| Candidate {
+                        dist: dist.dist(nv, vecs.vector(r)),
+                        row: r,
+                    })
+                    .collect();
+                cands.sort_unstable();
+                cands.dedup_by_key(|c| c.row);
+                let chosen = self.select(vecs, dist, &cands, self.max_links(layer));
+                let ids: Vec<u32> = chosen.iter().map(|c| c.row).collect();
+                self.set_links(n, layer, &ids);
+            }
+        }
+    }
+
+    /// The `k` nearest accepted rows to `q` with their distances, nearest first.
+    /// `accept` decides which rows may be returned (tombstones, visibility, filters); every
+    /// row may still be traversed.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn search<V: VectorSource>(
+        &self,
+        vecs: &V,
+        dist: &Distance,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+        scratch: &mut SearchScratch,
+    ) -> Vec<(u32, f32)> {
+        let Some((mut ep, top)) = self.entry() else {
+            return Vec::new();
+        };
+        let mut ep_dist = dist.dist(q, vecs.vector(ep));
+        let mut buf = Vec::new();
+        for layer in (1..=top).rev() {
+            (ep, ep_dist) = self.greedy(q, ep, ep_dist, layer, vecs, dist, &mut buf);
+        }
+        let mut found = search_layer(
+            self,
+            vecs,
+            dist,
+            q,
+            &[Candidate {
+                dist: ep_dist,
+                row: ep,
+            }],
+            ef.max(k),
+            0,
+            accept,
+            scratch,
+        );
+        found.sort_unstable();
+        found.truncate(k);
+        found.into_iter().map(|c| (c.row, c.dist)).collect()
+    }
+
+    /// Parallel helper: inserts many rows; used by rebuilds.
+    pub(crate) fn rebuild<V: VectorSource>(
+        params: &HnswParams,
+        rows: u32,
+        vecs: &V,
+        dist: &Distance,
+        skip: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Self {
+        let mut h = Hnsw::new(params);
+        h.grow(rows as usize);
+        let keep: Vec<u32> = (0..rows).filter(|&r| !skip(r)).collect();
+        let seed = keep.len().min(64);
+        let mut s = SearchScratch::default();
+        for &r in &keep[..seed] {
+            h.insert_one(r, vecs, dist, &mut s);
+        }
+        keep[seed..]
+            .par_iter()
+            .for_each_init(SearchScratch::default, |s, &r| {
+                h.insert_one(r, vecs, dist, s)
+            });
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Metric;
+
+    struct Flat {
+        dim: usize,
+        data: Vec<f32>,
+    }
+    impl VectorSource for Flat {
+        fn vector(&self, row: u32) -> &[f32] {
+            &self.data[row as usize * self.dim..(row as usize + 1) * self.dim]
+        }
+    }
+
+    fn random_vectors(n: usize, dim: usize, seed: u64) -> Flat {
+        let mut s = seed;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f32 / (1u64 << 53) as f32 - 0.5
+        };
+        Flat {
+            dim,
+            data: (0..n * dim).map(|_| next()).collect(),
+        }
+    }
+
+    fn brute(
+        f: &Flat,
+        d: &Distance,
+        q: &[f32],
+        k: usize,
+        skip: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Vec<u32> {
+        let n = f.data.len() / f.dim;
+        let mut all: Vec<(f32, u32)> = (0..n as u32)
+            .filter(|r| !skip(*r))
+            .map(|r| (d.dist(q, f.vector(r)), r))
+            .collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0));
+        all.truncate(k);
+        all.into_iter().map(|x| x.1).collect()
+    }
+
+    #[test]
+    fn recall_on_random_data_and_after_deletes() {
+        let (n, dim) = (3000, 32);
+        let f = random_vectors(n, dim, 42);
+        let d = Distance::new(Metric::L2);
+        let mut h = Hnsw::new(&HnswParams::default());
+        h.grow(n);
+        h.insert_rows(0..n as u32, &f, &d);
+        let queries = random_vectors(100, dim, 7);
+        let recall = |h: &Hnsw, dead: &(dyn Fn(u32) -> bool + Sync)| {
+            let mut hit = 0;
+            let mut s = SearchScratch::default();
+            for i in 0..100u32 {
+                let q = queries.vector(i);
+                let exact = brute(&f, &d, q, 10, dead);
+                let got = h.search(&f, &d, q, 10, 64, &|r| !dead(r), &mut s);
+                hit += got.iter().filter(|g| exact.contains(&g.0)).count();
+            }
+            hit as f64 / 1000.0
+        };
+        let r = recall(&h, &|_| false);
+        assert!(r >= 0.95, "recall {r}");
+        let dead = |r: u32| r.is_multiple_of(3);
+        for row in (0..n as u32).filter(|&r| dead(r)) {
+            h.remove(row, &f, &d);
+        }
+        let r2 = recall(&h, &dead);
+        assert!(r2 >= 0.93, "recall after deletes {r2}");
+    }
+
+    #[test]
+    fn levels_are_deterministic_and_geometric() {
+        let h = Hnsw::new(&HnswParams::default());
+        let zero = (0..10_000).filter(|&r| h.level_for(r) == 0).count();
+        // P(level 0) = 1 - 1/m = 0.9375
+        assert!((9_200..9_550).contains(&zero), "{zero}");
+        assert_eq!(h.level_for(123), h.level_for(123));
+    }
+}

@@ -1,0 +1,124 @@
+//! Best-first search on one layer of the graph, with a reusable visited set.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use super::{Hnsw, VectorSource};
+use crate::distance::Distance;
+
+/// A row and its distance to the query; ordered by distance, then row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Candidate {
+    pub dist: f32,
+    pub row: u32,
+}
+
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.dist
+            .total_cmp(&other.dist)
+            .then(self.row.cmp(&other.row))
+    }
+}
+
+/// Per-thread search state: a visited set stamped with an epoch, so that clearing it
+/// costs nothing, and buffers reused between searches.
+#[derive(Default)]
+pub(crate) struct SearchScratch {
+    marks: Vec<u32>,
+    epoch: u32,
+    links: Vec<u32>,
+}
+
+impl SearchScratch {
+    fn reset(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.fill(0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Marks `row` visited; returns false if it already was.
+    #[inline]
+    fn visit(&mut self, row: u32) -> bool {
+        let m = &mut self.marks[row as usize];
+        if *m == self.epoch {
+            false
+        } else {
+            *m = self.epoch;
+            true
+        }
+    }
+}
+
+/// Searches `layer` from the entry points `eps`, keeping the `ef` nearest rows that
+/// `accept` allows (all rows are traversed). Returns them in no particular order.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn search_layer<V: VectorSource>(
+    h: &Hnsw,
+    vecs: &V,
+    dist: &Distance,
+    q: &[f32],
+    eps: &[Candidate],
+    ef: usize,
+    layer: u8,
+    accept: &(dyn Fn(u32) -> bool + Sync),
+    s: &mut SearchScratch,
+) -> Vec<Candidate> {
+    s.reset(h.len());
+    let mut cands: BinaryHeap<Reverse<Candidate>> = BinaryHeap::with_capacity(ef * 2);
+    let mut top: BinaryHeap<Candidate> = BinaryHeap::with_capacity(ef + 1);
+    for &ep in eps {
+        if !s.visit(ep.row) {
+            continue;
+        }
+        cands.push(Reverse(ep));
+        if accept(ep.row) {
+            top.push(ep);
+            if top.len() > ef {
+                top.pop();
+            }
+        }
+    }
+    let mut bound = top.peek().map_or(f32::INFINITY, |c| c.dist);
+    let mut links = std::mem::take(&mut s.links);
+    while let Some(Reverse(cur)) = cands.pop() {
+        if cur.dist > bound && top.len() >= ef {
+            break;
+        }
+        h.links_into(cur.row, layer, &mut links);
+        for &n in &links {
+            if !s.visit(n) {
+                continue;
+            }
+            let d = dist.dist(q, vecs.vector(n));
+            if top.len() < ef || d < bound {
+                let c = Candidate { dist: d, row: n };
+                cands.push(Reverse(c));
+                if accept(n) {
+                    top.push(c);
+                    if top.len() > ef {
+                        top.pop();
+                    }
+                }
+                if let Some(t) = top.peek() {
+                    bound = t.dist;
+                }
+            }
+        }
+    }
+    s.links = links;
+    top.into_vec()
+}

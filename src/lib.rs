@@ -1,0 +1,60 @@
+//! # vjson
+//!
+//! An embedded vector database with hybrid search: vector similarity (our own HNSW) and
+//! full-text relevance (BM25) over the same documents, fused into one ranking, with
+//! Mongo-style metadata filters. The same crate runs natively and on `wasm32` (as the
+//! `vjson` npm package), and a snapshot written by one opens in the other.
+//!
+//! ```
+//! use vjson::{Document, Filter, Fusion, Options, Query, VectorDB};
+//! use serde_json::json;
+//!
+//! let db = VectorDB::in_memory(Options::new(2))?;
+//! db.insert_batch(vec![
+//!     Document::new("own", vec![1.0, 0.0]).text("ownership rules").metadata(json!({"year": 2024})),
+//!     Document::new("life", vec![0.0, 1.0]).text("lifetimes and borrowing").metadata(json!({"year": 2019})),
+//! ])?;
+//! let hits = db.search(
+//!     &Query::new()
+//!         .vector(vec![0.2, 0.9])
+//!         .text("borrowing")
+//!         .filter(Filter::from_json(&json!({"year": {"$gte": 2015}}))?)
+//!         .fusion(Fusion::Rrf { k: 60.0 })
+//!         .k(2),
+//! )?;
+//! assert_eq!(hits[0].id, "life");
+//! # Ok::<(), vjson::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+#[doc(hidden)]
+pub mod dataset;
+mod db;
+mod distance;
+mod document;
+mod error;
+mod filter;
+mod fusion;
+mod hnsw;
+mod options;
+mod query;
+mod snapshot;
+mod store;
+pub mod text;
+
+pub use db::{MAX_ID_BYTES, MAX_K, Stats, VectorDB};
+pub use distance::{dot, l2sq, norm};
+pub use document::{Document, Hit};
+pub use error::{Error, Result};
+pub use filter::{Filter, OPERATORS};
+pub use fusion::Fusion;
+pub use options::{Durability, HnswParams, MAX_DIMENSION, Metric, Options};
+pub use query::Query;
+pub use snapshot::{MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION};
+
+cfg_if::cfg_if! {
+    if #[cfg(target_arch = "wasm32")] {
+        mod wasm;
+    }
+}

@@ -1,0 +1,207 @@
+//! A compact in-memory BM25 inverted index: term dictionary, postings `(row, tf)`, and
+//! document lengths. Deletes drop the row from the statistics at once and from the
+//! postings lazily (purged when dead postings outnumber live ones). Search is
+//! exhaustive over the query terms' postings, so filtered text search is exact.
+
+use std::collections::HashMap;
+
+use super::{BM25_B, BM25_K1, TextIndex, analyze, idf, query_terms};
+use crate::error::Result;
+
+/// The in-memory BM25 index.
+#[derive(Default)]
+pub(crate) struct Bm25Index {
+    terms: HashMap<String, u32>,
+    postings: Vec<Vec<(u32, u32)>>,
+    df: Vec<u32>,
+    /// Per row: number of tokens, `0` when the row is not indexed.
+    doc_len: Vec<u32>,
+    docs: u32,
+    total_len: u64,
+    live_postings: usize,
+    dead_postings: usize,
+}
+
+impl Bm25Index {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    fn term_freqs(text: &str) -> (HashMap<String, u32>, u32) {
+        let mut tf: HashMap<String, u32> = HashMap::new();
+        let mut len = 0u32;
+        analyze(text, |t| {
+            len += 1;
+            *tf.entry(t).or_insert(0) += 1;
+        });
+        (tf, len)
+    }
+
+    fn purge(&mut self) {
+        let doc_len = &self.doc_len;
+        for p in &mut self.postings {
+            p.retain(|&(row, _)| doc_len.get(row as usize).is_some_and(|&l| l > 0));
+        }
+        self.dead_postings = 0;
+    }
+}
+
+impl TextIndex for Bm25Index {
+    fn add(&mut self, row: u32, text: &str) -> Result<()> {
+        let (tfs, len) = Self::term_freqs(text);
+        if len == 0 {
+            return Ok(());
+        }
+        let r = row as usize;
+        if self.doc_len.len() <= r {
+            self.doc_len.resize(r + 1, 0);
+        }
+        if self.doc_len[r] > 0 {
+            // Re-adding a row replaces it.
+            return Ok(());
+        }
+        self.doc_len[r] = len;
+        self.docs += 1;
+        self.total_len += len as u64;
+        for (term, tf) in tfs {
+            let next = self.terms.len() as u32;
+            let id = *self.terms.entry(term).or_insert(next) as usize;
+            if id == self.postings.len() {
+                self.postings.push(Vec::new());
+                self.df.push(0);
+            }
+            self.postings[id].push((row, tf));
+            self.df[id] += 1;
+            self.live_postings += 1;
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, row: u32, text: &str) -> Result<()> {
+        let r = row as usize;
+        let Some(&len) = self.doc_len.get(r) else {
+            return Ok(());
+        };
+        if len == 0 {
+            return Ok(());
+        }
+        self.doc_len[r] = 0;
+        self.docs -= 1;
+        self.total_len -= len as u64;
+        // The row's postings stay until the next purge; its terms' frequencies drop now.
+        let (tfs, _) = Self::term_freqs(text);
+        for term in tfs.keys() {
+            if let Some(&id) = self.terms.get(term) {
+                self.df[id as usize] -= 1;
+                self.live_postings -= 1;
+                self.dead_postings += 1;
+            }
+        }
+        if self.dead_postings > self.live_postings.max(1024) {
+            self.purge();
+        }
+        Ok(())
+    }
+
+    fn search(
+        &self,
+        query: &str,
+        limit: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Result<Vec<(u32, f32)>> {
+        if self.docs == 0 || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let n = self.docs as f32;
+        let avgdl = self.total_len as f32 / n;
+        let mut scores = vec![0f32; self.doc_len.len()];
+        let mut touched: Vec<u32> = Vec::new();
+        for term in query_terms(query) {
+            let Some(&id) = self.terms.get(&term) else {
+                continue;
+            };
+            let df = self.df[id as usize];
+            if df == 0 {
+                continue;
+            }
+            let w = idf(n, df as f32) * (BM25_K1 + 1.0);
+            for &(row, tf) in &self.postings[id as usize] {
+                let dl = self.doc_len[row as usize];
+                if dl == 0 {
+                    continue;
+                }
+                let tf = tf as f32;
+                let norm = BM25_K1 * (1.0 - BM25_B + BM25_B * dl as f32 / avgdl);
+                let s = &mut scores[row as usize];
+                if *s == 0.0 {
+                    touched.push(row);
+                }
+                *s += w * tf / (tf + norm);
+            }
+        }
+        let mut hits: Vec<(u32, f32)> = touched
+            .into_iter()
+            .filter(|&r| accept(r))
+            .map(|r| (r, scores[r as usize]))
+            .collect();
+        let by_score = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if hits.len() > limit {
+            hits.select_nth_unstable_by(limit - 1, by_score);
+            hits.truncate(limit);
+        }
+        hits.sort_unstable_by(by_score);
+        Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(docs: &[&str]) -> Bm25Index {
+        let mut ix = Bm25Index::new();
+        for (i, d) in docs.iter().enumerate() {
+            ix.add(i as u32, d).unwrap();
+        }
+        ix
+    }
+
+    #[test]
+    fn ranks_by_bm25() {
+        let ix = index(&[
+            "the quick brown fox",
+            "ownership and borrowing in rust",
+            "rust ownership rules: each value has an owner",
+            "",
+        ]);
+        let hits = ix.search("Ownership", 10, &|_| true).unwrap();
+        assert_eq!(hits.len(), 2);
+        // Shorter document with the same tf ranks first.
+        assert_eq!(hits[0].0, 1);
+        // Exact BM25 value for doc 1: N=3, df=2, dl=5, avgdl=(4+5+8)/3.
+        let avgdl = 17.0 / 3.0;
+        let expect = idf(3.0, 2.0) * 2.2 * 1.0 / (1.0 + 1.2 * (0.25 + 0.75 * 5.0 / avgdl));
+        assert!(
+            (hits[0].1 - expect).abs() < 1e-5,
+            "{} vs {expect}",
+            hits[0].1
+        );
+        assert!(ix.search("zebra", 10, &|_| true).unwrap().is_empty());
+        assert_eq!(ix.search("rust", 10, &|r| r == 2).unwrap()[0].0, 2);
+    }
+
+    #[test]
+    fn delete_updates_statistics() {
+        let docs = ["rust rust", "rust go", "go"];
+        let mut ix = index(&docs);
+        ix.remove(0, docs[0]).unwrap();
+        let fresh = index(&["", "rust go", "go"]);
+        let a = ix.search("rust go", 10, &|_| true).unwrap();
+        let b = fresh.search("rust go", 10, &|_| true).unwrap();
+        assert_eq!(a, b);
+        for r in 1..3 {
+            ix.remove(r, docs[r as usize]).unwrap();
+        }
+        assert!(ix.search("rust", 10, &|_| true).unwrap().is_empty());
+    }
+}

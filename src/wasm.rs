@@ -1,0 +1,1 @@
+//! The `#[wasm_bindgen]` facade: converts JS values, calls the core, nothing else.

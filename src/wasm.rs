@@ -1,1 +1,596 @@
 //! The `#[wasm_bindgen]` facade: converts JS values, calls the core, nothing else.
+//!
+//! This is the `VectorDB` class of the `vjson` npm package. Every method turns its JS
+//! arguments into core types (`Document`, `Query`, `Filter`, `Fusion`), calls
+//! [`crate::VectorDB`], and turns the answer back into plain JS values. Vectors arrive
+//! as a `Float32Array` (copied once into wasm memory) or a `number[]` (converted by the JS
+//! engine into a `Float32Array` first); metadata and filters are plain objects read with
+//! `serde-wasm-bindgen`. Every failure is thrown as a JS `Error` whose `code` property is
+//! the core's [`crate::Error::code`]; a malformed JS argument gets the code of the core
+//! error it resembles most (a missing id is `empty_id`, a non-vector where a vector
+//! belongs is `dimension_mismatch` in a document and `invalid_query` in a query, a bad
+//! option is `invalid_options`, bytes that are not a byte array are `invalid_snapshot`).
+
+use std::str::FromStr;
+
+use js_sys::{Array, ArrayBuffer, Float32Array, Object, Reflect, Uint8Array};
+use serde::Serialize;
+use serde_json::Value;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+use crate::{Document, Error, Filter, Fusion, Hit, Metric, Options, Query};
+
+type JsResult<T> = Result<T, JsValue>;
+
+/// A JS `Error` with `code` set.
+fn js_error(code: &str, message: &str) -> JsValue {
+    let e = js_sys::Error::new(message);
+    // Setting a property on a fresh Error cannot fail.
+    let _ = Reflect::set(&e, &JsValue::from_str("code"), &JsValue::from_str(code));
+    e.into()
+}
+
+/// A core error as a JS `Error`.
+fn throw(e: Error) -> JsValue {
+    js_error(e.code(), &e.to_string())
+}
+
+fn is_nullish(v: &JsValue) -> bool {
+    v.is_null() || v.is_undefined()
+}
+
+/// `obj[key]`, or `undefined` when `obj` is not an object.
+fn prop(obj: &JsValue, key: &str) -> JsValue {
+    if !obj.is_object() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// How a JS value is described in error messages.
+fn describe(v: &JsValue) -> String {
+    if v.is_null() {
+        "null".into()
+    } else if Array::is_array(v) {
+        "an array".into()
+    } else {
+        match v.js_typeof().as_string().as_deref() {
+            Some("object") => "an object".into(),
+            Some("number") => "a number".into(),
+            Some("string") => "a string".into(),
+            Some("boolean") => "a boolean".into(),
+            Some(other) => other.into(),
+            None => "a value".into(),
+        }
+    }
+}
+
+/// The property names of a plain object, for rejecting misspelt keys.
+fn check_keys(obj: &JsValue, allowed: &[&str], code: &str, what: &str) -> JsResult<()> {
+    let Some(o) = obj.dyn_ref::<Object>() else {
+        return Ok(());
+    };
+    for key in Object::keys(o).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !allowed.contains(&key.as_str()) {
+            return Err(js_error(
+                code,
+                &format!(
+                    "unknown {what} key {key:?}; the keys are {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A JS vector (`Float32Array`, `number[]` or another typed array) as `Vec<f32>`.
+/// `Ok(None)` when `v` is not array-like; the caller picks the error.
+fn vector(v: &JsValue) -> Option<Vec<f32>> {
+    if let Some(f) = v.dyn_ref::<Float32Array>() {
+        // One copy, straight from the JS buffer into wasm memory.
+        return Some(f.to_vec());
+    }
+    if Array::is_array(v) || ArrayBuffer::is_view(v) {
+        // The engine converts the elements (non-numbers become NaN, which the core rejects
+        // as `non_finite_vector` with their index); then one copy into wasm memory.
+        return Some(Float32Array::new(v).to_vec());
+    }
+    None
+}
+
+/// A non-negative whole number, or `None` when absent.
+fn count(v: &JsValue, code: &str, what: &str) -> JsResult<Option<usize>> {
+    if is_nullish(v) {
+        return Ok(None);
+    }
+    match v.as_f64() {
+        Some(x) if x >= 0.0 && x.fract() == 0.0 => Ok(Some(x as usize)),
+        _ => Err(js_error(
+            code,
+            &format!(
+                "{what} must be a whole number >= 0, got {}",
+                v.as_f64()
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| describe(v))
+            ),
+        )),
+    }
+}
+
+/// A plain JS object/array/scalar as JSON (JS numbers that are safe integers become JSON
+/// integers, other numbers floats).
+fn json(v: &JsValue, code: &str, what: &str) -> JsResult<Value> {
+    serde_wasm_bindgen::from_value(v.clone())
+        .map_err(|e| js_error(code, &format!("{what} is not plain JSON data: {e}")))
+}
+
+/// Serialises JSON for JS with numbers kept as JS numbers (integers beyond 2^53 become
+/// the nearest double instead of failing).
+struct JsJson<'a>(&'a Value);
+
+impl Serialize for JsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        const SAFE: u64 = (1 << 53) - 1;
+        match self.0 {
+            Value::Number(n) => match n.as_i64() {
+                Some(i) if i.unsigned_abs() <= SAFE => s.serialize_i64(i),
+                _ => s.serialize_f64(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::Array(a) => s.collect_seq(a.iter().map(JsJson)),
+            Value::Object(m) => s.collect_map(m.iter().map(|(k, v)| (k, JsJson(v)))),
+            other => other.serialize(s),
+        }
+    }
+}
+
+/// Plain objects instead of `Map`s, `null` instead of `undefined`.
+fn to_js<T: Serialize + ?Sized>(v: &T) -> JsValue {
+    let ser = serde_wasm_bindgen::Serializer::new()
+        .serialize_maps_as_objects(true)
+        .serialize_missing_as_null(true);
+    // Only strings, numbers, booleans, null, arrays and objects reach here; none fails.
+    v.serialize(&ser).unwrap_or(JsValue::NULL)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsHit<'a> {
+    id: &'a str,
+    score: f32,
+    vector_score: Option<f32>,
+    text_score: Option<f32>,
+    metadata: Option<JsJson<'a>>,
+    text: Option<&'a str>,
+}
+
+fn hits_to_js(hits: &[Hit]) -> JsValue {
+    let out: Vec<JsHit> = hits
+        .iter()
+        .map(|h| JsHit {
+            id: &h.id,
+            score: h.score,
+            vector_score: h.vector_score,
+            text_score: h.text_score,
+            metadata: h.metadata.as_ref().map(JsJson),
+            text: h.text.as_deref(),
+        })
+        .collect();
+    to_js(&out)
+}
+
+/// `{id, vector, text?, metadata?}` as a [`Document`].
+fn document(v: &JsValue) -> JsResult<Document> {
+    if !v.is_object() || Array::is_array(v) {
+        return Err(js_error(
+            "empty_id",
+            &format!(
+                "a document must be an object {{id, vector, text?, metadata?}}, got {}",
+                describe(v)
+            ),
+        ));
+    }
+    let id = prop(v, "id");
+    let id = id.as_string().ok_or_else(|| {
+        js_error(
+            "empty_id",
+            &format!(
+                "document id must be a non-empty string, got {}",
+                describe(&id)
+            ),
+        )
+    })?;
+    let vec = prop(v, "vector");
+    let vector = vector(&vec).ok_or_else(|| {
+        js_error(
+            "dimension_mismatch",
+            &format!(
+                "vector for document {id:?} must be a Float32Array or an array of numbers, got {}",
+                describe(&vec)
+            ),
+        )
+    })?;
+    let mut doc = Document::new(id, vector);
+    let text = prop(v, "text");
+    if !is_nullish(&text) {
+        doc.text = Some(text.as_string().ok_or_else(|| {
+            js_error(
+                "invalid_metadata",
+                &format!(
+                    "text of document {:?} must be a string, got {}",
+                    doc.id,
+                    describe(&text)
+                ),
+            )
+        })?);
+    }
+    let meta = prop(v, "metadata");
+    if !is_nullish(&meta) {
+        let what = format!("metadata of document {:?}", doc.id);
+        doc.metadata = Some(json(&meta, "invalid_metadata", &what)?);
+    }
+    Ok(doc)
+}
+
+/// A fusion name (`"rrf"`, `"rrf:60"`, `"weighted:0.7,0.3"`, `"max"`, ...) or an object
+/// `{type: "rrf", k}` / `{type: "weighted", vector, text}` / `{type: "max"}`.
+fn fusion(v: &JsValue) -> JsResult<Fusion> {
+    if is_nullish(v) {
+        return Ok(Fusion::default());
+    }
+    if let Some(s) = v.as_string() {
+        return Fusion::from_str(&s).map_err(throw);
+    }
+    if !v.is_object() || Array::is_array(v) {
+        return Err(js_error(
+            "invalid_query",
+            &format!(
+                "fusion must be a name such as \"rrf\" or an object {{type, ...}}, got {}",
+                describe(v)
+            ),
+        ));
+    }
+    let kind = prop(v, "type").as_string().ok_or_else(|| {
+        js_error(
+            "invalid_query",
+            "a fusion object needs a type: \"rrf\", \"weighted\", \"max\", \"min\", \"average\" or \"dbsf\"",
+        )
+    })?;
+    let num = |key: &str, default: f32| -> JsResult<f32> {
+        let x = prop(v, key);
+        if is_nullish(&x) {
+            return Ok(default);
+        }
+        x.as_f64().map(|x| x as f32).ok_or_else(|| {
+            js_error(
+                "invalid_query",
+                &format!("fusion {key} must be a number, got {}", describe(&x)),
+            )
+        })
+    };
+    let f = match kind.to_ascii_lowercase().as_str() {
+        "rrf" => {
+            check_keys(v, &["type", "k"], "invalid_query", "fusion")?;
+            if is_nullish(&prop(v, "k")) {
+                Fusion::default()
+            } else {
+                Fusion::Rrf { k: num("k", 0.0)? }
+            }
+        }
+        "weighted" => {
+            check_keys(v, &["type", "vector", "text"], "invalid_query", "fusion")?;
+            Fusion::Weighted {
+                vector: num("vector", 0.5)?,
+                text: num("text", 0.5)?,
+            }
+        }
+        _ => {
+            check_keys(v, &["type"], "invalid_query", "fusion")?;
+            Fusion::from_str(&kind).map_err(throw)?
+        }
+    };
+    f.validate().map_err(throw)?;
+    Ok(f)
+}
+
+const QUERY_KEYS: &[&str] = &[
+    "vector",
+    "text",
+    "k",
+    "filter",
+    "fusion",
+    "efSearch",
+    "candidates",
+];
+
+/// `{vector?, text?, k?, filter?, fusion?, efSearch?, candidates?}` as a [`Query`].
+fn query(v: &JsValue) -> JsResult<Query> {
+    if !v.is_object() || Array::is_array(v) {
+        return Err(js_error(
+            "invalid_query",
+            &format!(
+                "search takes an object {{vector?, text?, k?, filter?, fusion?, efSearch?}}, got {}",
+                describe(v)
+            ),
+        ));
+    }
+    check_keys(v, QUERY_KEYS, "invalid_query", "query")?;
+    let mut q = Query::new().fusion(fusion(&prop(v, "fusion"))?);
+    let vec = prop(v, "vector");
+    if !is_nullish(&vec) {
+        q = q.vector(vector(&vec).ok_or_else(|| {
+            js_error(
+                "invalid_query",
+                &format!(
+                    "query vector must be a Float32Array or an array of numbers, got {}",
+                    describe(&vec)
+                ),
+            )
+        })?);
+    }
+    let text = prop(v, "text");
+    if !is_nullish(&text) {
+        q = q.text(text.as_string().ok_or_else(|| {
+            js_error(
+                "invalid_query",
+                &format!("query text must be a string, got {}", describe(&text)),
+            )
+        })?);
+    }
+    if let Some(k) = count(&prop(v, "k"), "invalid_query", "k")? {
+        q = q.k(k);
+    }
+    if let Some(ef) = count(&prop(v, "efSearch"), "invalid_query", "efSearch")? {
+        q = q.ef_search(ef);
+    }
+    if let Some(n) = count(&prop(v, "candidates"), "invalid_query", "candidates")? {
+        q = q.candidates(n);
+    }
+    let filter = prop(v, "filter");
+    if !is_nullish(&filter) {
+        let f = json(&filter, "invalid_filter", "filter")?;
+        q = q.filter(Filter::from_json(&f).map_err(throw)?);
+    }
+    Ok(q)
+}
+
+const OPTION_KEYS: &[&str] = &[
+    "dimension",
+    "metric",
+    "fulltext",
+    "m",
+    "efConstruction",
+    "efSearch",
+];
+
+/// `{dimension, metric?, fulltext?, m?, efConstruction?, efSearch?}` as [`Options`].
+fn options(v: &JsValue) -> JsResult<Options> {
+    if !v.is_object() || Array::is_array(v) {
+        return Err(js_error(
+            "invalid_options",
+            &format!(
+                "new VectorDB takes an object {{dimension, metric?, fulltext?, m?, efConstruction?, efSearch?}}, got {}",
+                describe(v)
+            ),
+        ));
+    }
+    check_keys(v, OPTION_KEYS, "invalid_options", "option")?;
+    let dimension = count(&prop(v, "dimension"), "invalid_options", "dimension")?
+        .ok_or_else(|| js_error("invalid_options", "options need a dimension"))?;
+    let mut o = Options::new(dimension);
+    let metric = prop(v, "metric");
+    if !is_nullish(&metric) {
+        let name = metric.as_string().ok_or_else(|| {
+            js_error(
+                "invalid_options",
+                &format!(
+                    "metric must be \"cosine\", \"dot\" or \"l2\", got {}",
+                    describe(&metric)
+                ),
+            )
+        })?;
+        o = o.metric(Metric::from_str(&name).map_err(throw)?);
+    }
+    let fulltext = prop(v, "fulltext");
+    if !is_nullish(&fulltext) {
+        o = o.fulltext(fulltext.as_bool().ok_or_else(|| {
+            js_error(
+                "invalid_options",
+                &format!("fulltext must be a boolean, got {}", describe(&fulltext)),
+            )
+        })?);
+    }
+    if let Some(m) = count(&prop(v, "m"), "invalid_options", "m")? {
+        o = o.m(m);
+    }
+    if let Some(ef) = count(
+        &prop(v, "efConstruction"),
+        "invalid_options",
+        "efConstruction",
+    )? {
+        o = o.ef_construction(ef);
+    }
+    if let Some(ef) = count(&prop(v, "efSearch"), "invalid_options", "efSearch")? {
+        o = o.ef_search(ef);
+    }
+    Ok(o)
+}
+
+/// A document id argument.
+fn id_arg(v: &JsValue) -> JsResult<String> {
+    v.as_string().ok_or_else(|| {
+        js_error(
+            "empty_id",
+            &format!("a document id must be a string, got {}", describe(v)),
+        )
+    })
+}
+
+/// An embedded vector database with hybrid (vector + full-text) search.
+#[wasm_bindgen]
+pub struct VectorDB {
+    db: crate::VectorDB,
+}
+
+#[wasm_bindgen]
+impl VectorDB {
+    /// `new VectorDB({dimension, metric, fulltext, m, efConstruction, efSearch})`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options_: JsValue) -> JsResult<VectorDB> {
+        let db = crate::VectorDB::in_memory(options(&options_)?).map_err(throw)?;
+        Ok(VectorDB { db })
+    }
+
+    /// Inserts one document `{id, vector, text?, metadata?}`; its id must be new.
+    pub fn insert(&self, doc: JsValue) -> JsResult<()> {
+        self.db.insert(document(&doc)?).map_err(throw)
+    }
+
+    /// Inserts an array of documents, all or nothing.
+    #[wasm_bindgen(js_name = insertBatch)]
+    pub fn insert_batch(&self, docs: JsValue) -> JsResult<()> {
+        let arr = docs.dyn_ref::<Array>().ok_or_else(|| {
+            js_error(
+                "empty_id",
+                &format!(
+                    "insertBatch takes an array of documents, got {}",
+                    describe(&docs)
+                ),
+            )
+        })?;
+        let docs = arr
+            .iter()
+            .map(|d| document(&d))
+            .collect::<JsResult<Vec<_>>>()?;
+        self.db.insert_batch(docs).map_err(throw)
+    }
+
+    /// Inserts a document, replacing any document with the same id.
+    pub fn upsert(&self, doc: JsValue) -> JsResult<()> {
+        self.db.upsert(document(&doc)?).map_err(throw)
+    }
+
+    /// Deletes a document; throws `not_found` when there is none with this id.
+    pub fn delete(&self, id: JsValue) -> JsResult<()> {
+        self.db.delete(&id_arg(&id)?).map_err(throw)
+    }
+
+    /// The document `{id, vector, text, metadata}` with this id, or `undefined`.
+    pub fn get(&self, id: JsValue) -> JsResult<JsValue> {
+        let Some(doc) = self.db.get(&id_arg(&id)?).map_err(throw)? else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        let out = Object::new();
+        let set = |k: &str, v: &JsValue| {
+            // Defining a data property on a fresh plain object cannot fail.
+            let _ = Reflect::set(&out, &JsValue::from_str(k), v);
+        };
+        set("id", &JsValue::from_str(&doc.id));
+        set("vector", &Float32Array::from(doc.vector.as_slice()).into());
+        set("text", &to_js(&doc.text));
+        set("metadata", &to_js(&doc.metadata.as_ref().map(JsJson)));
+        Ok(out.into())
+    }
+
+    /// Number of live documents.
+    #[wasm_bindgen(getter)]
+    pub fn size(&self) -> usize {
+        self.db.len()
+    }
+
+    /// The vector dimension.
+    #[wasm_bindgen(getter)]
+    pub fn dimension(&self) -> usize {
+        self.db.options().dimension
+    }
+
+    /// The metric: `"cosine"`, `"dot"` or `"l2"`.
+    #[wasm_bindgen(getter)]
+    pub fn metric(&self) -> String {
+        self.db.options().metric.name().to_owned()
+    }
+
+    /// Whether text is indexed for full-text search.
+    #[wasm_bindgen(getter)]
+    pub fn fulltext(&self) -> bool {
+        self.db.options().fulltext
+    }
+
+    /// `search({vector?, text?, k?, filter?, fusion?, efSearch?, candidates?})`: hits
+    /// `{id, score, vectorScore, textScore, metadata, text}`, best first.
+    pub fn search(&self, query_: JsValue) -> JsResult<JsValue> {
+        let hits = self.db.search(&query(&query_)?).map_err(throw)?;
+        Ok(hits_to_js(&hits))
+    }
+
+    /// `hybridSearch(vector, text?, k = 10, fusion = "rrf")`.
+    #[wasm_bindgen(js_name = hybridSearch)]
+    pub fn hybrid_search(
+        &self,
+        vector_: JsValue,
+        text: JsValue,
+        k: JsValue,
+        fusion_: JsValue,
+    ) -> JsResult<JsValue> {
+        let v = vector(&vector_).ok_or_else(|| {
+            js_error(
+                "invalid_query",
+                &format!(
+                    "hybridSearch needs a vector (Float32Array or array of numbers), got {}",
+                    describe(&vector_)
+                ),
+            )
+        })?;
+        let text = if is_nullish(&text) {
+            None
+        } else {
+            Some(text.as_string().ok_or_else(|| {
+                js_error(
+                    "invalid_query",
+                    &format!("query text must be a string, got {}", describe(&text)),
+                )
+            })?)
+        };
+        let k = count(&k, "invalid_query", "k")?.unwrap_or(Query::DEFAULT_K);
+        let hits = self
+            .db
+            .hybrid_search(&v, text.as_deref(), k, fusion(&fusion_)?)
+            .map_err(throw)?;
+        Ok(hits_to_js(&hits))
+    }
+
+    /// Rewrites the database without deleted rows.
+    pub fn compact(&self) -> JsResult<()> {
+        self.db.compact().map_err(throw)
+    }
+
+    /// The database in the portable snapshot format.
+    #[wasm_bindgen(js_name = exportSnapshot)]
+    pub fn export_snapshot(&self) -> JsResult<Uint8Array> {
+        let bytes = self.db.export_snapshot().map_err(throw)?;
+        Ok(Uint8Array::from(bytes.as_slice()))
+    }
+
+    /// Opens snapshot bytes (`Uint8Array`, `ArrayBuffer` or Node `Buffer`) written by
+    /// either target.
+    #[wasm_bindgen(js_name = importSnapshot)]
+    pub fn import_snapshot(bytes: JsValue) -> JsResult<VectorDB> {
+        let data = if let Some(b) = bytes.dyn_ref::<Uint8Array>() {
+            b.to_vec()
+        } else if let Some(b) = bytes.dyn_ref::<ArrayBuffer>() {
+            Uint8Array::new(b).to_vec()
+        } else {
+            return Err(js_error(
+                "invalid_snapshot",
+                &format!(
+                    "importSnapshot takes a Uint8Array or an ArrayBuffer, got {}",
+                    describe(&bytes)
+                ),
+            ));
+        };
+        let db = crate::VectorDB::import_snapshot(&data).map_err(throw)?;
+        Ok(VectorDB { db })
+    }
+}

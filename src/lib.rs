@@ -43,7 +43,7 @@ mod snapshot;
 mod store;
 pub mod text;
 
-pub use db::{MAX_ID_BYTES, MAX_K, Stats, VectorDB};
+pub use db::{DiskStats, MAX_ID_BYTES, MAX_K, Stats, VectorDB};
 pub use distance::{dot, l2sq, norm};
 pub use document::{Document, Hit};
 pub use error::{Error, Result};
@@ -56,5 +56,7 @@ pub use snapshot::{MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION};
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {
         mod wasm;
+    } else {
+        pub use store::disk::CHECKPOINT_WAL_BYTES;
     }
 }

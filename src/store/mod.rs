@@ -3,8 +3,14 @@
 //! Rows are append-only; a delete tombstones its row and compaction rewrites the rows.
 //! Ids, text and metadata are kept in [`Rows`] on both targets; vectors live in
 //! [`Vectors`], in memory (`memory.rs`) or, natively, in a memory-mapped file (`disk.rs`).
+//! Natively, `disk.rs` also owns the on-disk layout (manifest, data files, checkpoints) and
+//! `wal.rs` the write-ahead log.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) mod disk;
 mod memory;
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) mod wal;
 
 pub(crate) use memory::MemoryVectors;
 use serde_json::Value;
@@ -43,6 +49,9 @@ impl Rows {
 /// Vector storage by row number.
 pub(crate) enum Vectors {
     Memory(MemoryVectors),
+    /// Natively: a memory-mapped file plus the rows appended since it was mapped.
+    #[cfg(not(target_arch = "wasm32"))]
+    Disk(disk::DiskVectors),
 }
 
 impl Vectors {
@@ -52,6 +61,11 @@ impl Vectors {
                 m.push(v);
                 Ok(())
             }
+            #[cfg(not(target_arch = "wasm32"))]
+            Vectors::Disk(d) => {
+                d.push(v);
+                Ok(())
+            }
         }
     }
 
@@ -59,6 +73,8 @@ impl Vectors {
     pub(crate) fn reserve(&mut self, additional: usize) {
         match self {
             Vectors::Memory(m) => m.reserve(additional),
+            #[cfg(not(target_arch = "wasm32"))]
+            Vectors::Disk(d) => d.reserve(additional),
         }
     }
 }
@@ -68,6 +84,8 @@ impl VectorSource for Vectors {
     fn vector(&self, row: u32) -> &[f32] {
         match self {
             Vectors::Memory(m) => m.vector(row),
+            #[cfg(not(target_arch = "wasm32"))]
+            Vectors::Disk(d) => d.vector(row),
         }
     }
 }

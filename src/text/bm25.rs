@@ -114,29 +114,74 @@ impl TextIndex for Bm25Index {
         }
         let n = self.docs as f32;
         let avgdl = self.total_len as f32 / n;
+        let weights: Vec<(String, f32)> = query_terms(query)
+            .into_iter()
+            .filter_map(|term| {
+                let df = self.doc_freq(&term);
+                (df > 0).then(|| {
+                    let w = idf(n, df as f32) * (BM25_K1 + 1.0);
+                    (term, w)
+                })
+            })
+            .collect();
+        let norm = |dl: u32| BM25_K1 * (1.0 - BM25_B + BM25_B * dl as f32 / avgdl);
+        Ok(self.search_weighted(&weights, &norm, limit, accept))
+    }
+}
+
+impl Bm25Index {
+    /// Indexed documents (rows with at least one term).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn num_docs(&self) -> u32 {
+        self.docs
+    }
+
+    /// Terms over all indexed documents.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn total_terms(&self) -> u64 {
+        self.total_len
+    }
+
+    /// Indexed documents that contain the analysed term `term`.
+    pub(crate) fn doc_freq(&self, term: &str) -> u32 {
+        self.terms.get(term).map_or(0, |&id| self.df[id as usize])
+    }
+
+    /// Scores the rows holding any of `terms` (analysed, each with its weight
+    /// `idf * (k1 + 1)`) as `sum weight * tf / (tf + norm(doc length))`, and returns the
+    /// `limit` best that `accept` allows. [`TextIndex::search`] calls it with this index's
+    /// own statistics; natively, the rows Tantivy has not committed yet are scored with
+    /// the whole collection's.
+    pub(crate) fn search_weighted(
+        &self,
+        terms: &[(String, f32)],
+        norm: &dyn Fn(u32) -> f32,
+        limit: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Vec<(u32, f32)> {
+        if self.docs == 0 || limit == 0 {
+            return Vec::new();
+        }
         let mut scores = vec![0f32; self.doc_len.len()];
         let mut touched: Vec<u32> = Vec::new();
-        for term in query_terms(query) {
-            let Some(&id) = self.terms.get(&term) else {
+        for (term, w) in terms {
+            let Some(&id) = self.terms.get(term) else {
                 continue;
             };
-            let df = self.df[id as usize];
-            if df == 0 {
+            if self.df[id as usize] == 0 {
                 continue;
             }
-            let w = idf(n, df as f32) * (BM25_K1 + 1.0);
             for &(row, tf) in &self.postings[id as usize] {
                 let dl = self.doc_len[row as usize];
                 if dl == 0 {
                     continue;
                 }
                 let tf = tf as f32;
-                let norm = BM25_K1 * (1.0 - BM25_B + BM25_B * dl as f32 / avgdl);
                 let s = &mut scores[row as usize];
                 if *s == 0.0 {
                     touched.push(row);
                 }
-                *s += w * tf / (tf + norm);
+                *s += w * tf / (tf + norm(dl));
             }
         }
         let mut hits: Vec<(u32, f32)> = touched
@@ -150,7 +195,7 @@ impl TextIndex for Bm25Index {
             hits.truncate(limit);
         }
         hits.sort_unstable_by(by_score);
-        Ok(hits)
+        hits
     }
 }
 

@@ -1,14 +1,22 @@
 //! Full-text search: the [`TextIndex`] trait, the analysis pipeline both implementations
 //! share, and the implementations — the in-memory BM25 index (both targets) and, natively,
-//! Tantivy on disk.
+//! Tantivy on disk (`tantivy.rs`).
 //!
 //! Analysis: split on characters that are not alphanumeric, drop tokens over 40 bytes,
 //! lower-case, then English (Snowball/Porter 2) stemming. Scoring is BM25 with
-//! `k1 = 1.2`, `b = 0.75` and `idf = ln(1 + (N - df + 0.5) / (df + 0.5))`.
+//! `k1 = 1.2`, `b = 0.75` and `idf = ln(1 + (N - df + 0.5) / (df + 0.5))`. Tantivy gets the
+//! same pipeline as a named analyser ([`ANALYZER`]), built from its own tokenizer and
+//! length filter plus [`normalize_token`], so both indexes see exactly the same terms.
 
 mod bm25;
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) mod tantivy;
 
 pub(crate) use bm25::Bm25Index;
+
+/// The name under which the analysis pipeline is registered with Tantivy.
+#[cfg(not(target_arch = "wasm32"))]
+pub const ANALYZER: &str = "vjson";
 
 use crate::error::Result;
 
@@ -33,21 +41,41 @@ pub(crate) trait TextIndex: Send + Sync {
         limit: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<(u32, f32)>>;
+
+    /// Natively, for the on-disk index: Tantivy committed everything added so far and
+    /// `searcher` sees it; rows from `next_row` on are new. Other indexes ignore it.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn committed(&mut self, _searcher: ::tantivy::Searcher, _next_row: u32) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Splits `text` into analysed terms (see the module docs), calling `emit` for each.
 pub fn analyze(text: &str, mut emit: impl FnMut(String)) {
-    use std::sync::OnceLock;
-    static STEMMER: OnceLock<rust_stemmers::Stemmer> = OnceLock::new();
-    let stemmer =
-        STEMMER.get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English));
     for raw in text.split(|c: char| !c.is_alphanumeric()) {
         if raw.is_empty() || raw.len() > MAX_TOKEN_BYTES {
             continue;
         }
-        let lower = raw.to_lowercase();
-        emit(stemmer.stem(&lower).into_owned());
+        emit(normalize_token(raw));
     }
+}
+
+/// The last steps of the analysis, applied to one raw token (a run of alphanumerics of
+/// at most [`MAX_TOKEN_BYTES`] bytes): lower-casing, then English stemming.
+pub fn normalize_token(raw: &str) -> String {
+    use std::sync::OnceLock;
+    static STEMMER: OnceLock<rust_stemmers::Stemmer> = OnceLock::new();
+    let stemmer =
+        STEMMER.get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English));
+    let lower = raw.to_lowercase();
+    stemmer.stem(&lower).into_owned()
+}
+
+/// True when `text` yields at least one term (cheaper than [`analyze`]: no stemming).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn has_terms(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric())
+        .any(|raw| !raw.is_empty() && raw.len() <= MAX_TOKEN_BYTES)
 }
 
 /// The analysed terms of a query, each once, in first-seen order.

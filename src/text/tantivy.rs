@@ -1,0 +1,554 @@
+//! Tantivy on disk as the native full-text index (native only).
+//!
+//! Two halves, because Tantivy's writer and its readers live under different locks in
+//! [`crate::VectorDB`]:
+//!
+//! - [`TantivyWriter`] (held by the single writer) owns the `Index` in an `MmapDirectory`,
+//!   one long-lived `IndexWriter` and the `IndexReader`. Every write queues its adds and
+//!   deletes at once; nothing is committed until a checkpoint, whose commit carries the
+//!   write-ahead-log sequence number it covers as its payload. A reopened database replays
+//!   only the log records past that number into Tantivy, so text and vectors always agree
+//!   about which documents exist.
+//! - [`TantivyText`] (the [`TextIndex`] searches use) holds the last committed `Searcher`
+//!   plus an in-memory [`Bm25Index`] *delta* with the rows written since that commit, so a
+//!   document is text-searchable as soon as its insert returns. Both halves are scored with
+//!   the same collection statistics (Tantivy's committed totals plus the delta's), through
+//!   Tantivy's `Bm25StatisticsProvider`, and the delta quantises document lengths the way
+//!   Tantivy's field norms do, so a row scores the same before and after its commit.
+//!
+//! Documents: `row` (u64, indexed and fast: deletes go by row, hits map back to rows) and
+//! `body` (analysed with the shared pipeline registered as [`ANALYZER`], term frequencies
+//! only, not stored: texts live in the row store). Rows without any term are not added,
+//! as in the BM25 index. As in Lucene, a deleted document counts in the statistics until
+//! Tantivy merges its segment away.
+
+use std::path::Path;
+
+use tantivy::fieldnorm::FieldNormReader;
+use tantivy::query::{
+    Bm25StatisticsProvider, BooleanQuery, EnableScoring, Occur, Query, TermQuery,
+};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{
+    RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
+};
+use tantivy::{
+    Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term,
+};
+
+use super::{
+    ANALYZER, BM25_B, BM25_K1, Bm25Index, MAX_TOKEN_BYTES, TextIndex, has_terms, idf,
+    normalize_token, query_terms,
+};
+use crate::error::{Error, Result};
+
+const ROW: &str = "row";
+const BODY: &str = "body";
+/// Indexing memory shared by Tantivy's indexing threads.
+const WRITER_MEMORY: usize = 64 << 20;
+
+fn text_err(what: &str, e: TantivyError) -> Error {
+    Error::Text(format!("{what}: {e}"))
+}
+
+/// The shared analysis as a Tantivy analyser: Tantivy's `SimpleTokenizer` (runs of
+/// alphanumerics) and `RemoveLongFilter` (drop tokens over 40 bytes), then our
+/// [`normalize_token`] (lower-case, English stem) — the same steps as [`super::analyze`].
+pub fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES + 1))
+        .filter(Normalize)
+        .build()
+}
+
+/// Token filter applying [`normalize_token`].
+#[derive(Clone)]
+struct Normalize;
+
+impl TokenFilter for Normalize {
+    type Tokenizer<T: Tokenizer> = NormalizeTokenizer<T>;
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> NormalizeTokenizer<T> {
+        NormalizeTokenizer(tokenizer)
+    }
+}
+
+#[derive(Clone)]
+struct NormalizeTokenizer<T>(T);
+
+impl<T: Tokenizer> Tokenizer for NormalizeTokenizer<T> {
+    type TokenStream<'a> = NormalizeStream<T::TokenStream<'a>>;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        NormalizeStream(self.0.token_stream(text))
+    }
+}
+
+struct NormalizeStream<S>(S);
+
+impl<S: TokenStream> TokenStream for NormalizeStream<S> {
+    fn advance(&mut self) -> bool {
+        if !self.0.advance() {
+            return false;
+        }
+        let t = self.0.token_mut();
+        t.text = normalize_token(&t.text);
+        true
+    }
+    fn token(&self) -> &Token {
+        self.0.token()
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        self.0.token_mut()
+    }
+}
+
+fn schema() -> Schema {
+    let mut b = Schema::builder();
+    b.add_u64_field(ROW, INDEXED | FAST);
+    let indexing = TextFieldIndexing::default()
+        .set_tokenizer(ANALYZER)
+        .set_index_option(IndexRecordOption::WithFreqs);
+    b.add_text_field(BODY, TextOptions::default().set_indexing_options(indexing));
+    b.build()
+}
+
+/// The writing half: index, writer, reader. Held by the database's single writer.
+pub(crate) struct TantivyWriter {
+    writer: IndexWriter<TantivyDocument>,
+    reader: IndexReader,
+    row: Field,
+    body: Field,
+    committed_seq: u64,
+}
+
+impl TantivyWriter {
+    /// Creates an empty index in `dir` (which must not hold one) and commits it as
+    /// covering sequence number `seq`.
+    pub(crate) fn create(dir: &Path, seq: u64) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let index = Index::create_in_dir(dir, schema())
+            .map_err(|e| text_err(&format!("creating the index in {}", dir.display()), e))?;
+        let mut w = Self::with_index(index, dir, 0)?;
+        w.commit(seq)?;
+        Ok(w)
+    }
+
+    /// Opens the index in `dir`; `Ok(None)` when `dir` holds no index at all (it is then
+    /// rebuilt from the rows). Damage is a `text_index` error.
+    pub(crate) fn open(dir: &Path) -> Result<Option<Self>> {
+        if !dir.join("meta.json").is_file() {
+            return Ok(None);
+        }
+        let index = Index::open_in_dir(dir).map_err(|e| {
+            text_err(
+                &format!(
+                    "opening {} (delete that directory to have it rebuilt from the stored texts)",
+                    dir.display()
+                ),
+                e,
+            )
+        })?;
+        let metas = index
+            .load_metas()
+            .map_err(|e| text_err(&format!("reading {}", dir.display()), e))?;
+        let seq = metas
+            .payload
+            .as_deref()
+            .and_then(|p| p.parse::<u64>().ok())
+            .ok_or_else(|| {
+                Error::Text(format!(
+                    "{} has no vjson commit payload; delete that directory to have it rebuilt",
+                    dir.display()
+                ))
+            })?;
+        Self::with_index(index, dir, seq).map(Some)
+    }
+
+    fn with_index(index: Index, dir: &Path, seq: u64) -> Result<Self> {
+        let schema = index.schema();
+        let (Ok(row), Ok(body)) = (schema.get_field(ROW), schema.get_field(BODY)) else {
+            return Err(Error::Text(format!(
+                "{} is not a vjson full-text index (fields row and body missing)",
+                dir.display()
+            )));
+        };
+        index.tokenizers().register(ANALYZER, analyzer());
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 2);
+        let writer = index
+            .writer_with_num_threads(threads, WRITER_MEMORY)
+            .map_err(|e| text_err(&format!("opening a writer on {}", dir.display()), e))?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| text_err(&format!("opening a reader on {}", dir.display()), e))?;
+        Ok(TantivyWriter {
+            writer,
+            reader,
+            row,
+            body,
+            committed_seq: seq,
+        })
+    }
+
+    /// The log sequence number the last commit covers.
+    pub(crate) fn committed_seq(&self) -> u64 {
+        self.committed_seq
+    }
+
+    /// Queues `text` for `row` (not visible to Tantivy searchers before the next commit).
+    pub(crate) fn add(&self, row: u32, text: &str) -> Result<()> {
+        if !has_terms(text) {
+            return Ok(());
+        }
+        let mut doc = TantivyDocument::new();
+        doc.add_u64(self.row, row as u64);
+        doc.add_text(self.body, text);
+        self.writer
+            .add_document(doc)
+            .map(|_| ())
+            .map_err(|e| text_err("adding a document", e))
+    }
+
+    /// Queues the deletion of `row` (whether committed or only queued).
+    pub(crate) fn delete(&self, row: u32) {
+        self.writer
+            .delete_term(Term::from_field_u64(self.row, row as u64));
+    }
+
+    /// Commits everything queued, with `seq` as the commit payload; returns a searcher
+    /// over the new commit.
+    pub(crate) fn commit(&mut self, seq: u64) -> Result<Searcher> {
+        let mut prepared = self
+            .writer
+            .prepare_commit()
+            .map_err(|e| text_err("preparing a commit", e))?;
+        prepared.set_payload(&seq.to_string());
+        prepared.commit().map_err(|e| text_err("committing", e))?;
+        self.committed_seq = seq;
+        self.reader
+            .reload()
+            .map_err(|e| text_err("reloading the reader", e))?;
+        Ok(self.reader.searcher())
+    }
+
+    /// A searcher over the last commit.
+    pub(crate) fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    /// A search half over the last commit, for rows `0..next_row` (all committed).
+    pub(crate) fn text_index(&self, next_row: u32) -> Result<TantivyText> {
+        TantivyText::new(self.searcher(), self.body, next_row)
+    }
+
+    #[cfg(test)]
+    fn num_committed_docs(&self) -> u64 {
+        self.searcher().num_docs()
+    }
+}
+
+/// The search half: the last committed searcher plus the uncommitted delta.
+pub(crate) struct TantivyText {
+    searcher: Searcher,
+    body: Field,
+    /// Committed documents (including deleted ones not merged away yet) and their terms.
+    committed_docs: u64,
+    committed_terms: u64,
+    /// Rows written since the commit, stored at `row - base`.
+    delta: Bm25Index,
+    base: u32,
+}
+
+impl TantivyText {
+    fn new(searcher: Searcher, body: Field, base: u32) -> Result<Self> {
+        let mut t = TantivyText {
+            committed_docs: 0,
+            committed_terms: 0,
+            searcher,
+            body,
+            delta: Bm25Index::new(),
+            base,
+        };
+        t.count_committed()?;
+        Ok(t)
+    }
+
+    fn count_committed(&mut self) -> Result<()> {
+        let (mut docs, mut terms) = (0u64, 0u64);
+        for seg in self.searcher.segment_readers() {
+            docs += seg.max_doc() as u64;
+            terms += seg
+                .inverted_index(self.body)
+                .map_err(|e| text_err("reading the inverted index", e))?
+                .total_num_tokens();
+        }
+        self.committed_docs = docs;
+        self.committed_terms = terms;
+        Ok(())
+    }
+}
+
+/// Collection statistics over the committed index and the delta together.
+struct Totals<'a> {
+    docs: u64,
+    terms: u64,
+    /// Per query term: its text and the whole collection's document frequency.
+    df: &'a [(Term, u64)],
+}
+
+impl Bm25StatisticsProvider for Totals<'_> {
+    fn total_num_tokens(&self, _field: Field) -> tantivy::Result<u64> {
+        Ok(self.terms)
+    }
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self.docs)
+    }
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        Ok(self
+            .df
+            .iter()
+            .find(|(t, _)| t == term)
+            .map_or(0, |(_, df)| *df))
+    }
+}
+
+/// A hit ordered so that the worst comes out of a max-heap first: lower score, then
+/// higher row.
+#[derive(PartialEq)]
+struct Worst(f32, u32);
+
+impl Eq for Worst {}
+
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Worst {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
+    }
+}
+
+/// The `limit` best `(row, score)` seen so far.
+struct Top {
+    limit: usize,
+    heap: std::collections::BinaryHeap<Worst>,
+}
+
+impl Top {
+    fn new(limit: usize) -> Self {
+        Top {
+            limit,
+            heap: std::collections::BinaryHeap::with_capacity(limit + 1),
+        }
+    }
+
+    /// Adds a hit; returns the score a new hit must beat once the list is full.
+    fn push(&mut self, row: u32, score: f32) -> f32 {
+        self.heap.push(Worst(score, row));
+        if self.heap.len() > self.limit {
+            self.heap.pop();
+        }
+        match self.heap.peek() {
+            Some(w) if self.heap.len() == self.limit => w.0,
+            _ => f32::MIN,
+        }
+    }
+
+    fn finish(self) -> Vec<(u32, f32)> {
+        let mut v: Vec<(u32, f32)> = self.heap.into_iter().map(|w| (w.1, w.0)).collect();
+        v.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+}
+
+impl TextIndex for TantivyText {
+    fn add(&mut self, row: u32, text: &str) -> Result<()> {
+        debug_assert!(row >= self.base);
+        self.delta.add(row - self.base, text)
+    }
+
+    fn remove(&mut self, row: u32, text: &str) -> Result<()> {
+        if row >= self.base {
+            self.delta.remove(row - self.base, text)?;
+        }
+        // A committed row stays in Tantivy until the next commit; searches pass `accept`,
+        // which rejects deleted rows.
+        Ok(())
+    }
+
+    fn search(
+        &self,
+        query: &str,
+        limit: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Result<Vec<(u32, f32)>> {
+        let terms = query_terms(query);
+        let docs = self.committed_docs + self.delta.num_docs() as u64;
+        if terms.is_empty() || limit == 0 || docs == 0 {
+            return Ok(Vec::new());
+        }
+        let total_terms = self.committed_terms + self.delta.total_terms();
+        let avg = total_terms as f32 / docs as f32;
+        let mut df: Vec<(Term, u64)> = Vec::with_capacity(terms.len());
+        for t in &terms {
+            let term = Term::from_field_text(self.body, t);
+            let committed = if self.committed_docs > 0 {
+                self.searcher
+                    .doc_freq(&term)
+                    .map_err(|e| text_err("reading a document frequency", e))?
+            } else {
+                0
+            };
+            df.push((term, committed + self.delta.doc_freq(t) as u64));
+        }
+        let mut top = Top::new(limit);
+        if self.committed_docs > 0 {
+            let totals = Totals {
+                docs,
+                terms: total_terms,
+                df: &df,
+            };
+            let clauses: Vec<(Occur, Box<dyn Query>)> = df
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(t, _)| {
+                    let q: Box<dyn Query> =
+                        Box::new(TermQuery::new(t.clone(), IndexRecordOption::WithFreqs));
+                    (Occur::Should, q)
+                })
+                .collect();
+            if !clauses.is_empty() {
+                let query = BooleanQuery::new(clauses);
+                let weight = query
+                    .weight(EnableScoring::enabled_from_statistics_provider(
+                        &totals,
+                        &self.searcher,
+                    ))
+                    .map_err(|e| text_err("preparing a query", e))?;
+                for seg in self.searcher.segment_readers() {
+                    let rows = seg
+                        .fast_fields()
+                        .u64(ROW)
+                        .map_err(|e| text_err("reading row numbers", e))?;
+                    let alive = seg.alive_bitset();
+                    let mut threshold = f32::MIN;
+                    weight
+                        .for_each_pruning(threshold, seg, &mut |doc, score| {
+                            if alive.is_none_or(|a| a.is_alive(doc))
+                                && let Some(row) = rows.first(doc)
+                                && let Ok(row) = u32::try_from(row)
+                                && accept(row)
+                            {
+                                threshold = top.push(row, score);
+                            }
+                            threshold
+                        })
+                        .map_err(|e| text_err("searching", e))?;
+                }
+            }
+        }
+        // The delta, scored with the same statistics and Tantivy's length quantisation.
+        let weights: Vec<(String, f32)> = terms
+            .into_iter()
+            .zip(&df)
+            .filter(|(_, (_, n))| *n > 0)
+            .map(|(t, (_, n))| (t, idf(docs as f32, *n as f32) * (BM25_K1 + 1.0)))
+            .collect();
+        let norm = |dl: u32| {
+            let q = FieldNormReader::id_to_fieldnorm(FieldNormReader::fieldnorm_to_id(dl));
+            BM25_K1 * (1.0 - BM25_B + BM25_B * q as f32 / avg)
+        };
+        let base = self.base;
+        for (r, s) in self
+            .delta
+            .search_weighted(&weights, &norm, limit, &|r| accept(r + base))
+        {
+            top.push(r + base, s);
+        }
+        Ok(top.finish())
+    }
+
+    fn committed(&mut self, searcher: Searcher, next_row: u32) -> Result<()> {
+        self.searcher = searcher;
+        self.delta = Bm25Index::new();
+        self.base = next_row;
+        self.count_committed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::analyze;
+
+    #[test]
+    fn tantivy_analyzer_equals_ours() {
+        let mut a = analyzer();
+        let long = "y".repeat(41);
+        let texts = [
+            format!("Running dogs, HashMap::insert() {long} été ΟΔΟΣ Vec<T> x86_64"),
+            "The quick-brown fox's 3rd jump: über-cool!".to_string(),
+            String::new(),
+        ];
+        for text in &texts {
+            let mut ours = Vec::new();
+            analyze(text, |t| ours.push(t));
+            let mut theirs = Vec::new();
+            let mut s = a.token_stream(text);
+            while s.advance() {
+                theirs.push(s.token().text.clone());
+            }
+            assert_eq!(ours, theirs, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn delta_and_commit_score_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = TantivyWriter::create(dir.path(), 0).unwrap();
+        let docs = [
+            "ownership and borrowing in rust",
+            "rust ownership rules: each value has an owner",
+            "the quick brown fox",
+            "borrow checker errors explained at length with many more words here",
+        ];
+        let mut t = w.text_index(0).unwrap();
+        for (i, d) in docs.iter().enumerate() {
+            w.add(i as u32, d).unwrap();
+            t.add(i as u32, d).unwrap();
+        }
+        let before = t.search("rust borrowing", 10, &|_| true).unwrap();
+        let s = w.commit(7).unwrap();
+        t.committed(s, docs.len() as u32).unwrap();
+        assert_eq!(w.committed_seq(), 7);
+        assert_eq!(w.num_committed_docs(), 4);
+        let after = t.search("rust borrowing", 10, &|_| true).unwrap();
+        assert_eq!(before.len(), 3);
+        assert_eq!(
+            before.iter().map(|h| h.0).collect::<Vec<_>>(),
+            after.iter().map(|h| h.0).collect::<Vec<_>>()
+        );
+        for (b, a) in before.iter().zip(&after) {
+            assert!((b.1 - a.1).abs() < 1e-4, "{before:?} vs {after:?}");
+        }
+        // Filter and delete.
+        let only3 = t.search("borrow", 10, &|r| r == 3).unwrap();
+        assert_eq!(only3.iter().map(|h| h.0).collect::<Vec<_>>(), vec![3]);
+        w.delete(0);
+        let s = w.commit(8).unwrap();
+        t.committed(s, 4).unwrap();
+        let hits = t.search("borrowing", 10, &|_| true).unwrap();
+        assert!(hits.iter().all(|h| h.0 != 0), "{hits:?}");
+        drop(w);
+        let w2 = TantivyWriter::open(dir.path()).unwrap().unwrap();
+        assert_eq!(w2.committed_seq(), 8);
+    }
+}

@@ -1,0 +1,604 @@
+//! The native on-disk database: close and reopen keeps everything and answers every sample
+//! query the same, replay of the write-ahead log after a crash (a copy of the directory
+//! taken while the database is open is exactly what a crash leaves), torn and damaged log
+//! tails, option mismatches, checkpoints and compaction, the lock, and damaged files —
+//! each failure with its error code, never a panic.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use vjson::dataset::Dataset;
+use vjson::{Document, Durability, Error, Filter, Fusion, Metric, Options, Query, VectorDB};
+
+fn sample() -> &'static Dataset {
+    static DATA: std::sync::OnceLock<Dataset> = std::sync::OnceLock::new();
+    DATA.get_or_init(Dataset::bundled)
+}
+
+fn code<T>(r: Result<T, Error>) -> &'static str {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.code(),
+    }
+}
+
+fn err<T>(r: Result<T, Error>) -> Error {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e,
+    }
+}
+
+/// Copies a database directory (what a crash at this moment would leave on disk).
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+fn file_named(dir: &Path, prefix: &str) -> PathBuf {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix}* in {}", dir.display()))
+}
+
+fn flip_byte(path: &Path, at: usize) {
+    let mut b = fs::read(path).unwrap();
+    b[at] ^= 0x5A;
+    fs::write(path, b).unwrap();
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    db.join("wal").join("current.log")
+}
+
+/// The ids every sample query returns, in the three modes (k = 10).
+fn answers(db: &VectorDB) -> Vec<Vec<String>> {
+    let ds = sample();
+    let mut out = Vec::new();
+    for i in 0..ds.queries.len() {
+        let v = ds.query_vector(i).to_vec();
+        let t = ds.queries[i].text.clone();
+        for q in [
+            Query::new().vector(v.clone()).k(10),
+            Query::new().text(t.clone()).k(10),
+            Query::new()
+                .vector(v.clone())
+                .text(t.clone())
+                .fusion(Fusion::Rrf { k: 60.0 })
+                .k(10),
+        ] {
+            out.push(db.search(&q).unwrap().into_iter().map(|h| h.id).collect());
+        }
+    }
+    out
+}
+
+fn same_answers(a: &[Vec<String>], b: &[Vec<String>], what: &str) {
+    assert_eq!(a.len(), b.len());
+    let differ = a.iter().zip(b).filter(|(x, y)| x != y).count();
+    assert_eq!(differ, 0, "{what}: {differ} of {} answers differ", a.len());
+}
+
+/// Loads the sample into `db` in four batches, then deletes and upserts a few documents.
+fn load_sample(db: &VectorDB) {
+    let docs = sample().documents();
+    for chunk in docs.chunks(500) {
+        db.insert_batch(chunk.to_vec()).unwrap();
+    }
+    for i in (0..2000).step_by(97) {
+        db.delete(&sample().docs[i].id).unwrap();
+    }
+    for i in (5..2000).step_by(101) {
+        let mut d = sample().document(i);
+        d.metadata = Some(json!({"kind": "upserted", "n": i}));
+        db.upsert(d).unwrap();
+    }
+}
+
+#[test]
+fn close_and_reopen_keeps_everything_and_answers_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = VectorDB::open(&path, Options::new(384)).unwrap();
+    load_sample(&db);
+    db.flush().unwrap();
+    let before = answers(&db);
+    let stats = db.stats();
+    let len = db.len();
+    let got = db.get(&sample().docs[5].id).unwrap().unwrap();
+    db.close().unwrap();
+
+    let db = VectorDB::open(&path, Options::new(384)).unwrap();
+    let s = db.stats();
+    assert_eq!(
+        (s.documents, s.rows, s.deleted),
+        (stats.documents, stats.rows, stats.deleted)
+    );
+    assert_eq!(db.len(), len);
+    let d = s.disk.as_ref().unwrap();
+    assert_eq!(d.wal_records_replayed, 0);
+    assert_eq!(d.wal_bytes_truncated, 0);
+    assert!(!d.text_index_rebuilt);
+    assert_eq!(d.wal_bytes, 0);
+    assert!(d.vectors_bytes >= (s.rows * 384 * 4) as u64);
+    assert!(d.graph_bytes > 0 && d.rows_bytes > 0 && d.text_bytes > 0);
+    assert_eq!(db.get(&sample().docs[5].id).unwrap().unwrap(), got);
+    assert_eq!(db.get(&sample().docs[0].id).unwrap(), None);
+    same_answers(&before, &answers(&db), "after reopening");
+    // Filters still see the stored metadata.
+    let f = Filter::from_json(&json!({"kind": "upserted"})).unwrap();
+    let hits = db
+        .search(
+            &Query::new()
+                .vector(sample().query_vector(0).to_vec())
+                .filter(f)
+                .k(100),
+        )
+        .unwrap();
+    assert_eq!(hits.len(), (5..2000).step_by(101).count());
+}
+
+#[test]
+fn reopen_replays_the_log_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = VectorDB::open(&path, Options::new(384)).unwrap();
+    let docs = sample().documents();
+    db.insert_batch(docs[..1000].to_vec()).unwrap();
+    db.flush().unwrap();
+    db.insert_batch(docs[1000..1500].to_vec()).unwrap();
+    for d in &docs[1500..1600] {
+        db.insert(d.clone()).unwrap();
+    }
+    db.delete(&docs[3].id).unwrap();
+    db.delete(&docs[1200].id).unwrap();
+    let mut up = docs[7].clone();
+    up.text = Some("completely different words: zebra giraffe".into());
+    db.upsert(up.clone()).unwrap();
+    let s = db.stats().disk.unwrap();
+    assert_eq!(s.wal_records, 1 + 100 + 2 + 1);
+    assert_eq!(s.last_seq, s.checkpoint_seq + 104);
+
+    // What a kill -9 right now would leave.
+    let crash = dir.path().join("crash");
+    copy_dir(&path, &crash);
+    let expect = answers(&db);
+    let len = db.len();
+    drop(db);
+
+    let db = VectorDB::open(&crash, Options::new(384)).unwrap();
+    let s = db.stats();
+    let d = s.disk.as_ref().unwrap();
+    assert_eq!(d.wal_records_replayed, 104);
+    assert_eq!(d.wal_bytes_truncated, 0);
+    assert_eq!(db.len(), len);
+    assert_eq!(db.get(&docs[3].id).unwrap(), None);
+    assert_eq!(db.get(&docs[7].id).unwrap().unwrap().text, up.text);
+    let zebra = db.search(&Query::new().text("zebra giraffe").k(5)).unwrap();
+    assert_eq!(zebra[0].id, docs[7].id);
+    // The replayed state answers like the state that was lost, except where Tantivy's
+    // length quantisation reorders near-ties between committed and uncommitted rows.
+    let got = answers(&db);
+    let same = expect.iter().zip(&got).filter(|(a, b)| a == b).count();
+    assert!(
+        same as f64 >= 0.97 * expect.len() as f64,
+        "{same} of {} answers agree",
+        expect.len()
+    );
+    // Replaying again (the copy was never checkpointed) gives the same state.
+    db.close().unwrap();
+    let db = VectorDB::open(&crash, Options::new(384)).unwrap();
+    assert_eq!(db.stats().disk.unwrap().wal_records_replayed, 0);
+    assert_eq!(db.len(), len);
+}
+
+#[test]
+fn checkpoint_then_more_writes_then_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let docs = sample().documents();
+    {
+        let db = VectorDB::open(&path, Options::new(384)).unwrap();
+        db.insert_batch(docs[..300].to_vec()).unwrap();
+        db.flush().unwrap();
+        let s = db.stats().disk.unwrap();
+        assert_eq!((s.checkpoint_seq, s.wal_bytes), (1, 0));
+        db.insert_batch(docs[300..600].to_vec()).unwrap();
+        db.flush().unwrap();
+        db.insert_batch(docs[600..700].to_vec()).unwrap();
+        // Dropped without close: the drop checkpoints.
+    }
+    let db = VectorDB::open(&path, Options::new(384)).unwrap();
+    let s = db.stats().disk.unwrap();
+    assert_eq!((s.checkpoint_seq, s.wal_records_replayed), (3, 0));
+    assert_eq!(db.len(), 700);
+    for d in [&docs[0], &docs[350], &docs[699]] {
+        let hits = db
+            .search(&Query::new().vector(d.vector.clone()).k(1))
+            .unwrap();
+        assert_eq!(hits[0].id, d.id);
+    }
+    // Only the current checkpoint's files are left.
+    let names: Vec<String> = fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("hnsw.")).count(),
+        1,
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+}
+
+#[test]
+fn reopening_with_other_options_is_an_error_that_says_what_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    VectorDB::open(&path, Options::new(8))
+        .unwrap()
+        .close()
+        .unwrap();
+    let e = err(VectorDB::open(&path, Options::new(16)));
+    assert_eq!(e.code(), "invalid_options");
+    assert!(e.to_string().contains("dimension 8 (asked for 16)"), "{e}");
+    let e = err(VectorDB::open(&path, Options::new(8).metric(Metric::L2)));
+    assert_eq!(e.code(), "invalid_options");
+    assert!(
+        e.to_string().contains("metric cosine (asked for l2)"),
+        "{e}"
+    );
+    assert_eq!(
+        code(VectorDB::open(&path, Options::new(8).m(8))),
+        "invalid_options"
+    );
+    assert_eq!(
+        code(VectorDB::open(&path, Options::new(8).fulltext(false))),
+        "invalid_options"
+    );
+    // Tunables may change; the stored options come back with open_existing.
+    let db = VectorDB::open(&path, Options::new(8).ef_search(99)).unwrap();
+    assert_eq!(db.options().hnsw.ef_search, 99);
+    db.close().unwrap();
+    let db = VectorDB::open_existing(&path).unwrap();
+    assert_eq!(db.options().dimension, 8);
+    drop(db);
+    assert_eq!(
+        code(VectorDB::open_existing(dir.path().join("nothing"))),
+        "io"
+    );
+}
+
+#[test]
+fn compact_rewrites_without_tombstones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let docs = sample().documents();
+    let db = VectorDB::open(&path, Options::new(384)).unwrap();
+    db.insert_batch(docs[..900].to_vec()).unwrap();
+    db.flush().unwrap();
+    for d in docs[..900].iter().step_by(3) {
+        db.delete(&d.id).unwrap();
+    }
+    db.insert_batch(docs[900..1000].to_vec()).unwrap();
+    let before = db.stats();
+    assert_eq!(before.deleted, 300);
+    db.compact().unwrap();
+    let s = db.stats();
+    assert_eq!((s.documents, s.rows, s.deleted), (700, 700, 0));
+    assert_eq!(s.disk.as_ref().unwrap().wal_bytes, 0);
+    let probe = |db: &VectorDB| {
+        for d in [&docs[1], &docs[950]] {
+            assert_eq!(
+                db.search(&Query::new().vector(d.vector.clone()).k(1))
+                    .unwrap()[0]
+                    .id,
+                d.id
+            );
+            let t = db
+                .search(&Query::new().text(d.text.clone().unwrap()).k(3))
+                .unwrap();
+            assert!(t.iter().any(|h| h.id == d.id));
+        }
+        assert_eq!(db.get(&docs[0].id).unwrap(), None);
+        assert!(
+            db.search(&Query::new().vector(docs[3].vector.clone()).k(700))
+                .unwrap()
+                .iter()
+                .all(|h| h.id != docs[3].id)
+        );
+    };
+    probe(&db);
+    // Writes after a compaction, then reopen.
+    db.insert(docs[1500].clone()).unwrap();
+    db.close().unwrap();
+    let db = VectorDB::open(&path, Options::new(384)).unwrap();
+    assert_eq!(db.len(), 701);
+    probe(&db);
+    let names: Vec<String> = fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("vectors.")).count(),
+        1,
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("tantivy")).count(),
+        1,
+        "{names:?}"
+    );
+}
+
+fn small_doc(i: usize) -> Document {
+    Document::new(format!("d{i}"), vec![1.0, i as f32, 0.5])
+        .text(format!("document number {i} word{i}"))
+        .metadata(json!({"i": i}))
+}
+
+/// A database with `base` checkpointed documents and then `extra` single inserts in the
+/// log; returns the path of a crash image and the byte offsets where log records start.
+fn crash_image(dir: &Path, base: usize, extra: usize) -> (PathBuf, Vec<u64>) {
+    let path = dir.join("db");
+    let db = VectorDB::open(&path, Options::new(3)).unwrap();
+    db.insert_batch((0..base).map(small_doc).collect()).unwrap();
+    db.flush().unwrap();
+    let mut starts = Vec::new();
+    for i in base..base + extra {
+        starts.push(fs::metadata(wal_path(&path)).unwrap().len());
+        db.insert(small_doc(i)).unwrap();
+    }
+    starts.push(fs::metadata(wal_path(&path)).unwrap().len());
+    let image = dir.join("image");
+    copy_dir(&path, &image);
+    drop(db);
+    (image, starts)
+}
+
+#[test]
+fn a_torn_log_tail_is_cut_at_the_last_good_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, starts) = crash_image(dir.path(), 10, 3);
+    // Cut the last record in the middle.
+    let cut_at = (starts[2] + starts[3]) / 2;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(wal_path(&image))
+        .unwrap()
+        .set_len(cut_at)
+        .unwrap();
+    let db = VectorDB::open(&image, Options::new(3)).unwrap();
+    let d = db.stats().disk.unwrap();
+    assert_eq!(d.wal_records_replayed, 2);
+    assert_eq!(d.wal_bytes_truncated, cut_at - starts[2]);
+    assert_eq!(db.len(), 12);
+    assert!(db.get("d11").unwrap().is_some());
+    assert!(db.get("d12").unwrap().is_none());
+    assert_eq!(fs::metadata(wal_path(&image)).unwrap().len(), starts[2]);
+    // The database goes on from the last good record.
+    db.insert(small_doc(12)).unwrap();
+    db.close().unwrap();
+    let db = VectorDB::open(&image, Options::new(3)).unwrap();
+    assert_eq!(db.len(), 13);
+    assert_eq!(
+        db.search(&Query::new().text("word12")).unwrap()[0].id,
+        "d12"
+    );
+}
+
+#[test]
+fn a_flipped_byte_in_the_log_cuts_it_at_the_last_good_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, starts) = crash_image(dir.path(), 10, 4);
+    // Damage the second record's payload.
+    flip_byte(&wal_path(&image), (starts[1] + 12) as usize);
+    let db = VectorDB::open(&image, Options::new(3)).unwrap();
+    let d = db.stats().disk.unwrap();
+    assert_eq!(d.wal_records_replayed, 1);
+    assert_eq!(d.wal_bytes_truncated, starts[4] - starts[1]);
+    assert_eq!(db.len(), 11);
+    assert!(db.get("d10").unwrap().is_some());
+    assert!(db.get("d11").unwrap().is_none());
+    // Text and vectors agree about what exists.
+    assert!(db.search(&Query::new().text("word11")).unwrap().is_empty());
+    assert_eq!(
+        db.search(&Query::new().text("word10")).unwrap()[0].id,
+        "d10"
+    );
+
+    // A damaged length field is caught the same way.
+    let (image2, starts2) = crash_image(&dir.path().join("second"), 5, 2);
+    flip_byte(&wal_path(&image2), (starts2[0] + 2) as usize);
+    let db = VectorDB::open(&image2, Options::new(3)).unwrap();
+    let d = db.stats().disk.unwrap();
+    assert_eq!(
+        (d.wal_records_replayed, d.wal_bytes_truncated),
+        (0, starts2[2] - starts2[0])
+    );
+    assert_eq!(db.len(), 5);
+}
+
+#[test]
+fn a_second_writer_gets_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = VectorDB::open(&path, Options::new(3)).unwrap();
+    db.insert(small_doc(1)).unwrap();
+    let e = err(VectorDB::open(&path, Options::new(3)));
+    assert_eq!(e.code(), "locked");
+    assert!(e.to_string().contains("locked"), "{e}");
+    assert_eq!(code(VectorDB::open_existing(&path)), "locked");
+    db.close().unwrap();
+    let db = VectorDB::open(&path, Options::new(3)).unwrap();
+    assert_eq!(db.len(), 1);
+}
+
+#[test]
+fn buffered_durability_and_fulltext_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let opts = Options::new(3)
+        .durability(Durability::Buffered)
+        .fulltext(false);
+    let db = VectorDB::open(&path, opts.clone()).unwrap();
+    db.insert_batch((0..50).map(small_doc).collect()).unwrap();
+    assert_eq!(code(db.search(&Query::new().text("word1"))), "unsupported");
+    let image = dir.path().join("image");
+    copy_dir(&path, &image);
+    drop(db);
+    let db = VectorDB::open(&image, opts).unwrap();
+    assert_eq!(db.len(), 50);
+    assert_eq!(db.stats().disk.unwrap().text_bytes, 0);
+}
+
+#[test]
+fn a_large_log_checkpoints_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = VectorDB::open(&path, Options::new(3)).unwrap();
+    let blob = "x".repeat(1 << 20);
+    for i in 0..70 {
+        db.insert(small_doc(i).metadata(json!({"blob": blob, "i": i})))
+            .unwrap();
+    }
+    let d = db.stats().disk.unwrap();
+    assert!(d.checkpoint_seq > 0, "{d:?}");
+    assert!(d.wal_bytes < vjson::CHECKPOINT_WAL_BYTES, "{d:?}");
+    assert_eq!(d.last_error, None);
+    drop(db);
+    let db = VectorDB::open(&path, Options::new(3)).unwrap();
+    assert_eq!(db.len(), 70);
+}
+
+#[test]
+fn damaged_files_are_corrupt_errors_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good");
+    {
+        let db = VectorDB::open(&good, Options::new(3)).unwrap();
+        db.insert_batch((0..100).map(small_doc).collect()).unwrap();
+        db.close().unwrap();
+    }
+    let case = |name: &str, damage: &dyn Fn(&Path)| -> Error {
+        let p = dir.path().join(name);
+        copy_dir(&good, &p);
+        damage(&p);
+        err(VectorDB::open(&p, Options::new(3)))
+    };
+    let e = case("manifest-garbage", &|p| {
+        fs::write(p.join("manifest.json"), b"{not json").unwrap()
+    });
+    assert_eq!(e.code(), "corrupt", "{e}");
+    let e = case("manifest-rows", &|p| {
+        let m = fs::read_to_string(p.join("manifest.json")).unwrap();
+        fs::write(
+            p.join("manifest.json"),
+            m.replace("\"rows\": 100", "\"rows\": 101"),
+        )
+        .unwrap();
+    });
+    assert_eq!(e.code(), "corrupt", "{e}");
+    let e = case("manifest-escape", &|p| {
+        let m = fs::read_to_string(p.join("manifest.json")).unwrap();
+        fs::write(
+            p.join("manifest.json"),
+            m.replace("\"rows.dat\"", "\"../rows.dat\""),
+        )
+        .unwrap();
+    });
+    assert_eq!(e.code(), "corrupt", "{e}");
+    let e = case("manifest-missing", &|p| {
+        fs::remove_file(p.join("manifest.json")).unwrap()
+    });
+    assert_eq!(e.code(), "corrupt", "{e}");
+    let e = case("hnsw-flip", &|p| flip_byte(&file_named(p, "hnsw."), 40));
+    assert_eq!(e.code(), "corrupt", "{e}");
+    assert!(e.to_string().contains("hnsw."), "{e}");
+    let e = case("hnsw-short", &|p| {
+        let f = file_named(p, "hnsw.");
+        let n = fs::metadata(&f).unwrap().len();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(f)
+            .unwrap()
+            .set_len(n - 3)
+            .unwrap();
+    });
+    assert_eq!(e.code(), "corrupt", "{e}");
+    let e = case("rows-flip", &|p| flip_byte(&p.join("rows.dat"), 100));
+    assert_eq!(e.code(), "corrupt", "{e}");
+    assert!(e.to_string().contains("rows.dat"), "{e}");
+    let e = case("rows-missing", &|p| {
+        fs::remove_file(p.join("rows.dat")).unwrap()
+    });
+    assert_eq!(e.code(), "corrupt", "{e}");
+    let e = case("live-flip", &|p| flip_byte(&file_named(p, "live."), 3));
+    assert_eq!(e.code(), "corrupt", "{e}");
+    let e = case("vectors-short", &|p| {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(p.join("vectors.f32"))
+            .unwrap()
+            .set_len(100)
+            .unwrap();
+    });
+    assert_eq!(e.code(), "corrupt", "{e}");
+    let e = case("tantivy-meta", &|p| {
+        fs::write(p.join("tantivy").join("meta.json"), b"{}").unwrap()
+    });
+    assert_eq!(e.code(), "text_index", "{e}");
+}
+
+#[test]
+fn a_missing_text_index_is_rebuilt_from_the_stored_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let db = VectorDB::open(&path, Options::new(3)).unwrap();
+        db.insert_batch((0..100).map(small_doc).collect()).unwrap();
+        db.delete("d7").unwrap();
+    }
+    fs::remove_dir_all(path.join("tantivy")).unwrap();
+    let db = VectorDB::open(&path, Options::new(3)).unwrap();
+    assert!(db.stats().disk.unwrap().text_index_rebuilt);
+    assert_eq!(
+        db.search(&Query::new().text("word42")).unwrap()[0].id,
+        "d42"
+    );
+    assert!(db.search(&Query::new().text("word7")).unwrap().is_empty());
+}
+
+#[test]
+fn paths_that_cannot_hold_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    fs::write(&file, b"hello").unwrap();
+    let e = err(VectorDB::open(&file, Options::new(3)));
+    assert_eq!(e.code(), "io", "{e}");
+    let busy = dir.path().join("busy");
+    fs::create_dir_all(&busy).unwrap();
+    fs::write(busy.join("notes.txt"), b"mine").unwrap();
+    assert_eq!(
+        code(VectorDB::open(&busy, Options::new(3))),
+        "invalid_options"
+    );
+    assert!(busy.join("notes.txt").exists());
+    assert_eq!(
+        code(VectorDB::open(dir.path().join("x"), Options::new(0))),
+        "invalid_options"
+    );
+}

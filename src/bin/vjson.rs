@@ -1,5 +1,6 @@
 //! The `vjson` command-line tool (native only): translates arguments into library calls
-//! and results into text.
+//! and results into text. Errors print one line — what is wrong and what to do — and
+//! exit non-zero.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -11,18 +12,24 @@ fn main() -> std::process::ExitCode {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
+    use std::fs::File;
+    use std::io::{BufRead, BufReader, Write};
+    use std::path::{Path, PathBuf};
     use std::process::ExitCode;
     use std::time::Instant;
 
     use clap::{Parser, Subcommand};
+    use indicatif::{ProgressBar, ProgressStyle};
+    use serde_json::json;
     use vjson::dataset::{Dataset, mrr_recall_at_10};
-    use vjson::{Fusion, Hit, Options, Query, VectorDB};
+    use vjson::{Document, Error, Filter, Fusion, Hit, Metric, Options, Query, VectorDB};
 
     #[derive(Parser)]
     #[command(
         name = "vjson",
         version,
-        about = "Embedded vector database with hybrid search"
+        about = "Embedded vector database with hybrid (vector + full-text) search",
+        after_help = "Start with `vjson demo`, or `vjson import ./db docs.jsonl` then `vjson search ./db --text \"...\"`."
     )]
     struct Cli {
         #[command(subcommand)]
@@ -31,33 +38,548 @@ mod cli {
 
     #[derive(Subcommand)]
     enum Command {
-        /// Build a database from the bundled rustdocs sample and show vector, text and
-        /// hybrid search on it, with MRR@10 and recall@10 of each mode.
+        /// Build an on-disk database from the bundled Rust-docs sample (in a temporary
+        /// directory) and show vector, text and hybrid search, with MRR@10 and recall@10.
         Demo {
-            /// Use this dataset directory instead of the bundled sample.
+            /// Use this dataset directory (laid out like tests/data/sample) instead.
             #[arg(long)]
-            data: Option<std::path::PathBuf>,
+            data: Option<PathBuf>,
             /// How many sample queries to show in full.
             #[arg(long, default_value_t = 3)]
             show: usize,
         },
+        /// Import documents from a JSON-lines file: {"id", "vector", "text"?, "metadata"?}
+        /// per line. Creates the database when DB does not exist.
+        Import {
+            /// Database directory.
+            db: PathBuf,
+            /// The JSON-lines file.
+            file: PathBuf,
+            /// Vector dimension of a new database (default: the first line's).
+            #[arg(long)]
+            dim: Option<usize>,
+            /// Metric of a new database.
+            #[arg(long, default_value = "cosine")]
+            metric: Metric,
+            /// Documents per write batch (each batch is one log record).
+            #[arg(long, default_value_t = 1000)]
+            batch: usize,
+            /// Skip bad lines (reporting them) instead of stopping at the first.
+            #[arg(long)]
+            skip_bad: bool,
+            /// Do not index text for full-text search (new database only).
+            #[arg(long)]
+            no_fulltext: bool,
+        },
+        /// Search by vector, by text, or both (hybrid).
+        Search {
+            /// Database directory.
+            db: PathBuf,
+            /// Query vector as a JSON array.
+            #[arg(long, conflicts_with = "like")]
+            vector: Option<String>,
+            /// Use this document's vector as the query vector (the document itself is left
+            /// out of the results).
+            #[arg(long)]
+            like: Option<String>,
+            /// Full-text query.
+            #[arg(long)]
+            text: Option<String>,
+            /// Metadata filter as JSON, e.g. '{"year": {"$gte": 2020}}'.
+            #[arg(long)]
+            filter: Option<String>,
+            /// Number of hits.
+            #[arg(long, short, default_value_t = 10)]
+            k: usize,
+            /// rrf | rrf:K | weighted:V,T | max | min | average | dbsf
+            #[arg(long, default_value = "rrf")]
+            fusion: Fusion,
+            /// HNSW ef_search for this query.
+            #[arg(long)]
+            ef: Option<usize>,
+            /// Print hits as JSON lines.
+            #[arg(long)]
+            json: bool,
+        },
+        /// Print one document as JSON.
+        Get {
+            /// Database directory.
+            db: PathBuf,
+            /// Document id.
+            id: String,
+        },
+        /// Delete documents by id.
+        Delete {
+            /// Database directory.
+            db: PathBuf,
+            /// Document ids.
+            #[arg(required = true)]
+            ids: Vec<String>,
+        },
+        /// Show counts, sizes and recovery information.
+        Stats {
+            /// Database directory.
+            db: PathBuf,
+            /// Print as JSON.
+            #[arg(long)]
+            json: bool,
+        },
+        /// Rewrite the database without deleted rows.
+        Compact {
+            /// Database directory.
+            db: PathBuf,
+        },
+        /// Write a portable snapshot (opens in the npm package too).
+        Export {
+            /// Database directory.
+            db: PathBuf,
+            /// Snapshot file to write.
+            out: PathBuf,
+        },
+        /// Create a database from a snapshot.
+        Restore {
+            /// Snapshot file.
+            snapshot: PathBuf,
+            /// New database directory (must not exist).
+            db: PathBuf,
+        },
     }
+
+    /// A CLI failure: a library error, or a message of the CLI's own.
+    enum Failure {
+        Db(Error),
+        Usage(String),
+    }
+
+    impl From<Error> for Failure {
+        fn from(e: Error) -> Self {
+            Failure::Db(e)
+        }
+    }
+
+    type CliResult<T = ()> = Result<T, Failure>;
 
     pub fn main() -> ExitCode {
         let cli = Cli::parse();
         let result = match cli.command {
             Command::Demo { data, show } => demo(data, show),
+            Command::Import {
+                db,
+                file,
+                dim,
+                metric,
+                batch,
+                skip_bad,
+                no_fulltext,
+            } => import(&db, &file, dim, metric, batch, skip_bad, no_fulltext),
+            Command::Search {
+                db,
+                vector,
+                like,
+                text,
+                filter,
+                k,
+                fusion,
+                ef,
+                json,
+            } => search(&db, vector, like, text, filter, k, fusion, ef, json),
+            Command::Get { db, id } => get(&db, &id),
+            Command::Delete { db, ids } => delete(&db, &ids),
+            Command::Stats { db, json } => stats(&db, json),
+            Command::Compact { db } => open(&db).and_then(|d| {
+                let before = d.stats();
+                d.compact()?;
+                println!(
+                    "compacted {}: {} rows -> {} rows",
+                    db.display(),
+                    before.rows,
+                    d.stats().rows
+                );
+                Ok(d.close()?)
+            }),
+            Command::Export { db, out } => export(&db, &out),
+            Command::Restore { snapshot, db } => restore(&snapshot, &db),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("vjson: error [{}]: {e}", e.code());
+            Err(Failure::Db(e)) => {
+                eprintln!("vjson: error [{}]: {e}{}", e.code(), hint(&e));
                 ExitCode::FAILURE
+            }
+            Err(Failure::Usage(msg)) => {
+                eprintln!("vjson: error: {msg}");
+                ExitCode::from(2)
             }
         }
     }
 
-    fn print_hits(title: &str, hits: &[Hit], relevant: &str) {
+    /// What to do next, for the errors where the library message cannot know.
+    fn hint(e: &Error) -> &'static str {
+        match e.code() {
+            "locked" => "",
+            "io" if e.to_string().contains("no vjson database") => {
+                "\n  hint: create it with `vjson import DB FILE.jsonl` or `vjson restore SNAPSHOT DB`"
+            }
+            "invalid_filter" => {
+                "\n  hint: filters are JSON like '{\"year\": {\"$gte\": 2020}, \"tags\": {\"$in\": [\"a\"]}}'"
+            }
+            _ => "",
+        }
+    }
+
+    fn open(db: &Path) -> CliResult<VectorDB> {
+        Ok(VectorDB::open_existing(db)?)
+    }
+
+    fn parse_json(what: &str, s: &str) -> CliResult<serde_json::Value> {
+        serde_json::from_str(s)
+            .map_err(|e| Failure::Usage(format!("--{what} is not valid JSON: {e}")))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn import(
+        db_path: &Path,
+        file: &Path,
+        dim: Option<usize>,
+        metric: Metric,
+        batch: usize,
+        skip_bad: bool,
+        no_fulltext: bool,
+    ) -> CliResult {
+        if batch == 0 {
+            return Err(Failure::Usage("--batch must be at least 1".into()));
+        }
+        let f = File::open(file)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
+        let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut lines = BufReader::new(f).lines();
+        let exists = db_path.join("manifest.json").exists();
+        let mut pending_first: Option<(usize, String)> = None;
+        let db = if exists {
+            let db = VectorDB::open_existing(db_path)?;
+            if let Some(d) = dim
+                && d != db.options().dimension
+            {
+                return Err(Failure::Db(Error::InvalidOptions(format!(
+                    "--dim {d} but {} has dimension {}",
+                    db_path.display(),
+                    db.options().dimension
+                ))));
+            }
+            db
+        } else {
+            let dim = match dim {
+                Some(d) => d,
+                None => {
+                    // Take the dimension from the first non-empty line.
+                    let mut n = 0;
+                    let mut found = None;
+                    for line in lines.by_ref() {
+                        n += 1;
+                        let line = line.map_err(|e| {
+                            Failure::Usage(format!("{}: line {n}: {e}", file.display()))
+                        })?;
+                        if line.trim().is_empty() {
+                            continue;
+                        }
+                        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
+                            Failure::Usage(format!(
+                                "{}: line {n}: not valid JSON ({e}); pass --dim to create the database",
+                                file.display()
+                            ))
+                        })?;
+                        let d = v.get("vector").and_then(|v| v.as_array()).map(Vec::len);
+                        pending_first = Some((n, line));
+                        found = d;
+                        break;
+                    }
+                    found.filter(|&d| d > 0).ok_or_else(|| {
+                        Failure::Usage(format!(
+                            "cannot tell the dimension from {}: pass --dim N",
+                            file.display()
+                        ))
+                    })?
+                }
+            };
+            VectorDB::open(
+                db_path,
+                Options::new(dim).metric(metric).fulltext(!no_fulltext),
+            )?
+        };
+
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ({bytes_per_sec}, ETA {eta})",
+            )
+            .expect("valid template"),
+        );
+        let started = Instant::now();
+        let (mut imported, mut skipped, mut bytes) = (0usize, 0usize, 0u64);
+        let mut docs: Vec<Document> = Vec::with_capacity(batch);
+        let mut in_batch = std::collections::HashSet::new();
+        let mut line_no = pending_first.as_ref().map_or(0, |p| p.0 - 1);
+        let first = pending_first.map(|(_, l)| Ok(l));
+        let flush_batch = |docs: &mut Vec<Document>,
+                           in_batch: &mut std::collections::HashSet<String>,
+                           imported: &mut usize|
+         -> CliResult {
+            if docs.is_empty() {
+                return Ok(());
+            }
+            let n = docs.len();
+            db.insert_batch(std::mem::take(docs))?;
+            in_batch.clear();
+            *imported += n;
+            Ok(())
+        };
+        for line in first.into_iter().chain(lines) {
+            line_no += 1;
+            let line = line
+                .map_err(|e| Failure::Usage(format!("{}: line {line_no}: {e}", file.display())))?;
+            bytes += line.len() as u64 + 1;
+            bar.set_position(bytes.min(total));
+            if line.trim().is_empty() {
+                continue;
+            }
+            let checked = serde_json::from_str::<Document>(&line)
+                .map_err(|e| format!("not a document ({e}); expected {{\"id\", \"vector\", \"text\"?, \"metadata\"?}}"))
+                .and_then(|doc| {
+                    db.validate(&doc).map_err(|e| format!("[{}] {e}", e.code()))?;
+                    if in_batch.contains(&doc.id) || db.contains(&doc.id) {
+                        return Err(format!(
+                            "[duplicate_id] id {:?} is already in the database or earlier in this batch",
+                            doc.id
+                        ));
+                    }
+                    Ok(doc)
+                });
+            match checked {
+                Ok(doc) => {
+                    in_batch.insert(doc.id.clone());
+                    docs.push(doc);
+                }
+                Err(msg) if skip_bad => {
+                    skipped += 1;
+                    bar.suspend(|| {
+                        eprintln!("vjson: skipping {}:{line_no}: {msg}", file.display())
+                    });
+                }
+                Err(msg) => {
+                    bar.abandon();
+                    db.close()?;
+                    return Err(Failure::Usage(format!(
+                        "{}:{line_no}: {msg}\n  {imported} documents from earlier batches were imported; this batch was not. Fix the line and import the rest, or pass --skip-bad",
+                        file.display()
+                    )));
+                }
+            }
+            if docs.len() >= batch {
+                flush_batch(&mut docs, &mut in_batch, &mut imported)?;
+                bar.set_message(format!("{imported} docs"));
+            }
+        }
+        flush_batch(&mut docs, &mut in_batch, &mut imported)?;
+        bar.finish_and_clear();
+        let secs = started.elapsed().as_secs_f64();
+        let total_docs = db.len();
+        db.close()?;
+        println!(
+            "imported {imported} documents into {} in {secs:.2}s ({:.0} docs/s){}; it now holds {total_docs}",
+            db_path.display(),
+            imported as f64 / secs.max(1e-9),
+            if skipped > 0 {
+                format!(", skipped {skipped} bad lines")
+            } else {
+                String::new()
+            }
+        );
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        db_path: &Path,
+        vector: Option<String>,
+        like: Option<String>,
+        text: Option<String>,
+        filter: Option<String>,
+        k: usize,
+        fusion: Fusion,
+        ef: Option<usize>,
+        json_out: bool,
+    ) -> CliResult {
+        let db = open(db_path)?;
+        let mut q = Query::new().k(k).fusion(fusion);
+        if let Some(v) = vector {
+            let v: Vec<f32> = serde_json::from_str(&v).map_err(|e| {
+                Failure::Usage(format!("--vector must be a JSON array of numbers: {e}"))
+            })?;
+            q = q.vector(v);
+        }
+        if let Some(id) = &like {
+            let doc = db.get(id)?.ok_or_else(|| Error::NotFound(id.clone()))?;
+            q = q.vector(doc.vector).k(k + 1);
+        }
+        if let Some(t) = text {
+            q = q.text(t);
+        }
+        if let Some(f) = filter {
+            q = q.filter(Filter::from_json(&parse_json("filter", &f)?)?);
+        }
+        if let Some(ef) = ef {
+            q = q.ef_search(ef);
+        }
+        let t = Instant::now();
+        let mut hits = db.search(&q)?;
+        let took = t.elapsed();
+        if let Some(id) = &like {
+            hits.retain(|h| &h.id != id);
+            hits.truncate(k);
+        }
+        let mut out = std::io::stdout().lock();
+        if json_out {
+            for h in &hits {
+                writeln!(out, "{}", serde_json::to_string(h).expect("hits serialise")).ok();
+            }
+        } else {
+            print_hits(&mut out, &hits);
+            writeln!(out, "{} hits in {took:.2?}", hits.len()).ok();
+        }
+        Ok(())
+    }
+
+    fn print_hits(out: &mut impl Write, hits: &[Hit]) {
+        let fmt = |s: Option<f32>| s.map_or("-".to_string(), |s| format!("{s:.4}"));
+        writeln!(
+            out,
+            "{:>4}  {:>8}  {:>8}  {:>8}  id",
+            "rank", "score", "vector", "text"
+        )
+        .ok();
+        for (i, h) in hits.iter().enumerate() {
+            let snippet: String = h
+                .text
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .take(60)
+                .collect::<String>()
+                .replace('\n', " ");
+            writeln!(
+                out,
+                "{:>4}  {:>8.4}  {:>8}  {:>8}  {}  {}",
+                i + 1,
+                h.score,
+                fmt(h.vector_score),
+                fmt(h.text_score),
+                h.id,
+                snippet
+            )
+            .ok();
+        }
+    }
+
+    fn get(db_path: &Path, id: &str) -> CliResult {
+        let db = open(db_path)?;
+        let doc = db.get(id)?.ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        println!(
+            "{}",
+            serde_json::to_string(&doc).expect("documents serialise")
+        );
+        Ok(())
+    }
+
+    fn delete(db_path: &Path, ids: &[String]) -> CliResult {
+        let db = open(db_path)?;
+        // Check them all first, so that a typo deletes nothing.
+        if let Some(missing) = ids.iter().find(|id| !db.contains(id)) {
+            return Err(Error::NotFound(missing.clone()).into());
+        }
+        for id in ids {
+            db.delete(id)?;
+        }
+        let left = db.len();
+        db.close()?;
+        println!("deleted {} documents; {left} remain", ids.len());
+        Ok(())
+    }
+
+    fn stats(db_path: &Path, json_out: bool) -> CliResult {
+        let db = open(db_path)?;
+        let s = db.stats();
+        if json_out {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&s).expect("stats serialise")
+            );
+            return Ok(());
+        }
+        let v = serde_json::to_value(&s).expect("stats serialise");
+        let mut out = std::io::stdout().lock();
+        let mut print = |prefix: &str, obj: &serde_json::Map<String, serde_json::Value>| {
+            for (k, val) in obj {
+                if !val.is_object() {
+                    writeln!(out, "{prefix}{k:<22} {val}").ok();
+                }
+            }
+        };
+        if let Some(o) = v.as_object() {
+            print("", o);
+            if let Some(d) = o.get("disk").and_then(|d| d.as_object()) {
+                print("disk.", d);
+            }
+        }
+        Ok(())
+    }
+
+    fn export(db_path: &Path, out: &Path) -> CliResult {
+        let db = open(db_path)?;
+        let bytes = db.export_snapshot()?;
+        let tmp = out.with_extension("snap.tmp");
+        std::fs::write(&tmp, &bytes)
+            .and_then(|_| std::fs::rename(&tmp, out))
+            .map_err(|e| Error::Io {
+                context: Some(format!("writing {}", out.display())),
+                source: e,
+            })?;
+        println!(
+            "wrote {} ({} documents, {} bytes)",
+            out.display(),
+            db.len(),
+            bytes.len()
+        );
+        Ok(())
+    }
+
+    fn restore(snapshot: &Path, db_path: &Path) -> CliResult {
+        if db_path.exists() {
+            return Err(Failure::Usage(format!(
+                "{} already exists; restore into a new directory (or remove it first)",
+                db_path.display()
+            )));
+        }
+        let bytes = std::fs::read(snapshot).map_err(|e| Error::Io {
+            context: Some(format!("reading {}", snapshot.display())),
+            source: e,
+        })?;
+        let mem = VectorDB::import_snapshot(&bytes)?;
+        let db = VectorDB::open(db_path, mem.options().clone())?;
+        let ids = mem.ids();
+        for chunk in ids.chunks(1000) {
+            let mut docs = Vec::with_capacity(chunk.len());
+            for id in chunk {
+                docs.push(mem.get(id)?.ok_or_else(|| Error::NotFound(id.clone()))?);
+            }
+            db.insert_batch(docs)?;
+        }
+        let n = db.len();
+        db.close()?;
+        println!("restored {n} documents into {}", db_path.display());
+        Ok(())
+    }
+
+    fn print_demo_hits(title: &str, hits: &[Hit], relevant: &str) {
         println!("  {title}");
         for (i, h) in hits.iter().enumerate() {
             let fmt = |s: Option<f32>| s.map_or("-".to_string(), |s| format!("{s:.3}"));
@@ -77,7 +599,16 @@ mod cli {
         }
     }
 
-    fn demo(data: Option<std::path::PathBuf>, show: usize) -> vjson::Result<()> {
+    /// A temporary directory removed on drop.
+    struct TempDir(PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn demo(data: Option<PathBuf>, show: usize) -> CliResult {
         let ds = match data {
             Some(dir) => Dataset::load(&dir, 384)?,
             None => Dataset::bundled(),
@@ -88,14 +619,28 @@ mod cli {
             ds.queries.len(),
             ds.dim
         );
-        let db = VectorDB::in_memory(Options::new(ds.dim))?;
+        let tmp = TempDir(std::env::temp_dir().join(format!(
+            "vjson-demo-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        )));
+        let path = tmp.0.join("db");
+        let db = VectorDB::open(&path, Options::new(ds.dim))?;
         let t = Instant::now();
         db.insert_batch(ds.documents())?;
+        db.flush()?;
         println!(
-            "built an in-memory database of {} documents (HNSW + BM25) in {:.2?}\n",
+            "built an on-disk database of {} documents (HNSW + Tantivy, write-ahead logged) at {} in {:.2?}",
             db.len(),
+            path.display(),
             t.elapsed()
         );
+        db.close()?;
+        let t = Instant::now();
+        let db = VectorDB::open_existing(&path)?;
+        println!("reopened it in {:.2?}\n", t.elapsed());
         let modes = ["vector", "text", "hybrid"];
         let query = |i: usize, mode: &str| {
             let q = &ds.queries[i];
@@ -113,10 +658,18 @@ mod cli {
             println!("query {:?} ({}): {:?}", q.id, q.kind, q.text);
             for mode in modes {
                 let hits = db.search(&query(i, mode).k(5))?;
-                print_hits(mode, &hits, &q.relevant);
+                print_demo_hits(mode, &hits, &q.relevant);
             }
             println!();
         }
+        let filtered = db.search(
+            &query(0, "hybrid")
+                .k(3)
+                .filter(Filter::from_json(&json!({"kind": "book"}))?),
+        )?;
+        println!("hybrid search for query 0 with filter {{\"kind\": \"book\"}}:");
+        print_demo_hits("hybrid + filter", &filtered, "");
+        println!();
         println!(
             "quality over all {} sample queries (k = 10):",
             ds.queries.len()
@@ -138,6 +691,7 @@ mod cli {
             );
             println!("  {mode:<8} {mrr:>8.4} {recall:>10.4} {per:>12.2?}");
         }
+        db.close()?;
         Ok(())
     }
 }

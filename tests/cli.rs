@@ -1,0 +1,373 @@
+//! The `vjson` command-line tool, end to end: every subcommand and its error paths.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::{Value, json};
+
+fn vjson() -> Command {
+    Command::cargo_bin("vjson").expect("the vjson binary is built")
+}
+
+/// Writes `n` documents of dimension 4 as JSON lines; doc i points along axis i % 4.
+fn write_docs(path: &Path, n: usize, start: usize) {
+    let mut s = String::new();
+    for i in start..start + n {
+        let mut v = vec![0.05f32; 4];
+        v[i % 4] = 1.0;
+        let doc = json!({
+            "id": format!("doc{i}"),
+            "vector": v,
+            "text": format!("document number {i} about {}", ["ownership", "borrowing", "lifetimes", "traits"][i % 4]),
+            "metadata": {"i": i, "group": if i % 2 == 0 { "even" } else { "odd" }},
+        });
+        s.push_str(&doc.to_string());
+        s.push('\n');
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn imported(dir: &Path, n: usize) -> std::path::PathBuf {
+    let file = dir.join("docs.jsonl");
+    write_docs(&file, n, 0);
+    let db = dir.join("db");
+    vjson()
+        .args([
+            "import",
+            db.to_str().unwrap(),
+            file.to_str().unwrap(),
+            "--batch",
+            "7",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("imported {n} documents")));
+    db
+}
+
+fn search_json(db: &Path, args: &[&str]) -> Vec<Value> {
+    let out = vjson()
+        .arg("search")
+        .arg(db)
+        .args(args)
+        .arg("--json")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn import_search_get_delete_stats_compact() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = imported(dir.path(), 40);
+
+    let hits = search_json(&db, &["--text", "borrowing", "--k", "5"]);
+    assert_eq!(hits.len(), 5);
+    assert!(
+        hits.iter()
+            .all(|h| h["text"].as_str().unwrap().contains("borrowing"))
+    );
+
+    let hits = search_json(&db, &["--vector", "[0,0,1,0]", "--k", "3"]);
+    assert_eq!(hits.len(), 3);
+    for h in &hits {
+        let i: usize = h["id"].as_str().unwrap()[3..].parse().unwrap();
+        assert_eq!(i % 4, 2, "{h}");
+    }
+
+    let hits = search_json(
+        &db,
+        &[
+            "--like",
+            "doc1",
+            "--text",
+            "borrowing",
+            "--filter",
+            r#"{"group": "odd", "i": {"$lt": 20}}"#,
+            "--fusion",
+            "weighted:0.5,0.5",
+        ],
+    );
+    assert!(!hits.is_empty());
+    for h in &hits {
+        assert_ne!(h["id"], "doc1", "--like leaves the document itself out");
+        assert_eq!(h["metadata"]["group"], "odd");
+        assert!(h["metadata"]["i"].as_u64().unwrap() < 20);
+    }
+
+    vjson()
+        .args(["search", db.to_str().unwrap(), "--text", "traits"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("rank").and(predicate::str::contains("hits in")));
+
+    let out = vjson()
+        .args(["get", db.to_str().unwrap(), "doc3"])
+        .assert()
+        .success();
+    let doc: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["id"], "doc3");
+    assert_eq!(doc["metadata"]["i"], 3);
+
+    vjson()
+        .args(["delete", db.to_str().unwrap(), "doc3", "doc4"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("38 remain"));
+    vjson()
+        .args(["get", db.to_str().unwrap(), "doc3"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("[not_found]"));
+
+    let out = vjson()
+        .args(["stats", db.to_str().unwrap(), "--json"])
+        .assert()
+        .success();
+    let stats: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(stats["documents"], 38);
+    assert_eq!(stats["deleted"], 2);
+    vjson()
+        .args(["stats", db.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("documents"));
+
+    vjson()
+        .args(["compact", db.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("40 rows -> 38 rows"));
+    let out = vjson()
+        .args(["stats", db.to_str().unwrap(), "--json"])
+        .assert()
+        .success();
+    let stats: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(stats["deleted"], 0);
+    assert_eq!(stats["documents"], 38);
+}
+
+#[test]
+fn export_and_restore_answer_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = imported(dir.path(), 30);
+    let snap = dir.path().join("db.snap");
+    vjson()
+        .args(["export", db.to_str().unwrap(), snap.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("30 documents"));
+    let restored = dir.path().join("restored");
+    vjson()
+        .args([
+            "restore",
+            snap.to_str().unwrap(),
+            restored.to_str().unwrap(),
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("restored 30 documents"));
+    for args in [
+        vec!["--text", "lifetimes ownership"],
+        vec!["--vector", "[0.3,0.1,0.9,0.2]", "--text", "document"],
+    ] {
+        let ids = |db: &Path| -> Vec<Value> {
+            search_json(db, &args)
+                .into_iter()
+                .map(|h| h["id"].clone())
+                .collect()
+        };
+        assert_eq!(ids(&db), ids(&restored), "{args:?}");
+    }
+    // Restoring over an existing directory is refused.
+    vjson()
+        .args([
+            "restore",
+            snap.to_str().unwrap(),
+            restored.to_str().unwrap(),
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("already exists"));
+    // A damaged snapshot is reported, not half-restored.
+    let mut bytes = std::fs::read(&snap).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&snap, bytes).unwrap();
+    let target = dir.path().join("never");
+    vjson()
+        .args(["restore", snap.to_str().unwrap(), target.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("[invalid_snapshot]"));
+    assert!(!target.exists());
+}
+
+#[test]
+fn import_reports_bad_lines_and_writes_no_partial_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("docs.jsonl");
+    write_docs(&file, 10, 0);
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("{\"id\": \"bad\", \"vector\": [1, 2]}\n");
+    std::fs::write(&file, &text).unwrap();
+    let db = dir.path().join("db");
+    // Batch of 4: lines 1-8 go in as two batches, lines 9-10 + the bad line 11 do not.
+    vjson()
+        .args([
+            "import",
+            db.to_str().unwrap(),
+            file.to_str().unwrap(),
+            "--batch",
+            "4",
+        ])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains(":11:").and(predicate::str::contains("dimension_mismatch")),
+        );
+    let out = vjson()
+        .args(["stats", db.to_str().unwrap(), "--json"])
+        .assert()
+        .success();
+    let stats: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(stats["documents"], 8);
+
+    // --skip-bad imports the rest and skips the bad line (and a duplicate id).
+    let more = dir.path().join("more.jsonl");
+    write_docs(&more, 4, 8);
+    let mut t = std::fs::read_to_string(&more).unwrap();
+    t.push_str("not json\n");
+    t.push_str(text.lines().next().unwrap());
+    t.push('\n');
+    std::fs::write(&more, t).unwrap();
+    vjson()
+        .args([
+            "import",
+            db.to_str().unwrap(),
+            more.to_str().unwrap(),
+            "--skip-bad",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("skipped 2 bad lines"))
+        .stderr(predicate::str::contains("duplicate_id"));
+    let out = vjson()
+        .args(["stats", db.to_str().unwrap(), "--json"])
+        .assert()
+        .success();
+    let stats: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(stats["documents"], 12);
+}
+
+#[test]
+fn errors_are_one_line_with_a_code_and_a_nonzero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = imported(dir.path(), 8);
+    let d = db.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["search", d, "--vector", "[1,2]"],
+            "[dimension_mismatch]",
+        ),
+        (
+            vec![
+                "search",
+                d,
+                "--text",
+                "x",
+                "--filter",
+                r#"{"i": {"$bogus": 1}}"#,
+            ],
+            "[invalid_filter]",
+        ),
+        (
+            vec!["search", d, "--text", "x", "--filter", "{nope"],
+            "not valid JSON",
+        ),
+        (vec!["search", d, "--vector", "oops"], "JSON array"),
+        (vec!["search", d], "[invalid_query]"),
+        (
+            vec!["search", d, "--text", "x", "--k", "0"],
+            "[invalid_query]",
+        ),
+        (vec!["search", d, "--like", "missing"], "[not_found]"),
+        (
+            vec!["search", d, "--text", "x", "--fusion", "nope"],
+            "unknown fusion",
+        ),
+        (vec!["delete", d, "doc1", "missing"], "[not_found]"),
+        (vec!["get", d, "missing"], "[not_found]"),
+    ];
+    for (args, expect) in cases {
+        let out = vjson().args(&args).assert().failure();
+        let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    // The failed `delete doc1 missing` deleted nothing.
+    vjson().args(["get", d, "doc1"]).assert().success();
+
+    let nowhere = dir.path().join("nowhere");
+    vjson()
+        .args(["stats", nowhere.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("[io]").and(predicate::str::contains("hint")));
+    vjson()
+        .args([
+            "import",
+            d,
+            dir.path().join("missing.jsonl").to_str().unwrap(),
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read"));
+    let file = dir.path().join("docs.jsonl");
+    vjson()
+        .args(["import", d, file.to_str().unwrap(), "--dim", "5"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("[invalid_options]"));
+    vjson()
+        .args([
+            "import",
+            dir.path().join("x").to_str().unwrap(),
+            file.to_str().unwrap(),
+            "--metric",
+            "hamming",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown metric"));
+    vjson()
+        .args([
+            "export",
+            d,
+            dir.path().join("no/such/dir/x.snap").to_str().unwrap(),
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("[io]"));
+}
+
+#[test]
+fn demo_runs_on_the_bundled_sample() {
+    vjson()
+        .args(["demo", "--show", "1"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("MRR@10")
+                .and(predicate::str::contains("hybrid"))
+                .and(predicate::str::contains("2000 documents")),
+        );
+}

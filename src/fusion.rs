@@ -69,6 +69,48 @@ impl Fusion {
     }
 }
 
+impl Fusion {
+    /// Fuses two ranked lists of `(key, score)` pairs, each best first, into one list of
+    /// `(key, fused score)`, best first, ties broken by key: exactly what
+    /// [`crate::VectorDB::search`] does with its vector and text sides (keys are row
+    /// numbers there). A key may appear in one list or in both; a key repeated within one
+    /// list counts at its first (best) position only.
+    ///
+    /// ```
+    /// use vjson::Fusion;
+    /// let fused = Fusion::Rrf { k: 60.0 }.fuse(&[(7, 0.9), (8, 0.5)], &[(8, 3.2)])?;
+    /// assert_eq!(fused[0].0, 8); // found by both sides
+    /// assert!((fused[0].1 - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-6);
+    /// # Ok::<(), vjson::Error>(())
+    /// ```
+    ///
+    /// Fails with `invalid_query` when the fusion's parameters are out of range or a score
+    /// is not finite.
+    pub fn fuse(&self, vector: &[(u32, f32)], text: &[(u32, f32)]) -> Result<Vec<(u32, f32)>> {
+        self.validate()?;
+        let clean = |list: &[(u32, f32)], side: &str| -> Result<Vec<(u32, f32)>> {
+            let mut seen = std::collections::HashSet::with_capacity(list.len());
+            let mut out = Vec::with_capacity(list.len());
+            for &(key, score) in list {
+                if !score.is_finite() {
+                    return Err(Error::InvalidQuery(format!(
+                        "{side} score of key {key} is not finite ({score})"
+                    )));
+                }
+                if seen.insert(key) {
+                    out.push((key, score));
+                }
+            }
+            Ok(out)
+        };
+        let (v, t) = (clean(vector, "vector")?, clean(text, "text")?);
+        Ok(fuse(*self, &v, &t)
+            .into_iter()
+            .map(|f| (f.row, f.score))
+            .collect())
+    }
+}
+
 impl std::str::FromStr for Fusion {
     type Err = Error;
 

@@ -1,7 +1,7 @@
 //! The portable snapshot format, written and read identically on every target.
 //!
 //! ```text
-//! "VJSN" | version u32 | header length u32 | header JSON {options, rows, live}
+//! "VJSN" | version u32 | header length u32 | header crc32 u32 | header JSON {options, rows, live}
 //! then six sections, in order, each: tag u32 | length u64 | crc32 u32 | bytes
 //!   1 ids       per row: length u32, UTF-8 bytes
 //!   2 vectors   rows x dimension f32 (stored form: normalised under cosine)
@@ -11,7 +11,8 @@
 //!   6 hnsw      the graph (see `hnsw/codec.rs`)
 //! ```
 //! All integers little-endian. Every declared length is checked against the bytes present
-//! before anything is allocated, and every section's CRC before it is parsed. The text
+//! before anything is allocated, and the header's and every section's CRC before it is
+//! parsed, so any damaged byte is an `invalid_snapshot` error. The text
 //! index is rebuilt on import; the graph is not.
 
 use serde::{Deserialize, Serialize};
@@ -95,7 +96,7 @@ pub(crate) fn write(opts: &Options, inner: &Inner) -> Vec<u8> {
     let [ids, vecs, texts, meta, live] = encode_rows(&inner.rows, &inner.vectors, opts.dimension);
     let graph = inner.hnsw.to_bytes();
     let mut out = Vec::with_capacity(
-        16 + header.len()
+        20 + header.len()
             + ids.len()
             + vecs.len()
             + texts.len()
@@ -107,6 +108,7 @@ pub(crate) fn write(opts: &Options, inner: &Inner) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&header).to_le_bytes());
     out.extend_from_slice(&header);
     for (bytes, (tag, _)) in [&ids, &vecs, &texts, &meta, &live, &graph]
         .into_iter()
@@ -185,7 +187,7 @@ pub(crate) fn decode_rows(
     let [ids_b, vec_b, texts_b, meta_b, live_b] = sections;
     let dim = opts.dimension;
     // Each id takes at least 4 bytes: bound the row count before allocating for it.
-    if (rows as u64) * 4 > ids_b.len() as u64 || rows != live_b.len() {
+    if (rows as u64).saturating_mul(4) > ids_b.len() as u64 || rows != live_b.len() {
         return Err(Error::snapshot(format!(
             "the header declares {rows} rows but the ids and live sections disagree"
         )));
@@ -258,7 +260,14 @@ pub(crate) fn read(bytes: &[u8]) -> Result<(Options, Inner)> {
         )));
     }
     let hlen = c.u32()?;
-    let header: Header = serde_json::from_slice(c.take(hlen as u64)?)
+    let hcrc = c.u32()?;
+    let hbytes = c.take(hlen as u64)?;
+    if crc32fast::hash(hbytes) != hcrc {
+        return Err(Error::snapshot(
+            "the header fails its CRC check; the snapshot is damaged",
+        ));
+    }
+    let header: Header = serde_json::from_slice(hbytes)
         .map_err(|e| Error::snapshot(format!("header is not valid: {e}")))?;
     header
         .options

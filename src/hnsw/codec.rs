@@ -2,8 +2,9 @@
 //!
 //! Little-endian: `m u32, n u64, entry u32 (u32::MAX: none), entry level u8`, then `n`
 //! level bytes, the layer-0 slots (`n * (1 + 2m)` u32), the upper-layer slot count `u64`
-//! and those slots. Decoding checks every length before allocating and every link
-//! against `n`, so damaged bytes are an error, never a panic or a cyclic mess.
+//! and those slots. Decoding checks every length before allocating, every link against
+//! `n`, and every upper-layer link against its target's level, so damaged bytes are an
+//! error, never a panic or a cyclic mess.
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -141,6 +142,22 @@ impl Hnsw {
         };
         check(&layer0, 1 + h.m0, "layer 0")?;
         check(&upper, 1 + h.m, "upper layer")?;
+        // A link on layer L must lead to a node that exists on layer L: searches read the
+        // target's layer-L list, which a lower node does not have.
+        for (row, &level) in levels.iter().enumerate() {
+            for layer in 1..=level as usize {
+                let s = upper_offset[row] as usize + (layer - 1) * (1 + h.m);
+                let count = upper[s].load(Relaxed) as usize;
+                if upper[s + 1..=s + count]
+                    .iter()
+                    .any(|a| (levels[a.load(Relaxed) as usize] as usize) < layer)
+                {
+                    return Err(Error::snapshot(format!(
+                        "hnsw node {row} links on layer {layer} to a node below that layer"
+                    )));
+                }
+            }
+        }
         let entry = if entry_row == NONE {
             if layer0.iter().any(|a| a.load(Relaxed) > 0) {
                 return Err(Error::snapshot("hnsw graph has links but no entry point"));

@@ -609,6 +609,21 @@ pub(crate) struct DiskState {
     last_error: Option<String>,
 }
 
+impl Drop for DiskState {
+    fn drop(&mut self) {
+        if let Some(t) = self.text.take() {
+            // Nothing may write to the directory once the database is closed (the lock is
+            // released right after).
+            if let Err(e) = t.close() {
+                eprintln!(
+                    "vjson: closing the full-text index of {}: {e}",
+                    self.dir.display()
+                );
+            }
+        }
+    }
+}
+
 /// What [`open`] returns: the state to search, the writer's state, and the log records
 /// to replay on top.
 pub(crate) struct Opened {
@@ -1170,7 +1185,10 @@ impl DiskState {
         drop(old);
         self.vec_file = vf;
         self.rows_file = rf;
-        self.text = text;
+        if let Some(old) = std::mem::replace(&mut self.text, text) {
+            // Let its merges finish before its directory goes.
+            let _ = old.close();
+        }
         remove_strays(&self.dir, &self.manifest.names());
         Ok(())
     }

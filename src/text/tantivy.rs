@@ -181,6 +181,12 @@ impl TantivyWriter {
         let writer = index
             .writer_with_num_threads(threads, WRITER_MEMORY)
             .map_err(|e| text_err(&format!("opening a writer on {}", dir.display()), e))?;
+        // A process killed during a commit leaves files that no commit references; their
+        // names could collide with the next commit's.
+        writer
+            .garbage_collect_files()
+            .wait()
+            .map_err(|e| text_err(&format!("cleaning up {}", dir.display()), e))?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -244,6 +250,14 @@ impl TantivyWriter {
     /// A search half over the last commit, for rows `0..next_row` (all committed).
     pub(crate) fn text_index(&self, next_row: u32) -> Result<TantivyText> {
         TantivyText::new(self.searcher(), self.body, next_row)
+    }
+
+    /// Waits for Tantivy's background merges, so that nothing writes to the directory
+    /// once this returns. Uncommitted changes are dropped.
+    pub(crate) fn close(self) -> Result<()> {
+        self.writer
+            .wait_merging_threads()
+            .map_err(|e| text_err("finishing merges", e))
     }
 
     #[cfg(test)]

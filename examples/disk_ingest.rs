@@ -1,0 +1,131 @@
+//! Ingests random documents into a fresh on-disk database, for counting the write
+//! syscalls a durable ingest costs:
+//!
+//! ```text
+//! cargo build --release --example disk_ingest
+//! strace -c -f -e trace=write,pwrite64,writev,fsync,fdatasync \
+//!     target/release/examples/disk_ingest batch 10000 768
+//! strace -c -f -e trace=write,pwrite64,writev,fsync,fdatasync \
+//!     target/release/examples/disk_ingest single 10000 768
+//! ```
+//!
+//! Arguments: `batch` (one `insert_batch`) or `single` (one `insert` per document), the
+//! number of documents (default 10,000) and the dimension (default 768); `--buffered`
+//! uses `Durability::Buffered`; `--dir PATH` keeps the database there (default: a
+//! temporary directory, removed at exit). Every document has a ~60-word text and
+//! metadata. Prints the wall time of the writes and of the final close (checkpoint).
+
+use std::time::Instant;
+
+use serde_json::json;
+use vjson::{Document, Durability, Options, VectorDB};
+
+const WORDS: &[&str] = &[
+    "ownership",
+    "borrow",
+    "lifetime",
+    "trait",
+    "generic",
+    "iterator",
+    "closure",
+    "vector",
+    "string",
+    "slice",
+    "pattern",
+    "match",
+    "enum",
+    "struct",
+    "module",
+    "crate",
+    "macro",
+    "async",
+    "thread",
+    "channel",
+    "mutex",
+    "arc",
+    "box",
+    "reference",
+    "error",
+    "result",
+    "option",
+    "unsafe",
+    "pointer",
+    "memory",
+    "allocation",
+    "hash",
+    "map",
+    "set",
+    "sort",
+];
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn f32(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+}
+
+/// `n` random documents of dimension `dim`, with text and metadata.
+pub fn documents(n: usize, dim: usize, seed: u64) -> Vec<Document> {
+    let mut rng = Rng(seed | 1);
+    (0..n)
+        .map(|i| {
+            let vector: Vec<f32> = (0..dim).map(|_| rng.f32()).collect();
+            let text: Vec<&str> = (0..60)
+                .map(|_| WORDS[(rng.next() % WORDS.len() as u64) as usize])
+                .collect();
+            Document::new(format!("doc-{seed}-{i}"), vector)
+                .text(text.join(" "))
+                .metadata(json!({"n": i, "group": i % 10, "tag": format!("t{}", i % 7)}))
+        })
+        .collect()
+}
+
+fn main() -> vjson::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut pos = args.iter().filter(|a| !a.starts_with("--"));
+    let mode = pos.next().cloned().unwrap_or_else(|| "batch".into());
+    let n: usize = pos
+        .next()
+        .map_or(10_000, |s| s.parse().expect("a number of documents"));
+    let dim: usize = pos.next().map_or(768, |s| s.parse().expect("a dimension"));
+    let durability = if args.iter().any(|a| a == "--buffered") {
+        Durability::Buffered
+    } else {
+        Durability::Fsync
+    };
+    let tmp;
+    let dir = match args.iter().position(|a| a == "--dir") {
+        Some(i) => std::path::PathBuf::from(&args[i + 1]),
+        None => {
+            tmp = tempfile::tempdir().expect("a temporary directory");
+            tmp.path().join("db")
+        }
+    };
+    let docs = documents(n, dim, 1);
+    let db = VectorDB::open(&dir, Options::new(dim).durability(durability))?;
+    let t = Instant::now();
+    match mode.as_str() {
+        "batch" => db.insert_batch(docs)?,
+        "single" => {
+            for d in docs {
+                db.insert(d)?;
+            }
+        }
+        other => panic!("mode must be batch or single, not {other:?}"),
+    }
+    let write = t.elapsed();
+    let t = Instant::now();
+    db.close()?;
+    eprintln!(
+        "{mode}: {n} x {dim} documents ({durability:?}) written in {write:.2?}, closed (checkpoint) in {:.2?}",
+        t.elapsed()
+    );
+    Ok(())
+}

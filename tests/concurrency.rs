@@ -1,0 +1,236 @@
+//! 8 reader threads and 1 writer, in memory and on disk: readers never see part of a
+//! write. Every batch's documents share a metadata tag and a text token, so a filtered
+//! vector search, a filtered text search and a plain text search for a batch must return
+//! none of its documents or all of them (exactly all, once the batch was acknowledged);
+//! upserts replace documents in place, so a batch never shows an id twice or misses one;
+//! `len()` always counts whole batches. On disk the writer also checkpoints while readers
+//! run (remapping the vectors and swapping Tantivy searchers). Nothing may panic, and the
+//! final state (and, on disk, the reopened state) must hold every batch.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+use serde_json::json;
+use vjson::{Document, Filter, Options, Query, VectorDB};
+
+const DIM: usize = 16;
+const BATCH: usize = 40;
+const BATCHES: usize = 50;
+const READERS: usize = 8;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn vector(&mut self) -> Vec<f32> {
+        (0..DIM)
+            .map(|_| (self.next() >> 11) as f32 / (1u64 << 53) as f32 - 0.5)
+            .collect()
+    }
+}
+
+fn doc(rng: &mut Rng, b: usize, i: usize, version: usize) -> Document {
+    Document::new(format!("b{b}-{i}"), rng.vector())
+        .text(format!("tok{b} shared words v{version}"))
+        .metadata(json!({"batch": b, "version": version}))
+}
+
+/// The ids a search returns for batch `b`, checked to be distinct and all tagged `b`.
+fn batch_ids(db: &VectorDB, q: Query, b: usize, what: &str) -> usize {
+    let hits = db.search(&q).unwrap();
+    let ids: HashSet<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+    assert_eq!(ids.len(), hits.len(), "{what}: an id twice: {hits:?}");
+    for h in &hits {
+        assert!(
+            h.id.starts_with(&format!("b{b}-")),
+            "{what}: stray hit {}",
+            h.id
+        );
+        assert_eq!(h.metadata.as_ref().unwrap()["batch"], json!(b), "{what}");
+    }
+    hits.len()
+}
+
+fn reader(db: &VectorDB, done: &AtomicBool, acked: &AtomicUsize, seed: u64) -> usize {
+    let mut rng = Rng(seed);
+    let mut searches = 0;
+    while !done.load(SeqCst) {
+        // Batches below `acked` were acknowledged before this read started.
+        let a = acked.load(SeqCst);
+        let b = rng.below(a + 2);
+        let must_be_whole = b < a;
+        let tag = Filter::from_json(&json!({"batch": b})).unwrap();
+        let counts = [
+            batch_ids(
+                db,
+                Query::new()
+                    .vector(rng.vector())
+                    .filter(tag.clone())
+                    .k(BATCH + 10),
+                b,
+                "filtered vector",
+            ),
+            batch_ids(
+                db,
+                Query::new()
+                    .text(format!("tok{b}"))
+                    .filter(tag)
+                    .k(BATCH + 10),
+                b,
+                "filtered text",
+            ),
+            batch_ids(
+                db,
+                Query::new().text(format!("tok{b}")).k(BATCH + 10),
+                b,
+                "text",
+            ),
+        ];
+        for c in counts {
+            assert!(
+                c == BATCH || (c == 0 && !must_be_whole),
+                "batch {b} (acknowledged below {a}) half visible: {counts:?}"
+            );
+        }
+        let hits = db
+            .search(&Query::new().vector(rng.vector()).text("shared words").k(10))
+            .unwrap();
+        assert!(hits.len() <= 10);
+        assert_eq!(db.len() % BATCH, 0, "len counts part of a batch");
+        if must_be_whole {
+            assert!(
+                db.get(&format!("b{b}-{}", rng.below(BATCH)))
+                    .unwrap()
+                    .is_some()
+            );
+        }
+        searches += 5;
+    }
+    searches
+}
+
+fn stress(db: Arc<VectorDB>, on_disk: bool) {
+    let done = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = (0..READERS)
+        .map(|t| {
+            let (db, done, acked) = (db.clone(), done.clone(), acked.clone());
+            std::thread::spawn(move || reader(&db, &done, &acked, 0x9E37 + t as u64 * 7919))
+        })
+        .collect();
+    let mut rng = Rng(42);
+    for b in 0..BATCHES {
+        let batch: Vec<Document> = (0..BATCH).map(|i| doc(&mut rng, b, i, 0)).collect();
+        db.insert_batch(batch).unwrap();
+        acked.store(b + 1, SeqCst);
+        // Replace a few documents of an earlier batch (delete + insert in one write).
+        let old = rng.below(b + 1);
+        for _ in 0..3 {
+            let i = rng.below(BATCH);
+            db.upsert(doc(&mut rng, old, i, b + 1)).unwrap();
+        }
+        if on_disk && b % 10 == 9 {
+            db.flush().unwrap();
+        }
+    }
+    done.store(true, SeqCst);
+    let searches: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    println!(
+        "{} readers ran {searches} searches during {BATCHES} batches ({})",
+        READERS,
+        if on_disk { "on disk" } else { "in memory" }
+    );
+    assert!(searches > 0);
+    assert_eq!(db.len(), BATCH * BATCHES);
+    for b in 0..BATCHES {
+        let tag = Filter::from_json(&json!({"batch": b})).unwrap();
+        let q = Query::new()
+            .vector(vec![0.1; DIM])
+            .filter(tag)
+            .k(BATCH + 10);
+        assert_eq!(batch_ids(&db, q, b, "final"), BATCH);
+    }
+}
+
+#[test]
+fn readers_see_whole_batches_in_memory() {
+    stress(
+        Arc::new(VectorDB::in_memory(Options::new(DIM)).unwrap()),
+        false,
+    );
+}
+
+#[test]
+fn readers_see_whole_batches_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = Arc::new(VectorDB::open(&path, Options::new(DIM)).unwrap());
+    stress(db.clone(), true);
+    Arc::into_inner(db).unwrap().close().unwrap();
+    let db = VectorDB::open(&path, Options::new(DIM)).unwrap();
+    assert_eq!(db.len(), BATCH * BATCHES);
+    for b in [0, BATCHES / 2, BATCHES - 1] {
+        let q = Query::new().text(format!("tok{b}")).k(BATCH + 10);
+        assert_eq!(batch_ids(&db, q, b, "reopened"), BATCH);
+    }
+}
+
+#[test]
+fn searches_complete_while_a_long_batch_is_linked() {
+    // One large batch; a reader notes when each of its searches completes. Linking the
+    // batch into the graph takes nearly all of the call, under a read lock: searches must
+    // keep completing through the middle of it.
+    let db = Arc::new(VectorDB::in_memory(Options::new(64)).unwrap());
+    let mut rng = Rng(7);
+    let vec64 = |rng: &mut Rng| -> Vec<f32> {
+        (0..64)
+            .map(|_| (rng.next() % 1000) as f32 / 1000.0 - 0.5)
+            .collect()
+    };
+    db.insert_batch(
+        (0..500)
+            .map(|i| Document::new(format!("seed{i}"), vec64(&mut rng)))
+            .collect(),
+    )
+    .unwrap();
+    let big: Vec<Document> = (0..6000)
+        .map(|i| Document::new(format!("big{i}"), vec64(&mut rng)))
+        .collect();
+    let finished = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (db, finished) = (db.clone(), finished.clone());
+        std::thread::spawn(move || {
+            let mut done_at = Vec::new();
+            let q = Query::new().vector(vec![0.3; 64]).k(10);
+            while !finished.load(SeqCst) {
+                assert_eq!(db.search(&q).unwrap().len(), 10);
+                done_at.push(std::time::Instant::now());
+            }
+            done_at
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let t0 = std::time::Instant::now();
+    db.insert_batch(big).unwrap();
+    let t1 = std::time::Instant::now();
+    finished.store(true, SeqCst);
+    let done_at = reader.join().unwrap();
+    let (lo, hi) = (t0 + (t1 - t0) / 4, t0 + (t1 - t0) * 3 / 4);
+    let middle = done_at.iter().filter(|&&t| t > lo && t < hi).count();
+    println!(
+        "searches completed in the middle half of a {:.2?} insert of 6,000 documents: {middle}",
+        t1 - t0
+    );
+    assert!(middle > 0, "searches were blocked through the batch");
+    assert_eq!(db.len(), 6500);
+}

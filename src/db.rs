@@ -620,6 +620,13 @@ impl VectorDB {
                 "ef_search must be between 1 and 10000, got {ef}"
             )));
         }
+        if let Some(c) = q.candidates
+            && !(1..=MAX_K).contains(&c)
+        {
+            return Err(Error::InvalidQuery(format!(
+                "candidates must be between 1 and {MAX_K}, got {c}"
+            )));
+        }
         q.fusion.validate()?;
         let qv = q
             .vector

@@ -273,7 +273,10 @@ fn resolve<'a>(metadata: Option<&'a Value>, path: &[String]) -> Option<&'a Value
     for seg in path {
         cur = match cur {
             Value::Object(m) => m.get(seg)?,
-            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            // Only a segment of ASCII digits indexes an array ("+1" or " 1" do not).
+            Value::Array(a) if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) => {
+                a.get(seg.parse::<usize>().ok()?)?
+            }
             _ => return None,
         };
     }

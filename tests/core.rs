@@ -154,6 +154,29 @@ fn recall_holds_after_deleting_30_percent_and_reinserting() {
         assert_eq!(code(db.delete(&id(i))), "not_found");
     }
 
+    // Compaction drops the tombstones and answers the same.
+    let before: Vec<Vec<Hit>> = (0..50)
+        .map(|qi| {
+            db.search(&Query::new().text(s.queries[qi].text.clone()).k(K))
+                .unwrap()
+        })
+        .collect();
+    db.compact().unwrap();
+    let st = db.stats();
+    assert_eq!(
+        (st.documents, st.rows, st.deleted),
+        (n - gone.len(), n - gone.len(), 0)
+    );
+    for (qi, b) in before.iter().enumerate() {
+        let after = db
+            .search(&Query::new().text(s.queries[qi].text.clone()).k(K))
+            .unwrap();
+        assert_eq!(after, *b, "text answers changed by compaction");
+    }
+    let r = vector_recall(&db, &keep, &index);
+    say!("HNSW recall@10 after compacting: {r:.4}");
+    assert!(r >= 0.95, "recall@10 after compaction {r}");
+
     db.insert_batch(gone.iter().map(|&i| doc(i)).collect())
         .unwrap();
     assert_eq!(db.len(), n);
@@ -995,6 +1018,20 @@ fn every_in_memory_error_code_is_reachable() {
         }))),
     );
     expect("invalid_query", code("fancy".parse::<Fusion>()));
+    let hybrid = || Query::new().text("alpha").vector(v([1.0, 0.0, 0.0]));
+    expect(
+        "invalid_query",
+        code(db.search(&hybrid().candidates(usize::MAX))),
+    );
+    expect(
+        "invalid_query",
+        code(db.search(&hybrid().candidates(vjson::MAX_K + 1))),
+    );
+    expect("invalid_query", code(db.search(&hybrid().candidates(0))));
+    assert_eq!(
+        db.search(&hybrid().candidates(vjson::MAX_K)).unwrap().len(),
+        1
+    );
     expect(
         "invalid_options",
         code(VectorDB::in_memory(Options::new(0)).map(|d| d.len())),
@@ -1068,4 +1105,45 @@ fn recall_holds_under_churn() {
     let r = vector_recall(&db, &|i| !gone.contains(&i), &index);
     say!("HNSW recall@10 with 5,000 of 6,000 rows tombstoned: {r:.4}");
     assert!(r >= 0.95, "recall after churn {r}");
+}
+
+#[test]
+fn small_and_emptied_databases_answer_sensibly() {
+    let db = VectorDB::in_memory(Options::new(2)).unwrap();
+    let q = || Query::new().vector(vec![1.0, 0.2]).text("word").k(5);
+    assert!(db.search(&q()).unwrap().is_empty());
+    assert!(db.export_snapshot().is_ok());
+    for i in 0..3 {
+        let a = i as f32;
+        db.insert(Document::new(format!("d{i}"), vec![1.0, a]).text(format!("word {i}")))
+            .unwrap();
+    }
+    // k larger than the database: everything, best first.
+    let hits = db
+        .search(&Query::new().vector(vec![1.0, 2.0]).k(50))
+        .unwrap();
+    assert_eq!(ids(&hits), vec!["d2", "d1", "d0"]);
+    assert_eq!(db.search(&q()).unwrap().len(), 3);
+    // Delete everything: searches come back empty, and the database fills up again.
+    for i in 0..3 {
+        db.delete(&format!("d{i}")).unwrap();
+    }
+    assert!(db.is_empty());
+    assert!(db.search(&q()).unwrap().is_empty());
+    assert!(db.search(&Query::new().text("word")).unwrap().is_empty());
+    let back = VectorDB::import_snapshot(&db.export_snapshot().unwrap()).unwrap();
+    assert!(back.is_empty() && back.search(&q()).unwrap().is_empty());
+    db.insert(Document::new("d1", vec![0.0, 1.0]).text("word again"))
+        .unwrap();
+    let hits = db.search(&q()).unwrap();
+    assert_eq!(ids(&hits), vec!["d1"]);
+    assert!(hits[0].vector_score.is_some() && hits[0].text_score.is_some());
+    // One dimension works too.
+    let one = VectorDB::in_memory(Options::new(1).metric(Metric::L2)).unwrap();
+    for i in 0..100 {
+        one.insert(Document::new(format!("p{i}"), vec![i as f32]))
+            .unwrap();
+    }
+    let hits = one.search(&Query::new().vector(vec![41.2]).k(3)).unwrap();
+    assert_eq!(ids(&hits), vec!["p41", "p42", "p40"]);
 }

@@ -59,7 +59,7 @@ fn metadata() -> impl Strategy<Value = Value> {
 
 const PATHS: &[&str] = &[
     "a", "b", "c", "tags", "n", "x", "a.b", "a.c", "a.0", "n.a", "n.a.b", "tags.0", "tags.1",
-    "n.0", "a.b.c", "c.0.a",
+    "n.0", "a.b.c", "c.0.a", "tags.+1", "tags.01",
 ];
 
 /// One field operator with an operand of the type the operator takes.
@@ -230,7 +230,9 @@ fn lookup<'a>(md: &'a Value, path: &str) -> Option<&'a Value> {
     for seg in path.split('.') {
         cur = match cur {
             Value::Object(m) => m.get(seg)?,
-            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            Value::Array(a) if seg.chars().all(|c| c.is_ascii_digit()) => {
+                a.get(seg.parse::<usize>().ok()?)?
+            }
             _ => return None,
         };
     }

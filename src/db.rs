@@ -39,7 +39,7 @@ use crate::hnsw::{Hnsw, SearchScratch, VectorSource};
 use crate::options::{Metric, Options};
 use crate::query::Query;
 use crate::store::{MemoryVectors, Rows, Vectors};
-use crate::text::{Bm25Index, TextIndex};
+use crate::text::{Analyzed, Bm25Index, TextIndex};
 
 /// The longest document id, in bytes.
 pub const MAX_ID_BYTES: usize = 1024;
@@ -508,6 +508,17 @@ impl VectorDB {
         }
         #[cfg(target_arch = "wasm32")]
         let _ = w;
+        // Analyse the texts now, in parallel and outside any lock; phase 3 only merges
+        // their postings.
+        let mut analyzed: Vec<Option<Analyzed>> = if index_text && self.opts.fulltext {
+            inserts
+                .par_iter()
+                .with_min_len(64)
+                .map(|p| p.text.as_deref().map(Analyzed::of))
+                .collect()
+        } else {
+            Vec::new()
+        };
         if n > 0 {
             {
                 let mut inner = self.inner.write();
@@ -530,14 +541,14 @@ impl VectorDB {
         for row in deletes {
             inner.delete_row(&self.dist, row)?;
         }
-        for r in start..end {
-            let ru = r as usize;
-            if index_text
-                && let (Some(ix), Some(t)) = (inner.text.as_mut(), inner.rows.texts[ru].as_deref())
-            {
-                ix.add(r, t)?;
+        for (i, r) in (start..end).enumerate() {
+            if let (Some(ix), Some(a)) = (
+                inner.text.as_mut(),
+                analyzed.get_mut(i).and_then(Option::take),
+            ) {
+                ix.add_analyzed(r, a)?;
             }
-            inner.ids.insert(inner.rows.ids[ru].clone(), r);
+            inner.ids.insert(inner.rows.ids[r as usize].clone(), r);
         }
         inner.live += n;
         inner.visible = end;

@@ -602,3 +602,40 @@ fn paths_that_cannot_hold_a_database() {
         "invalid_options"
     );
 }
+
+#[test]
+fn a_text_index_ahead_of_the_log_is_rebuilt_not_trusted() {
+    // The state a power cut can leave under Durability::Buffered: Tantivy committed
+    // records that the log then lost. The text index must not keep documents that do not
+    // exist (their row numbers will be reused).
+    let dir = tempfile::tempdir().unwrap();
+    let (image, starts) = crash_image(dir.path(), 10, 3);
+    let path = dir.path().join("db");
+    {
+        // The original database commits all three records to Tantivy.
+        let db = VectorDB::open(&path, Options::new(3)).unwrap();
+        db.flush().unwrap();
+    }
+    fs::remove_dir_all(image.join("tantivy")).unwrap();
+    copy_dir(&path.join("tantivy"), &image.join("tantivy"));
+    fs::OpenOptions::new()
+        .write(true)
+        .open(wal_path(&image))
+        .unwrap()
+        .set_len(starts[1] + 4)
+        .unwrap();
+    let db = VectorDB::open(&image, Options::new(3)).unwrap();
+    let d = db.stats().disk.unwrap();
+    assert!(d.text_index_rebuilt);
+    assert_eq!(d.wal_records_replayed, 1);
+    assert_eq!(db.len(), 11);
+    db.insert(Document::new("new", vec![0.0, 1.0, 1.0]).text("fresh"))
+        .unwrap();
+    assert!(db.search(&Query::new().text("word11")).unwrap().is_empty());
+    assert!(db.search(&Query::new().text("word12")).unwrap().is_empty());
+    assert_eq!(
+        db.search(&Query::new().text("word10")).unwrap()[0].id,
+        "d10"
+    );
+    assert_eq!(db.search(&Query::new().text("fresh")).unwrap()[0].id, "new");
+}

@@ -864,23 +864,6 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
         corrupt(&hnsw_path, detail)
     })?;
 
-    // Text.
-    let mut text_rebuilt = false;
-    let text = match &manifest.text {
-        None => None,
-        Some(name) => {
-            let tdir = dir.join(name);
-            match TantivyWriter::open(&tdir)? {
-                Some(w) if w.committed_seq() >= manifest.checkpoint_seq => Some(w),
-                _ => {
-                    text_rebuilt = true;
-                    Some(rebuild_text(&tdir, &rows, manifest.checkpoint_seq)?)
-                }
-            }
-        }
-    };
-    remove_strays(dir, &manifest.names());
-
     // The log.
     let wal_dir = dir.join(WAL_DIR);
     fs::create_dir_all(&wal_dir).map_err(|e| io_err("creating", &wal_dir, e))?;
@@ -892,6 +875,30 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
             last_seq,
         },
     ) = Wal::open(&wal_dir.join(WAL_FILE), dim, manifest.checkpoint_seq)?;
+
+    // Text. Its commit must lie between the checkpoint and the end of the log; otherwise
+    // (missing, damaged payload, or ahead of a log that lost its tail) it is rebuilt as of
+    // the checkpoint and the whole log is replayed into it.
+    let mut text_rebuilt = false;
+    let text = match &manifest.text {
+        None => None,
+        Some(name) => {
+            let tdir = dir.join(name);
+            match TantivyWriter::open(&tdir)? {
+                Some(w) if (manifest.checkpoint_seq..=last_seq).contains(&w.committed_seq()) => {
+                    Some(w)
+                }
+                other => {
+                    if let Some(w) = other {
+                        w.close()?;
+                    }
+                    text_rebuilt = true;
+                    Some(rebuild_text(&tdir, &rows, manifest.checkpoint_seq)?)
+                }
+            }
+        }
+    };
+    remove_strays(dir, &manifest.names());
 
     let text_index: Option<Box<dyn TextIndex>> = match &text {
         Some(w) => Some(Box::new(w.text_index(rows_n as u32)?)),
@@ -1039,6 +1046,9 @@ impl DiskState {
         let seq = self.last_seq;
         let c = self.manifest.checkpoint + 1;
         let dim = self.opts.dimension as u64;
+        // Tantivy's commit below is durable at once: the log it covers must be too
+        // (under `Durability::Buffered` it may not be yet).
+        self.wal.sync()?;
         self.vec_file.sync()?;
         let (row_bytes, live, graph, n, live_count) = {
             let g = inner.read();
@@ -1114,6 +1124,7 @@ impl DiskState {
     /// old state, which is swapped out under a brief write lock at the end).
     pub(crate) fn compact(&mut self, inner: &RwLock<Inner>, dist: &Distance) -> Result<()> {
         self.usable()?;
+        self.wal.sync()?;
         let seq = self.last_seq;
         let c = self.manifest.checkpoint + 1;
         let dim = self.opts.dimension;

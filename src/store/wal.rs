@@ -247,6 +247,13 @@ impl Wal {
         }
     }
 
+    /// Makes everything appended so far durable.
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| wal_io(&self.path, "syncing", e))
+    }
+
     /// Empties the log (after a checkpoint covered it).
     pub(crate) fn reset(&mut self) -> Result<()> {
         self.file

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::{BM25_B, BM25_K1, TextIndex, analyze, idf, query_terms};
+use super::{Analyzed, BM25_B, BM25_K1, TextIndex, idf, query_terms};
 use crate::error::Result;
 
 /// The in-memory BM25 index.
@@ -27,16 +27,6 @@ impl Bm25Index {
         Self::default()
     }
 
-    fn term_freqs(text: &str) -> (HashMap<String, u32>, u32) {
-        let mut tf: HashMap<String, u32> = HashMap::new();
-        let mut len = 0u32;
-        analyze(text, |t| {
-            len += 1;
-            *tf.entry(t).or_insert(0) += 1;
-        });
-        (tf, len)
-    }
-
     fn purge(&mut self) {
         let doc_len = &self.doc_len;
         for p in &mut self.postings {
@@ -47,8 +37,8 @@ impl Bm25Index {
 }
 
 impl TextIndex for Bm25Index {
-    fn add(&mut self, row: u32, text: &str) -> Result<()> {
-        let (tfs, len) = Self::term_freqs(text);
+    fn add_analyzed(&mut self, row: u32, text: Analyzed) -> Result<()> {
+        let Analyzed { tf: tfs, len } = text;
         if len == 0 {
             return Ok(());
         }
@@ -89,7 +79,7 @@ impl TextIndex for Bm25Index {
         self.docs -= 1;
         self.total_len -= len as u64;
         // The row's postings stay until the next purge; its terms' frequencies drop now.
-        let (tfs, _) = Self::term_freqs(text);
+        let tfs = Analyzed::of(text).tf;
         for term in tfs.keys() {
             if let Some(&id) = self.terms.get(term) {
                 self.df[id as usize] -= 1;

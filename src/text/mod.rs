@@ -27,10 +27,34 @@ pub const BM25_K1: f32 = 1.2;
 /// BM25 length normalisation.
 pub const BM25_B: f32 = 0.75;
 
+/// A text after analysis: its distinct terms with their frequencies, and its length in
+/// terms. Writers analyse outside the database's write lock and index under it.
+pub(crate) struct Analyzed {
+    pub(crate) tf: std::collections::HashMap<String, u32>,
+    pub(crate) len: u32,
+}
+
+impl Analyzed {
+    pub(crate) fn of(text: &str) -> Self {
+        let mut tf = std::collections::HashMap::new();
+        let mut len = 0u32;
+        analyze(text, |t| {
+            len += 1;
+            *tf.entry(t).or_insert(0) += 1;
+        });
+        Analyzed { tf, len }
+    }
+}
+
 /// A full-text index over rows.
 pub(crate) trait TextIndex: Send + Sync {
+    /// Indexes an analysed text for `row` (the row is new to the index).
+    fn add_analyzed(&mut self, row: u32, text: Analyzed) -> Result<()>;
+
     /// Indexes `text` for `row` (the row is new to the index).
-    fn add(&mut self, row: u32, text: &str) -> Result<()>;
+    fn add(&mut self, row: u32, text: &str) -> Result<()> {
+        self.add_analyzed(row, Analyzed::of(text))
+    }
     /// Removes `row`, whose indexed text was `text` (no-op when it was never added).
     fn remove(&mut self, row: u32, text: &str) -> Result<()>;
     /// The `limit` best rows for `query` among those `accept` allows, best first, with

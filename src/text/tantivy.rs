@@ -39,7 +39,7 @@ use tantivy::{
 };
 
 use super::{
-    ANALYZER, BM25_B, BM25_K1, Bm25Index, MAX_TOKEN_BYTES, TextIndex, has_terms, idf,
+    ANALYZER, Analyzed, BM25_B, BM25_K1, Bm25Index, MAX_TOKEN_BYTES, TextIndex, has_terms, idf,
     normalize_token, query_terms,
 };
 use crate::error::{Error, Result};
@@ -384,9 +384,9 @@ impl Top {
 }
 
 impl TextIndex for TantivyText {
-    fn add(&mut self, row: u32, text: &str) -> Result<()> {
+    fn add_analyzed(&mut self, row: u32, text: Analyzed) -> Result<()> {
         debug_assert!(row >= self.base);
-        self.delta.add(row - self.base, text)
+        self.delta.add_analyzed(row - self.base, text)
     }
 
     fn remove(&mut self, row: u32, text: &str) -> Result<()> {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the `vjson` npm package into pkg/ (git-ignored), ready for `npm pack`:
-#   1. one wasm32 compile of the library (`--profile wasm`: opt-level "z", fat LTO, one
+#   1. one wasm32 compile of the library (`--profile wasm`: opt-level 2, fat LTO, one
 #      codegen unit; see Cargo.toml),
 #   2. wasm-bindgen glue for the `web` target (browsers, bundlers, workers) and the `nodejs`
 #      target (Node), sharing one .wasm file (the two targets emit byte-identical modules),

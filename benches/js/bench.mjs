@@ -9,8 +9,10 @@
 //
 // Environment: VJSON_BENCH_DATA (corpus directory laid out like tests/data/sample; default
 // the sample), VJSON_BENCH_QUERIES (use only the first N queries), VJSON_PKG (package
-// directory, default pkg/), VJSON_BENCH_NO_WRITE=1 (print only). Not run by CI: on the full
-// corpus it takes several minutes (Orama's hybrid queries dominate).
+// directory, default pkg/), VJSON_BENCH_NO_WRITE=1 (print only), VJSON_BENCH_SYSTEMS (comma
+// list of vjson, orama, voy; default all: the rows of the others are taken from the last
+// run, cached in target/bench-js/, and the table says when each row was measured). Not run
+// by CI: on the full corpus Orama alone takes about 40 minutes (its text and hybrid queries).
 //
 // Settings, the same for every system where it has them: k = 10; text is "title: body" as
 // vjson's sample loader builds it; English stemming on (vjson always stems; Orama's
@@ -30,6 +32,7 @@ const DATA = path.resolve(process.env.VJSON_BENCH_DATA ?? path.join(REPO, "tests
 const PKG = path.resolve(process.env.VJSON_PKG ?? path.join(REPO, "pkg"));
 const LIMIT = Number(process.env.VJSON_BENCH_QUERIES ?? 0);
 const WRITE = process.env.VJSON_BENCH_NO_WRITE !== "1";
+const SYSTEMS = (process.env.VJSON_BENCH_SYSTEMS ?? "vjson,orama,voy").split(",").map((x) => x.trim());
 const K = 10;
 const DIM = 384;
 const WARMUP = 20;
@@ -94,6 +97,11 @@ async function vjson(docs) {
     configs: [
       { label: "hybrid: weighted 0.5 / 0.5 (Orama's fusion)", vector, text, hybrid: hybrid("weighted") },
       { label: "hybrid: rrf, k = 60 (vjson's default)", hybrid: hybrid("rrf") },
+      {
+        label: "hybrid: weighted 0.5 / 0.5, efSearch 256, candidates 200",
+        hybrid: (q) =>
+          ids(db.search({ vector: q.vector, text: q.text, k: K, fusion: "weighted", efSearch: 256, candidates: 200 })),
+      },
     ],
     free: () => db.free(),
   };
@@ -202,16 +210,26 @@ async function main() {
   }
   const { docs, queries } = load();
   console.log(`bench: ${docs.length} documents, ${queries.length} queries from ${DATA}`);
+  // Rows of systems not run this time come from the previous run's cache (say so below).
+  const cacheFile = path.join(REPO, "target", "bench-js", `${path.basename(DATA)}-${queries.length}.json`);
+  const cache = fs.existsSync(cacheFile) ? JSON.parse(fs.readFileSync(cacheFile, "utf8")) : { rows: [] };
   const results = [];
-  for (const [name, make] of [
-    ["vjson (wasm, Node)", vjson],
-    ["@orama/orama 3.1.18", orama],
-    ["voy-search 0.6.3", voy],
+  const today = new Date().toISOString().slice(0, 10);
+  for (const [key, name, make] of [
+    ["vjson", "vjson (wasm, Node)", vjson],
+    ["orama", "@orama/orama 3.1.18", orama],
+    ["voy", "voy-search 0.6.3", voy],
   ]) {
+    if (!SYSTEMS.includes(key)) {
+      const old = cache.rows.filter((r) => r.name === name);
+      if (old.length === 0) console.log(`bench: ${name}: skipped, nothing cached`);
+      results.push(...old);
+      continue;
+    }
     console.log(`bench: ${name}: building`);
     const sys = await make(docs);
     for (const [i, config] of sys.configs.entries()) {
-      const row = { name, config: config.label, insertMs: i === 0 ? sys.insertMs : undefined, note: sys.note ?? "" };
+      const row = { name, config: config.label, insertMs: i === 0 ? sys.insertMs : undefined, note: sys.note ?? "", date: today };
       for (const mode of ["vector", "text", "hybrid"]) {
         if (!config[mode]) continue;
         console.log(`bench: ${name} (${config.label}): ${mode} queries`);
@@ -222,6 +240,8 @@ async function main() {
     }
     sys.free?.();
   }
+  fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
+  fs.writeFileSync(cacheFile, JSON.stringify({ rows: results }, null, 1));
 
   const lines = [];
   lines.push(
@@ -232,13 +252,13 @@ async function main() {
   );
   lines.push("Command: `./scripts/build-npm.sh && npm ci && VJSON_BENCH_DATA=/path/to/rustdocs node benches/js/bench.mjs`.");
   lines.push("");
-  lines.push("| system | configuration | insert (s) | vector p50 / p95 (ms) | text p50 / p95 (ms) | hybrid p50 / p95 (ms) | MRR@10 vector | MRR@10 text | MRR@10 hybrid | recall@10 hybrid |");
-  lines.push("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  lines.push("| system | configuration | measured | insert (s) | vector p50 / p95 (ms) | text p50 / p95 (ms) | hybrid p50 / p95 (ms) | MRR@10 vector | MRR@10 text | MRR@10 hybrid | recall@10 hybrid |");
+  lines.push("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of results) {
     const lat = (m) => (m ? `${ms(m.p50)} / ${ms(m.p95)}` : "–");
     const ins = r.insertMs === undefined ? "″" : (r.insertMs / 1000).toFixed(2);
     lines.push(
-      `| ${r.name} | ${r.config} | ${ins} | ${lat(r.vector)} | ${lat(r.text)} | ${lat(r.hybrid)} | ${q4(r.vector?.mrr)} | ${q4(r.text?.mrr)} | ${q4(r.hybrid?.mrr)} | ${q4(r.hybrid?.recall)} |`,
+      `| ${r.name} | ${r.config} | ${r.date} | ${ins} | ${lat(r.vector)} | ${lat(r.text)} | ${lat(r.hybrid)} | ${q4(r.vector?.mrr)} | ${q4(r.text?.mrr)} | ${q4(r.hybrid?.mrr)} | ${q4(r.hybrid?.recall)} |`,
     );
   }
   lines.push("");

@@ -91,6 +91,7 @@ const triggers = {
     (db) => db.search({ text: "alpha", k: 10001 }),
     (db) => db.search({ text: "alpha", topK: 3 }),
     (db) => db.search({ text: "alpha", efSearch: 0 }),
+    (db) => db.search({ text: "alpha", vector: v(1, 0, 0, 0), candidates: 0 }),
     (db) => db.search({ text: 42 }),
     (db) => db.search({ vector: "1,0,0,0" }),
     (db) => db.search({ text: "alpha", vector: v(1, 0, 0, 0), fusion: "bogus" }),

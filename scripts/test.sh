@@ -7,25 +7,27 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
 ./scripts/setup.sh
+SECONDS=0
+step() { echo "== [$((SECONDS / 60))m$((SECONDS % 60))s] $*"; }
 
-echo "== lint: rustfmt, clippy"
+step "lint: rustfmt, clippy"
 cargo fmt --all -- --check
-cargo clippy --all-targets --release -- -D warnings
+cargo clippy --all-targets -- -D warnings
 
 # --- native (issue 2: core) ---------------------------------------------------------------
 # Every Rust test target (unit tests, tests/*.rs including the property tests of
 # tests/proptest.rs, the benches once each in test mode) and the doc tests; then the core's
 # tests on the sample again with their output, to show the recall figures they measure.
-echo "== native: unit, integration and doc tests"
+step "native: unit, integration and doc tests"
 cargo test --release --all-targets
 cargo test --release --doc
-echo "== native: the core's tests on the sample, with their recall figures (tests/core.rs)"
+step "native: the core's tests on the sample, with their recall figures (tests/core.rs)"
 cargo test --release --test core -- --nocapture
 
 # --- wasm32 (issue 2: core) ---------------------------------------------------------------
 # The same tests/core.rs compiled to wasm32 and run in Node by wasm-bindgen-test-runner
 # (release: the sample is indexed at default settings, single-threaded).
-echo "== wasm32: the core's tests under Node (wasm-bindgen-test)"
+step "wasm32: the core's tests under Node (wasm-bindgen-test)"
 cargo test --release --target wasm32-unknown-unknown --test core -- --nocapture
 
 # --- npm package (issue 4) ---------------------------------------------------------------
@@ -34,7 +36,7 @@ cargo test --release --target wasm32-unknown-unknown --test core -- --nocapture
 # project and runs the Node tests there (API, every error code, native <-> Node snapshot
 # parity on the sample, TypeScript declarations, the edge example under the node, worker
 # and workerd conditions); then the www/ demo in headless Chromium (playwright-core).
-echo "== npm package: dev packages (npm ci) and Chromium"
+step "npm package: dev packages (npm ci) and Chromium"
 npm ci --no-audit --no-fund --loglevel=error
 if ! command -v chromium >/dev/null 2>&1; then
   SUDO=""
@@ -42,7 +44,7 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium
 fi
-echo "== npm package: build, then Node tests on the packed package"
+step "npm package: build, then Node tests on the packed package"
 node tests/js/run.mjs
-echo "== npm package: the www/ demo in headless Chromium"
+step "npm package: the www/ demo in headless Chromium"
 CHROMIUM="$(command -v chromium)" node --test tests/browser/

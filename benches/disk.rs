@@ -18,6 +18,8 @@
 //!
 //! N and D default to 10,000 and 768 (`VJSON_BENCH_N`, `VJSON_BENCH_DIM`). Write syscalls
 //! are counted separately, with `strace` on `examples/disk_ingest.rs` (see that file).
+//! Without `--bench` (as `cargo test --all-targets` runs it) everything runs once at a
+//! toy size (N = 300, D = 16, 50 queries), to check that it works.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -125,15 +127,27 @@ fn mib(bytes: u64) -> f64 {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a name filter other than ours means "not us".
-    if std::env::args()
-        .skip(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // A name filter other than ours means "not us".
+    if args
+        .iter()
         .any(|a| !a.starts_with("--") && !"disk".contains(a.as_str()))
     {
         return;
     }
-    let n = env_usize("VJSON_BENCH_N", 10_000);
-    let dim = env_usize("VJSON_BENCH_DIM", 768);
+    // `cargo bench` passes `--bench`; `cargo test` does not.
+    let full = args.iter().any(|a| a == "--bench");
+    let n = if full {
+        env_usize("VJSON_BENCH_N", 10_000)
+    } else {
+        300
+    };
+    let dim = if full {
+        env_usize("VJSON_BENCH_DIM", 768)
+    } else {
+        16
+    };
+    let max_queries = if full { usize::MAX } else { 50 };
     let tmp = tempfile::tempdir().unwrap();
     let opts = Options::new(dim);
     println!("vjson on-disk benchmarks ({n} x {dim}, durability fsync, 2 cores shared)");
@@ -247,7 +261,7 @@ fn main() {
         Ok(dir) => {
             Dataset::load(Path::new(&dir), 384).expect("VJSON_CORPUS is a dataset directory")
         }
-        Err(_) => Dataset::bundled(),
+        _ => Dataset::bundled(),
     };
     let path = tmp.path().join("corpus");
     let db = VectorDB::open(&path, Options::new(ds.dim)).unwrap();
@@ -263,13 +277,13 @@ fn main() {
     println!(
         "corpus: {} documents, {} queries; on-disk build + close {build:.2?}, reopen {reopen:.2?}",
         ds.docs.len(),
-        ds.queries.len()
+        ds.queries.len().min(max_queries)
     );
     for (name, db) in [("disk", &disk), ("memory", &mem)] {
         for mode in ["vector", "text", "hybrid"] {
             let mut lat = Vec::with_capacity(ds.queries.len());
             let mut runs: Vec<Vec<Hit>> = Vec::with_capacity(ds.queries.len());
-            for (i, q) in ds.queries.iter().enumerate() {
+            for (i, q) in ds.queries.iter().enumerate().take(max_queries) {
                 let base = Query::new().k(10).fusion(Fusion::default());
                 let query = match mode {
                     "vector" => base.vector(ds.query_vector(i).to_vec()),
@@ -286,6 +300,7 @@ fn main() {
             let (mrr, recall) = mrr_recall_at_10(
                 runs.iter()
                     .zip(&ds.queries)
+                    .take(max_queries)
                     .map(|(h, q)| (h.as_slice(), q.relevant.as_str())),
             );
             println!(

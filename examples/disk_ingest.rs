@@ -11,8 +11,9 @@
 //!
 //! Arguments: `batch` (one `insert_batch`) or `single` (one `insert` per document), the
 //! number of documents (default 10,000) and the dimension (default 768); `--buffered`
-//! uses `Durability::Buffered`; `--dir PATH` keeps the database there (default: a
-//! temporary directory, removed at exit). Every document has a ~60-word text and
+//! uses `Durability::Buffered`; `--memory` uses an in-memory database instead (to tell
+//! the cost of the disk from the cost of the index); `--dir PATH` keeps the database there
+//! (default: a temporary directory, removed at exit). Every document has a ~60-word text and
 //! metadata. Prints the wall time of the writes and of the final close (checkpoint).
 
 use std::time::Instant;
@@ -109,7 +110,12 @@ fn main() -> vjson::Result<()> {
         }
     };
     let docs = documents(n, dim, 1);
-    let db = VectorDB::open(&dir, Options::new(dim).durability(durability))?;
+    let memory = args.iter().any(|a| a == "--memory");
+    let db = if memory {
+        VectorDB::in_memory(Options::new(dim))?
+    } else {
+        VectorDB::open(&dir, Options::new(dim).durability(durability))?
+    };
     let t = Instant::now();
     match mode.as_str() {
         "batch" => db.insert_batch(docs)?,
@@ -124,7 +130,12 @@ fn main() -> vjson::Result<()> {
     let t = Instant::now();
     db.close()?;
     eprintln!(
-        "{mode}: {n} x {dim} documents ({durability:?}) written in {write:.2?}, closed (checkpoint) in {:.2?}",
+        "{mode}: {n} x {dim} documents ({}) written in {write:.2?}, closed (checkpoint) in {:.2?}",
+        if memory {
+            "in memory".to_string()
+        } else {
+            format!("{durability:?}")
+        },
         t.elapsed()
     );
     Ok(())

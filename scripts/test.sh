@@ -24,6 +24,16 @@ cargo test --release --doc
 step "native: the core's tests on the sample, with their recall figures (tests/core.rs)"
 cargo test --release --test core -- --nocapture
 
+# --- native on-disk mode (issue 3: storage) ----------------------------------------------
+# `cargo test --all-targets` above already ran tests/disk.rs (reopen, log replay, torn and
+# damaged logs, damaged files, lock, compaction), tests/crash.rs (20 kill -9 rounds of a
+# child process writing batches), tests/concurrency.rs (8 readers + 1 writer), and
+# tests/tantivy_parity.rs, plus a toy-size pass of benches/disk.rs. Here the parity test
+# and the crash rounds run again with their output, for the figures they print. The long
+# crash run (`cargo test --release --test crash -- --ignored`, 300 rounds) is not run here.
+step "native on-disk: BM25 / Tantivy parity and kill -9 crash rounds, with their figures"
+cargo test --release --test tantivy_parity --test crash -- --nocapture
+
 # --- wasm32 (issue 2: core) ---------------------------------------------------------------
 # The same tests/core.rs compiled to wasm32 and run in Node by wasm-bindgen-test-runner
 # (release: the sample is indexed at default settings, single-threaded).

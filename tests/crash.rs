@@ -2,14 +2,18 @@
 //!
 //! The test re-runs its own binary as a child process (`VJSON_CRASH_CHILD` set) that opens
 //! a database and writes without pause: batches of 1–40 documents through `insert_batch`,
-//! single `insert`s, `upsert`s of acknowledged documents, `delete`s of one-document batches
-//! and now and then a checkpoint (`flush`). Before each write it appends its intent to a
+//! single `insert`s, `upsert`s of acknowledged documents, `delete`s of one-document batches,
+//! now and then a checkpoint (`flush`) and, more rarely, a `compact`. Before each write it appends its intent to a
 //! side file, after the call returns its acknowledgement. The parent kills the child with
 //! SIGKILL at a random moment, then checks a copy of the directory (so that the original is
 //! left un-checkpointed for the next child, which replays the log of the crash before):
 //! every acknowledged batch is fully present, every batch is present entirely or not at all
 //! — by `get`, by a filtered vector search and by a text search, so the vectors, the rows
 //! and the text index agree — and `len()` counts exactly those documents.
+//!
+//! A second child runs under a file-size limit (`ulimit -f`, SIGXFSZ ignored), so that a
+//! large write's log record cannot be written: the write must fail with an `io` error and
+//! change nothing, and the database must go on taking writes and reopen intact.
 //!
 //! 20 rounds run in the normal suite (a few seconds); `cargo test --release --test crash --
 //! --ignored` runs 300 (`VJSON_CRASH_ROUNDS` to choose). Rounds alternate between the
@@ -79,6 +83,10 @@ fn child(db_path: &str) {
     // Acknowledged batches of this child (earlier children's are left alone).
     let mut acked: Vec<(u64, u64)> = Vec::new();
     loop {
+        if rng.below(150) == 0 {
+            db.compact().unwrap();
+            continue;
+        }
         match rng.below(20) {
             0 => db.flush().unwrap(),
             1 | 2 if !acked.is_empty() => {
@@ -290,9 +298,62 @@ fn run(rounds: usize) {
     );
 }
 
+/// The file-size-limited child (see the module docs).
+fn fsize_child(path: &str) {
+    let db = VectorDB::open(path, options(Durability::Fsync)).unwrap();
+    let mut rng = Rng(3);
+    db.insert_batch((0..10).map(|i| doc(&mut rng, 0, i, 10)).collect())
+        .unwrap();
+    let big: Vec<Document> = (0..100)
+        .map(|i| doc(&mut rng, 1, i, 100).text("words ".repeat(4000)))
+        .collect();
+    let e = db
+        .insert_batch(big)
+        .expect_err("a 2 MiB log record under a 1 MiB file limit");
+    assert_eq!(e.code(), "io", "{e}");
+    assert!(e.to_string().contains("writing to the log"), "{e}");
+    assert_eq!(db.len(), 10);
+    assert!(db.get("b1-0").unwrap().is_none());
+    assert!(
+        db.search(&Query::new().text("tok1").k(5))
+            .unwrap()
+            .is_empty()
+    );
+    db.insert(doc(&mut rng, 2, 0, 1)).unwrap();
+    assert_eq!(db.len(), 11);
+    db.close().unwrap();
+}
+
+fn file_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 2048; exec \"$0\"")
+        .arg(std::env::current_exe().unwrap())
+        .env("VJSON_FSIZE_CHILD", &path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "file-size-limited writer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = VectorDB::open(&path, options(Durability::Fsync)).unwrap();
+    assert_eq!(db.len(), 11);
+    assert!(db.get("b2-0").unwrap().is_some());
+    assert!(db.get("b1-0").unwrap().is_none());
+    assert_eq!(db.stats().disk.unwrap().wal_bytes_truncated, 0);
+    println!("a write refused by a full file system: io error, nothing changed, writes go on");
+}
+
 fn main() {
     if let Ok(path) = std::env::var("VJSON_CRASH_CHILD") {
         child(&path);
+        return;
+    }
+    if let Ok(path) = std::env::var("VJSON_FSIZE_CHILD") {
+        fsize_child(&path);
         return;
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -308,5 +369,6 @@ fn main() {
         Err(_) if long => 300,
         Err(_) => 20,
     };
+    file_size_limit();
     run(rounds);
 }

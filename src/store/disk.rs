@@ -980,8 +980,13 @@ impl DiskState {
         self.usable()?;
         let seq = self.last_seq + 1;
         let record = super::wal::encode(seq, deletes, inserts, self.opts.dimension)?;
-        self.wal
-            .append(&record, self.opts.durability == Durability::Fsync)?;
+        if let Err(e) = self
+            .wal
+            .append(&record, self.opts.durability == Durability::Fsync)
+        {
+            // A write the log refused changed nothing; one it could not undo stops writes.
+            return Err(if self.wal.poisoned() { self.fail(e) } else { e });
+        }
         self.last_seq = seq;
         Ok(seq)
     }

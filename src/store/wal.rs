@@ -54,6 +54,8 @@ pub(crate) struct Wal {
     path: PathBuf,
     len: u64,
     records: u64,
+    /// A failed append could not be cut back off the file: nothing may follow it.
+    poisoned: bool,
 }
 
 fn wal_io(path: &Path, what: &str, e: std::io::Error) -> Error {
@@ -218,6 +220,7 @@ impl Wal {
                 path: path.to_owned(),
                 len: pos as u64,
                 records: count,
+                poisoned: false,
             },
             Recovery {
                 records,
@@ -228,8 +231,16 @@ impl Wal {
     }
 
     /// Appends one framed record (from [`encode`]); with `sync`, fsyncs it. On failure the
-    /// file is cut back to where it was, so that a failed record never precedes a good one.
+    /// file is cut back to where it was, so that a failed record never precedes a good one;
+    /// when even that fails the log is poisoned ([`Wal::poisoned`]).
     pub(crate) fn append(&mut self, record: &[u8], sync: bool) -> Result<()> {
+        if self.poisoned {
+            return Err(wal_io(
+                &self.path,
+                "writing to the log",
+                std::io::Error::other("an earlier failed write could not be undone"),
+            ));
+        }
         let res = self
             .file
             .write_all(record)
@@ -241,7 +252,9 @@ impl Wal {
                 Ok(())
             }
             Err(e) => {
-                let _ = self.file.set_len(self.len);
+                if self.file.set_len(self.len).is_err() {
+                    self.poisoned = true;
+                }
                 Err(wal_io(&self.path, "writing to the log", e))
             }
         }
@@ -263,6 +276,11 @@ impl Wal {
         self.len = 0;
         self.records = 0;
         Ok(())
+    }
+
+    /// True when a failed append could not be undone (see [`Wal::append`]).
+    pub(crate) fn poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// Bytes in the log.

@@ -642,3 +642,43 @@ fn a_text_index_ahead_of_the_log_is_rebuilt_not_trusted() {
     );
     assert_eq!(db.search(&Query::new().text("fresh")).unwrap()[0].id, "new");
 }
+
+#[test]
+fn a_failed_open_changes_no_file() {
+    // A manifest that understates a file's valid length is damage, not a checkpoint to
+    // roll back to: the open fails and leaves every file as it was.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let db = VectorDB::open(&path, Options::new(3)).unwrap();
+        db.insert_batch((0..100).map(small_doc).collect()).unwrap();
+        db.close().unwrap();
+        let db = VectorDB::open(&path, Options::new(3)).unwrap();
+        for i in 100..103 {
+            db.insert(small_doc(i)).unwrap();
+        }
+        let image = dir.path().join("image");
+        copy_dir(&path, &image);
+    }
+    let image = dir.path().join("image");
+    let manifest = fs::read_to_string(image.join("manifest.json")).unwrap();
+    let rows_len = fs::metadata(image.join("rows.dat")).unwrap().len();
+    let wal_len = fs::metadata(wal_path(&image)).unwrap().len();
+    let damaged = manifest.replace(
+        &format!("\"bytes\": {rows_len}"),
+        &format!("\"bytes\": {}", rows_len / 2),
+    );
+    assert_ne!(damaged, manifest);
+    fs::write(image.join("manifest.json"), &damaged).unwrap();
+    assert_eq!(code(VectorDB::open(&image, Options::new(3))), "corrupt");
+    assert_eq!(
+        fs::metadata(image.join("rows.dat")).unwrap().len(),
+        rows_len
+    );
+    assert_eq!(fs::metadata(wal_path(&image)).unwrap().len(), wal_len);
+    // With the manifest restored, everything is there.
+    fs::write(image.join("manifest.json"), &manifest).unwrap();
+    let db = VectorDB::open(&image, Options::new(3)).unwrap();
+    assert_eq!(db.len(), 103);
+    assert_eq!(db.stats().disk.unwrap().wal_records_replayed, 3);
+}

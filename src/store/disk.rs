@@ -348,6 +348,8 @@ struct AppendFile {
     file: File,
     path: PathBuf,
     len: u64,
+    /// Bytes past `len` (an unfinished checkpoint), cut by [`AppendFile::cut_extra`].
+    extra: u64,
 }
 
 impl AppendFile {
@@ -360,10 +362,16 @@ impl AppendFile {
             .open(&path)
             .map_err(|e| io_err("creating", &path, e))?;
         file.set_len(0).map_err(|e| io_err("creating", &path, e))?;
-        Ok(AppendFile { file, path, len: 0 })
+        Ok(AppendFile {
+            file,
+            path,
+            len: 0,
+            extra: 0,
+        })
     }
 
-    /// Opens a file that must hold at least `valid` bytes; cuts what lies beyond.
+    /// Opens a file that must hold at least `valid` bytes. What lies beyond is cut by
+    /// [`AppendFile::cut_extra`], once the whole database checked out.
     fn open(path: PathBuf, valid: u64) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
@@ -386,18 +394,27 @@ impl AppendFile {
                 format!("holds {have} bytes but the manifest says {valid}"),
             ));
         }
-        if have > valid {
-            file.set_len(valid)
-                .map_err(|e| io_err("cutting an unfinished checkpoint off", &path, e))?;
-        }
         Ok(AppendFile {
             file,
             path,
             len: valid,
+            extra: have - valid,
         })
     }
 
+    /// Cuts the bytes past the valid length (before anything is appended).
+    fn cut_extra(&mut self) -> Result<()> {
+        if self.extra > 0 {
+            self.file
+                .set_len(self.len)
+                .map_err(|e| io_err("cutting an unfinished checkpoint off", &self.path, e))?;
+            self.extra = 0;
+        }
+        Ok(())
+    }
+
     fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        debug_assert_eq!(self.extra, 0, "appending after unchecked bytes");
         self.file
             .write_all(bytes)
             .map_err(|e| io_err("writing", &self.path, e))?;
@@ -898,7 +915,6 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
             }
         }
     };
-    remove_strays(dir, &manifest.names());
 
     let text_index: Option<Box<dyn TextIndex>> = match &text {
         Some(w) => Some(Box::new(w.text_index(rows_n as u32)?)),
@@ -907,6 +923,14 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
     let vectors = Vectors::Disk(DiskVectors::new(dim, map, rows_n));
     let inner = Inner::from_stored(rows, vectors, hnsw, text_index)
         .map_err(|detail| corrupt(&rows_file.path, detail))?;
+
+    // Everything checked out: only now cut what lies past the checkpoint and the last good
+    // log record, and remove the files the manifest does not name.
+    let (mut vec_file, mut rows_file, mut wal) = (vec_file, rows_file, wal);
+    vec_file.file.cut_extra()?;
+    rows_file.cut_extra()?;
+    wal.cut_tail()?;
+    remove_strays(dir, &manifest.names());
     let state = DiskState {
         dir: dir.to_owned(),
         _lock: lock,

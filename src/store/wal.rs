@@ -56,6 +56,8 @@ pub(crate) struct Wal {
     records: u64,
     /// A failed append could not be cut back off the file: nothing may follow it.
     poisoned: bool,
+    /// Bytes past the last good record, cut by [`Wal::cut_tail`].
+    bad_tail: u64,
 }
 
 fn wal_io(path: &Path, what: &str, e: std::io::Error) -> Error {
@@ -166,8 +168,9 @@ impl Wal {
             .map_err(|e| wal_io(path, "creating", e))
     }
 
-    /// Opens the log, reads every good record, cuts a bad tail off the file and returns the
-    /// records past `checkpoint_seq`.
+    /// Opens the log, reads every good record and returns the records past
+    /// `checkpoint_seq`. A bad tail is cut off the file by [`Wal::cut_tail`] (called once
+    /// the rest of the database checked out too).
     pub(crate) fn open(path: &Path, dim: usize, checkpoint_seq: u64) -> Result<(Wal, Recovery)> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
@@ -208,11 +211,6 @@ impl Wal {
             .truncate(false)
             .open(path)
             .map_err(|e| wal_io(path, "opening", e))?;
-        if truncated_bytes > 0 {
-            file.set_len(pos as u64)
-                .and_then(|()| file.sync_all())
-                .map_err(|e| wal_io(path, "cutting the damaged tail of", e))?;
-        }
         let last_seq = prev.unwrap_or(checkpoint_seq).max(checkpoint_seq);
         Ok((
             Wal {
@@ -221,6 +219,7 @@ impl Wal {
                 len: pos as u64,
                 records: count,
                 poisoned: false,
+                bad_tail: truncated_bytes,
             },
             Recovery {
                 records,
@@ -230,10 +229,23 @@ impl Wal {
         ))
     }
 
+    /// Cuts the bad tail found by [`Wal::open`] (before anything is appended).
+    pub(crate) fn cut_tail(&mut self) -> Result<()> {
+        if self.bad_tail > 0 {
+            self.file
+                .set_len(self.len)
+                .and_then(|()| self.file.sync_all())
+                .map_err(|e| wal_io(&self.path, "cutting the damaged tail of", e))?;
+            self.bad_tail = 0;
+        }
+        Ok(())
+    }
+
     /// Appends one framed record (from [`encode`]); with `sync`, fsyncs it. On failure the
     /// file is cut back to where it was, so that a failed record never precedes a good one;
     /// when even that fails the log is poisoned ([`Wal::poisoned`]).
     pub(crate) fn append(&mut self, record: &[u8], sync: bool) -> Result<()> {
+        debug_assert_eq!(self.bad_tail, 0, "appending after a bad tail");
         if self.poisoned {
             return Err(wal_io(
                 &self.path,
@@ -333,10 +345,12 @@ mod tests {
         // Tear the last record.
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(full - 5).unwrap();
-        let (w, rec) = Wal::open(&path, 2, 0).unwrap();
+        let (mut w, rec) = Wal::open(&path, 2, 0).unwrap();
         assert_eq!(rec.records.len(), 2);
         assert_eq!(rec.last_seq, 2);
         assert!(rec.truncated_bytes > 0);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), full - 5);
+        w.cut_tail().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), w.len());
     }
 }

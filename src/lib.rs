@@ -25,8 +25,12 @@
 //! assert_eq!(hits[0].id, "life");
 //! # Ok::<(), vjson::Error>(())
 //! ```
-
-#![warn(missing_docs)]
+//!
+//! Natively, [`VectorDB::open`] keeps a database in a directory: vectors in a memory-mapped
+//! file, the graph and rows in checkpointed files, full text in Tantivy, and every write in
+//! a write-ahead log first (fsync'd before the call returns, by default), so a crash loses
+//! no acknowledged write and never leaves half of one. Any number of threads may search
+//! while one writes; a search sees a write entirely or not at all.
 
 #[doc(hidden)]
 pub mod dataset;

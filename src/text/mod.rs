@@ -1,4 +1,4 @@
-//! Full-text search: the [`TextIndex`] trait, the analysis pipeline both implementations
+//! Full-text search: the `TextIndex` trait, the analysis pipeline both implementations
 //! share, and the implementations — the in-memory BM25 index (both targets) and, natively,
 //! Tantivy on disk (`tantivy.rs`).
 //!

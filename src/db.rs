@@ -17,6 +17,11 @@
 //! state, so a search sees a write — a whole batch, an upsert with its delete — entirely or
 //! not at all.
 //!
+//! Writes use rayon themselves: call them from ordinary threads, not from inside a rayon
+//! parallel iterator (a writer waiting in its own parallel phase may pick up another
+//! write from the pool, which would then wait for the writer lock it holds). Searches may
+//! run anywhere.
+//!
 //! Natively, [`VectorDB::open`] gives an on-disk database (`store/disk.rs`): each write is
 //! first appended to the write-ahead log (and fsync'd, under the default durability), then
 //! applied as above; checkpoints fold the log into the data files; reopening replays the

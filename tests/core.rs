@@ -116,6 +116,29 @@ fn hnsw_recall_at_default_settings() {
 }
 
 #[test]
+fn an_exhaustive_ef_finds_the_exact_top_10() {
+    // With ef as large as the database, HNSW search must find the exact answer unless some
+    // node cannot be reached (a parallel-build race once left a few such nodes).
+    let s = sample();
+    let db = shared_db();
+    let mut recall = Recall::default();
+    for qi in 0..s.queries.len() {
+        let q = s.query_vector(qi);
+        let hits = db
+            .search(&Query::new().vector(q.to_vec()).k(K).ef_search(2000))
+            .unwrap();
+        let exact: Vec<String> = brute_top_k(q, K, |_| true)
+            .into_iter()
+            .map(|(i, _)| id(i))
+            .collect();
+        recall.add(&ids(&hits), &exact);
+    }
+    let r = recall.value();
+    say!("HNSW recall@10 at ef_search = 2000 (every node reachable): {r:.4}");
+    assert!(r >= 0.999, "recall@10 with an exhaustive ef {r}");
+}
+
+#[test]
 fn recall_holds_after_deleting_30_percent_and_reinserting() {
     let s = sample();
     let db = sample_db();

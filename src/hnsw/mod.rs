@@ -221,11 +221,7 @@ impl Hnsw {
             let mut cands: Vec<Candidate> = found.iter().copied().filter(|c| c.row != q).collect();
             cands.sort_unstable();
             let chosen = self.select(vecs, dist, &cands, self.max_links(layer));
-            let ids: Vec<u32> = chosen.iter().map(|c| c.row).collect();
-            {
-                let _g = self.lock(q);
-                self.set_links(q, layer, &ids);
-            }
+            self.set_own_links(q, qv, layer, &chosen, vecs, dist);
             for c in &chosen {
                 self.add_link(c.row, q, c.dist, layer, vecs, dist);
             }
@@ -237,6 +233,42 @@ impl Hnsw {
                 *e = Some((q, level));
             }
         }
+    }
+
+    /// Writes the links a new node `q` chose on `layer`. Under parallel insert, another
+    /// node may already have linked itself to `q` on this layer (it found `q` through an
+    /// upper layer, or through a neighbour `q` was already linked from), and overwriting
+    /// would silently drop that back-link — enough, now and then, to leave a node with no
+    /// incoming link at all, unreachable by every search. So links already present are
+    /// kept: merged with `chosen` and pruned by the same heuristic.
+    fn set_own_links<V: VectorSource>(
+        &self,
+        q: u32,
+        qv: &[f32],
+        layer: u8,
+        chosen: &[Candidate],
+        vecs: &V,
+        dist: &Distance,
+    ) {
+        let _g = self.lock(q);
+        let mut present = Vec::new();
+        self.links_into(q, layer, &mut present);
+        present.retain(|r| *r != q && chosen.iter().all(|c| c.row != *r));
+        let ids: Vec<u32> = if present.is_empty() {
+            chosen.iter().map(|c| c.row).collect()
+        } else {
+            let mut all = chosen.to_vec();
+            all.extend(present.iter().map(|&r| Candidate {
+                dist: dist.dist(qv, vecs.vector(r)),
+                row: r,
+            }));
+            all.sort_unstable();
+            self.select(vecs, dist, &all, self.max_links(layer))
+                .iter()
+                .map(|c| c.row)
+                .collect()
+        };
+        self.set_links(q, layer, &ids);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -536,5 +568,60 @@ mod tests {
         // P(level 0) = 1 - 1/m = 0.9375
         assert!((9_200..9_550).contains(&zero), "{zero}");
         assert_eq!(h.level_for(123), h.level_for(123));
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod parallel_tests {
+    use super::*;
+    use crate::options::Metric;
+
+    struct Flat {
+        dim: usize,
+        data: Vec<f32>,
+    }
+    impl VectorSource for Flat {
+        fn vector(&self, row: u32) -> &[f32] {
+            &self.data[row as usize * self.dim..(row as usize + 1) * self.dim]
+        }
+    }
+
+    /// Rows no layer-0 path from the entry point reaches.
+    fn unreachable(h: &Hnsw) -> Vec<u32> {
+        let n = h.len();
+        let (entry, _) = h.entry().expect("a built graph has an entry");
+        let mut seen = vec![false; n];
+        let mut stack = vec![entry];
+        seen[entry as usize] = true;
+        let mut buf = Vec::new();
+        while let Some(r) = stack.pop() {
+            h.links_into(r, 0, &mut buf);
+            for &x in &buf {
+                if !seen[x as usize] {
+                    seen[x as usize] = true;
+                    stack.push(x);
+                }
+            }
+        }
+        (0..n as u32).filter(|&r| !seen[r as usize]).collect()
+    }
+
+    #[test]
+    fn parallel_insert_leaves_every_node_reachable() {
+        // Before links of a new node were merged with back-links that concurrent inserts
+        // had already added, a parallel build of the sample left 3-7 nodes unreachable.
+        let d = crate::dataset::Dataset::bundled();
+        let f = Flat {
+            dim: d.dim,
+            data: d.doc_vectors.clone(),
+        };
+        let dist = Distance::new(Metric::Cosine);
+        let n = d.docs.len();
+        for _ in 0..4 {
+            let mut h = Hnsw::new(&HnswParams::default());
+            h.grow(n);
+            h.insert_rows(0..n as u32, &f, &dist);
+            assert_eq!(unreachable(&h), Vec::<u32>::new());
+        }
     }
 }

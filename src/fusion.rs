@@ -11,8 +11,6 @@
 //! A document found by only one side still appears in the fused list. Ties are broken by
 //! row number, so the order is deterministic.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -88,23 +86,14 @@ impl Fusion {
     /// is not finite.
     pub fn fuse(&self, vector: &[(u32, f32)], text: &[(u32, f32)]) -> Result<Vec<(u32, f32)>> {
         self.validate()?;
-        let clean = |list: &[(u32, f32)], side: &str| -> Result<Vec<(u32, f32)>> {
-            let mut seen = std::collections::HashSet::with_capacity(list.len());
-            let mut out = Vec::with_capacity(list.len());
-            for &(key, score) in list {
-                if !score.is_finite() {
-                    return Err(Error::InvalidQuery(format!(
-                        "{side} score of key {key} is not finite ({score})"
-                    )));
-                }
-                if seen.insert(key) {
-                    out.push((key, score));
-                }
+        for (side, list) in [("vector", vector), ("text", text)] {
+            if let Some(&(key, score)) = list.iter().find(|x| !x.1.is_finite()) {
+                return Err(Error::InvalidQuery(format!(
+                    "{side} score of key {key} is not finite ({score})"
+                )));
             }
-            Ok(out)
-        };
-        let (v, t) = (clean(vector, "vector")?, clean(text, "text")?);
-        Ok(fuse(*self, &v, &t)
+        }
+        Ok(fuse(*self, vector, text)
             .into_iter()
             .map(|f| (f.row, f.score))
             .collect())
@@ -189,60 +178,70 @@ fn mean_std(list: &[(u32, f32)]) -> impl Fn(f32) -> f32 + use<> {
     }
 }
 
-/// Fuses two ranked lists (best first) of `(row, score)` into one list, best first.
+/// Fuses two ranked lists (best first) of `(row, score)` into one list, best first. A row
+/// repeated within one list counts at its first position.
 pub(crate) fn fuse(fusion: Fusion, vector: &[(u32, f32)], text: &[(u32, f32)]) -> Vec<Fused> {
-    let mut by_row: HashMap<u32, Fused> = HashMap::with_capacity(vector.len() + text.len());
-    for &(row, s) in vector {
-        by_row.entry(row).or_insert(Fused {
-            row,
-            score: 0.0,
-            vector: Some(s),
-            text: None,
-        });
+    // Group the entries by row with one sort (cheaper than hashing at these sizes): per row,
+    // its vector entry (side 0) then its text entry (side 1), each at its best rank.
+    let mut all: Vec<(u32, u8, u32, f32)> = Vec::with_capacity(vector.len() + text.len());
+    all.extend(
+        vector
+            .iter()
+            .enumerate()
+            .map(|(i, &(row, s))| (row, 0, i as u32 + 1, s)),
+    );
+    all.extend(
+        text.iter()
+            .enumerate()
+            .map(|(i, &(row, s))| (row, 1, i as u32 + 1, s)),
+    );
+    all.sort_unstable_by_key(|e| (e.0, e.1, e.2));
+    // (row, vector (rank, score), text (rank, score))
+    type Sides = (u32, Option<(u32, f32)>, Option<(u32, f32)>);
+    let mut rows: Vec<Sides> = Vec::with_capacity(all.len());
+    for (row, side, rank, score) in all {
+        if rows.last().is_none_or(|r| r.0 != row) {
+            rows.push((row, None, None));
+        }
+        let r = rows.last_mut().expect("pushed above");
+        let slot = if side == 0 { &mut r.1 } else { &mut r.2 };
+        if slot.is_none() {
+            *slot = Some((rank, score));
+        }
     }
-    for &(row, s) in text {
-        by_row
-            .entry(row)
-            .or_insert(Fused {
-                row,
-                score: 0.0,
-                vector: None,
-                text: None,
-            })
-            .text = Some(s);
-    }
+    let firsts = |side: u8| -> Vec<(u32, f32)> {
+        rows.iter()
+            .filter_map(|r| if side == 0 { r.1 } else { r.2 })
+            .map(|(rank, score)| (rank, score))
+            .collect()
+    };
     let mut out: Vec<Fused> = match fusion {
         Fusion::Rrf { k } => {
-            let rank_v: HashMap<u32, usize> = vector
-                .iter()
-                .enumerate()
-                .map(|(i, x)| (x.0, i + 1))
-                .collect();
-            let rank_t: HashMap<u32, usize> =
-                text.iter().enumerate().map(|(i, x)| (x.0, i + 1)).collect();
-            by_row
-                .into_values()
-                .map(|mut f| {
-                    let rr = |r: Option<&usize>| r.map_or(0.0, |&r| 1.0 / (k + r as f32));
-                    f.score = rr(rank_v.get(&f.row)) + rr(rank_t.get(&f.row));
-                    f
+            let rr = |x: Option<(u32, f32)>| x.map_or(0.0, |(rank, _)| 1.0 / (k + rank as f32));
+            rows.iter()
+                .map(|&(row, v, t)| Fused {
+                    row,
+                    score: rr(v) + rr(t),
+                    vector: v.map(|x| x.1),
+                    text: t.map(|x| x.1),
                 })
                 .collect()
         }
         _ => {
+            // Normalisation statistics over each list's rows (first occurrences only).
+            let (lv, lt) = (firsts(0), firsts(1));
             type Norm = Box<dyn Fn(f32) -> f32>;
             let (nv, nt): (Norm, Norm) = if fusion == Fusion::Dbsf {
-                (Box::new(mean_std(vector)), Box::new(mean_std(text)))
+                (Box::new(mean_std(&lv)), Box::new(mean_std(&lt)))
             } else {
-                (Box::new(min_max(vector)), Box::new(min_max(text)))
+                (Box::new(min_max(&lv)), Box::new(min_max(&lt)))
             };
-            by_row
-                .into_values()
-                .map(|mut f| {
-                    let v = f.vector.map(&nv);
-                    let t = f.text.map(&nt);
-                    let (v0, t0) = (v.unwrap_or(0.0), t.unwrap_or(0.0));
-                    f.score = match fusion {
+            rows.iter()
+                .map(|&(row, v, t)| {
+                    let (v, t) = (v.map(|x| x.1), t.map(|x| x.1));
+                    let v0 = v.map(&nv).unwrap_or(0.0);
+                    let t0 = t.map(&nt).unwrap_or(0.0);
+                    let score = match fusion {
                         Fusion::Weighted { vector, text } => vector * v0 + text * t0,
                         Fusion::Max => v0.max(t0),
                         Fusion::Min => v0.min(t0),
@@ -250,7 +249,12 @@ pub(crate) fn fuse(fusion: Fusion, vector: &[(u32, f32)], text: &[(u32, f32)]) -
                         Fusion::Dbsf => v0 + t0,
                         Fusion::Rrf { .. } => unreachable!("handled above"),
                     };
-                    f
+                    Fused {
+                        row,
+                        score,
+                        vector: v,
+                        text: t,
+                    }
                 })
                 .collect()
         }

@@ -212,7 +212,6 @@ pub(crate) fn fuse(fusion: Fusion, vector: &[(u32, f32)], text: &[(u32, f32)]) -
     let firsts = |side: u8| -> Vec<(u32, f32)> {
         rows.iter()
             .filter_map(|r| if side == 0 { r.1 } else { r.2 })
-            .map(|(rank, score)| (rank, score))
             .collect()
     };
     let mut out: Vec<Fused> = match fusion {

@@ -33,7 +33,7 @@ struct Data {
 fn datasets() -> Vec<Data> {
     let mut out = vec![Data {
         name: "sample",
-        set: Dataset::bundled(),
+        set: vjson::bundled_sample!(),
     }];
     if let Some(dir) = std::env::var_os("VJSON_CORPUS") {
         let set = Dataset::load(std::path::Path::new(&dir), 384)

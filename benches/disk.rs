@@ -28,6 +28,10 @@ use serde_json::json;
 use vjson::dataset::{Dataset, mrr_recall_at_10};
 use vjson::{Document, Fusion, Hit, Options, Query, VectorDB};
 
+#[path = "../tests/support/copy_dir.rs"]
+mod copy_dir;
+use copy_dir::copy_dir;
+
 const WORDS: &[&str] = &[
     "ownership",
     "borrow",
@@ -100,19 +104,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -261,7 +252,7 @@ fn main() {
         Ok(dir) => {
             Dataset::load(Path::new(&dir), 384).expect("VJSON_CORPUS is a dataset directory")
         }
-        _ => Dataset::bundled(),
+        _ => vjson::bundled_sample!(),
     };
     let path = tmp.path().join("corpus");
     let db = VectorDB::open(&path, Options::new(ds.dim)).unwrap();

@@ -93,7 +93,7 @@ mod native {
     }
 
     fn build() -> Res<(Dataset, VectorDB)> {
-        let ds = Dataset::bundled();
+        let ds = vjson::bundled_sample!();
         let db = VectorDB::in_memory(Options::new(ds.dim)).map_err(|e| e.to_string())?;
         db.insert_batch(ds.documents()).map_err(|e| e.to_string())?;
         Ok((ds, db))
@@ -128,7 +128,7 @@ mod native {
             ["answer", snap, out] => {
                 let bytes = std::fs::read(snap).map_err(|e| format!("{snap}: {e}"))?;
                 let db = VectorDB::import_snapshot(&bytes).map_err(|e| e.to_string())?;
-                let ds = Dataset::bundled();
+                let ds = vjson::bundled_sample!();
                 let answers = answers(&db, &ds)?;
                 write(Path::new(out), answers.to_string().as_bytes())?;
                 println!("parity: answered {} queries over {snap}", ds.queries.len());

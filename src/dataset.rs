@@ -2,6 +2,9 @@
 //! embeddings, 500 known-item queries) and the retrieval metrics used to judge search on
 //! it. Used by the `demo` command, the tests and the benchmarks; see
 //! `tests/data/sample/README.md` for where the data comes from and its licence.
+//!
+//! The library does not carry the sample: [`bundled_sample!`](crate::bundled_sample)
+//! embeds its files into the crate that calls it (the CLI, a test, a benchmark).
 
 use std::collections::HashMap;
 
@@ -131,34 +134,6 @@ impl Dataset {
         )
     }
 
-    /// The sample bundled into the native binary.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn bundled() -> Self {
-        macro_rules! sample {
-            ($f:literal) => {
-                include_bytes!(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/tests/data/sample/",
-                    $f
-                ))
-            };
-        }
-        let s = |b: &[u8]| {
-            std::str::from_utf8(b)
-                .expect("bundled sample is UTF-8")
-                .to_owned()
-        };
-        Self::from_parts(
-            384,
-            &s(sample!("docs.jsonl")),
-            sample!("docs.f32"),
-            &s(sample!("queries.jsonl")),
-            sample!("queries.f32"),
-            &s(sample!("qrels.jsonl")),
-        )
-        .expect("bundled sample parses")
-    }
-
     /// The vector of document `i`.
     pub fn doc_vector(&self, i: usize) -> &[f32] {
         &self.doc_vectors[i * self.dim..(i + 1) * self.dim]
@@ -209,4 +184,35 @@ pub fn mrr_recall_at_10<'a>(runs: impl IntoIterator<Item = (&'a [Hit], &'a str)>
         return (0.0, 0.0);
     }
     (mrr / n as f64, hits as f64 / n as f64)
+}
+
+/// The bundled sample (`tests/data/sample/`), embedded into the calling crate with
+/// `include_bytes!` (so only the binaries and tests that use it carry its 5 MB). Only for
+/// code of this package: the path is relative to the caller's `CARGO_MANIFEST_DIR`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! bundled_sample {
+    () => {{
+        macro_rules! sample_file {
+            ($f:literal) => {
+                include_bytes!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/data/sample/",
+                    $f
+                ))
+            };
+        }
+        let text = |b: &[u8]| {
+            ::std::string::String::from_utf8(b.to_vec()).expect("the bundled sample is UTF-8")
+        };
+        $crate::dataset::Dataset::from_parts(
+            384,
+            &text(sample_file!("docs.jsonl")),
+            sample_file!("docs.f32"),
+            &text(sample_file!("queries.jsonl")),
+            sample_file!("queries.f32"),
+            &text(sample_file!("qrels.jsonl")),
+        )
+        .expect("the bundled sample parses")
+    }};
 }

@@ -1,34 +1,43 @@
-//! [`VectorDB`]: the one orchestrator of the row store, the HNSW graph and the text index.
+//! [`VectorDB`]: the one orchestrator of a database — it validates input, takes every
+//! lock, and drives the in-memory [`State`] and the [`Journal`] (the log and files of an
+//! on-disk database) through each operation. No other module takes a lock.
 //!
-//! Writes validate everything before touching state, so a bad document rejects its whole
-//! batch and changes nothing. Searches take a shared lock and run concurrently with each
-//! other; each search runs its vector half and its text half with `rayon::join`.
+//! Two locks:
 //!
-//! Writers are serialised by a writer mutex, and each write runs in three phases so that
-//! searches are never held up for the length of a batch:
+//! - `state: RwLock<State>` — searches take it shared and run concurrently with each
+//!   other (each runs its vector and text halves with `rayon::join`);
+//! - `writer: Mutex<Journal>` — serialises writers (and checkpoints and compaction), and
+//!   holds what only the writer touches.
 //!
-//! 1. under the write lock, briefly: append the rows and vectors, grow the graph's arrays;
-//! 2. under a *read* lock, concurrently with searches: link the new rows into the graph,
-//!    in parallel (the graph takes concurrent inserts and searches);
-//! 3. under the write lock, briefly: index the texts, apply the deletes, publish the ids
-//!    and the visibility watermark.
+//! Writes validate everything before touching anything, so a bad document rejects its
+//! whole batch and changes nothing. A write then runs, holding the writer lock:
 //!
-//! Searches return only rows below the published watermark that are live in the published
-//! state, so a search sees a write — a whole batch, an upsert with its delete — entirely or
-//! not at all.
+//! 1. `log` — on disk, append the write to the write-ahead log (fsync'd under the default
+//!    durability): the write is durable from here on;
+//! 2. `persist` — on disk, write the vectors to the vector file and queue the text changes
+//!    in Tantivy;
+//! 3. `append`, under the write lock, briefly — add the rows and vectors, unpublished, and
+//!    grow the graph's arrays;
+//! 4. `link`, under a *read* lock, concurrently with searches — link the new rows into the
+//!    graph, in parallel;
+//! 5. `publish`, under the write lock, briefly — apply the deletes, index the texts
+//!    (analysed beforehand, outside any lock), publish the ids and the watermark.
+//!
+//! Steps 2–5 are `apply`, which replaying the log at open runs too. Searches return only
+//! rows below the published watermark that are live in the published state, so a search
+//! sees a write — a whole batch, an upsert with its delete — entirely or not at all.
+//!
+//! A checkpoint (on disk) captures what the data files lack under the read lock, writes
+//! it with no lock held, and points the state at the result under the write lock.
+//! Compaction alike: capture under the read lock, build with no lock, swap under the
+//! write lock.
 //!
 //! Writes use rayon themselves: call them from ordinary threads, not from inside a rayon
 //! parallel iterator (a writer waiting in its own parallel phase may pick up another
 //! write from the pool, which would then wait for the writer lock it holds). Searches may
 //! run anywhere.
-//!
-//! Natively, [`VectorDB::open`] gives an on-disk database (`store/disk.rs`): each write is
-//! first appended to the write-ahead log (and fsync'd, under the default durability), then
-//! applied as above; checkpoints fold the log into the data files; reopening replays the
-//! log past the last checkpoint through the same path.
 
-use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use rayon::prelude::*;
@@ -37,23 +46,20 @@ use serde_json::Value;
 
 use crate::distance::{Distance, normalize};
 use crate::document::{Document, Hit};
+use crate::durable::{DiskStats, Journal};
 use crate::error::{Error, Result, json_type};
-use crate::filter::Filter;
 use crate::fusion::{Fused, Fusion, fuse};
-use crate::hnsw::{Hnsw, SearchScratch, VectorSource};
+use crate::hnsw::VectorSource;
 use crate::options::{Metric, Options};
 use crate::query::Query;
-use crate::store::{MemoryVectors, Rows, Vectors};
-use crate::text::{Analyzed, Bm25Index, TextIndex};
+use crate::state::State;
+use crate::store::Row;
+use crate::text::Analyzed;
 
 /// The longest document id, in bytes.
 pub const MAX_ID_BYTES: usize = 1024;
 /// The largest `k` a search may ask for.
 pub const MAX_K: usize = 10_000;
-
-thread_local! {
-    static SCRATCH: RefCell<SearchScratch> = RefCell::new(SearchScratch::default());
-}
 
 /// An embedded vector database with hybrid search.
 ///
@@ -71,41 +77,11 @@ thread_local! {
 pub struct VectorDB {
     opts: Options,
     dist: Distance,
-    inner: RwLock<Inner>,
-    /// Serialises writers; natively holds the on-disk state.
-    writer: Mutex<Writer>,
-    /// True for databases from [`VectorDB::open`].
-    #[cfg(not(target_arch = "wasm32"))]
+    state: RwLock<State>,
+    /// Serialises writers; holds the log and files of an on-disk database.
+    writer: Mutex<Journal>,
+    /// True for databases from [`VectorDB::open`] (fixed at construction).
     on_disk: bool,
-}
-
-/// What only the (single) writer touches.
-#[derive(Default)]
-struct Writer {
-    #[cfg(not(target_arch = "wasm32"))]
-    disk: Option<crate::store::disk::DiskState>,
-}
-
-/// Everything behind the lock.
-pub(crate) struct Inner {
-    pub(crate) rows: Rows,
-    pub(crate) vectors: Vectors,
-    pub(crate) ids: HashMap<String, u32>,
-    pub(crate) hnsw: Hnsw,
-    pub(crate) text: Option<Box<dyn TextIndex>>,
-    /// Live rows below `visible`.
-    pub(crate) live: usize,
-    /// Rows `0..visible` are published; rows from `visible` on belong to a write still in
-    /// progress and are invisible to searches.
-    pub(crate) visible: u32,
-}
-
-/// A validated document, vector normalised for cosine.
-pub(crate) struct Prepared {
-    pub(crate) id: String,
-    pub(crate) vector: Vec<f32>,
-    pub(crate) text: Option<String>,
-    pub(crate) metadata: Option<Value>,
 }
 
 /// Counts that describe a database.
@@ -128,65 +104,21 @@ pub struct Stats {
     pub disk: Option<DiskStats>,
 }
 
-/// The on-disk side of [`Stats`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DiskStats {
-    /// The database directory.
-    pub path: String,
-    /// The last log sequence number folded into the data files.
-    pub checkpoint_seq: u64,
-    /// The last log sequence number written (one per write).
-    pub last_seq: u64,
-    /// Bytes in the write-ahead log (writes since the checkpoint).
-    pub wal_bytes: u64,
-    /// Records in the write-ahead log.
-    pub wal_records: u64,
-    /// Log records replayed when the database was opened.
-    pub wal_records_replayed: u64,
-    /// Bytes of a torn or damaged log tail cut off when the database was opened.
-    pub wal_bytes_truncated: u64,
-    /// Whether the full-text index was missing or behind and was rebuilt at open.
-    pub text_index_rebuilt: bool,
-    /// Size of the vector file.
-    pub vectors_bytes: u64,
-    /// Size of the row files (ids, texts, metadata, liveness).
-    pub rows_bytes: u64,
-    /// Size of the stored graph.
-    pub graph_bytes: u64,
-    /// Size of the full-text index.
-    pub text_bytes: u64,
-    /// Everything above plus the log.
-    pub total_bytes: u64,
-    /// The last failed automatic checkpoint, or what keeps the database from writing.
-    pub last_error: Option<String>,
-}
-
 impl VectorDB {
     /// Creates an empty in-memory database.
     pub fn in_memory(opts: Options) -> Result<Self> {
         opts.validate()?;
-        let inner = Inner {
-            rows: Rows::default(),
-            vectors: Vectors::Memory(MemoryVectors::new(opts.dimension)),
-            ids: HashMap::new(),
-            hnsw: Hnsw::new(&opts.hnsw),
-            text: opts
-                .fulltext
-                .then(|| Box::new(Bm25Index::new()) as Box<dyn TextIndex>),
-            live: 0,
-            visible: 0,
-        };
-        Ok(Self::from_parts(opts, inner))
+        let state = State::empty(&opts);
+        Ok(Self::new(opts, state, Journal::Memory))
     }
 
-    pub(crate) fn from_parts(opts: Options, inner: Inner) -> Self {
+    fn new(opts: Options, state: State, journal: Journal) -> Self {
         VectorDB {
             dist: Distance::new(opts.metric),
             opts,
-            inner: RwLock::new(inner),
-            writer: Mutex::new(Writer::default()),
-            #[cfg(not(target_arch = "wasm32"))]
-            on_disk: false,
+            state: RwLock::new(state),
+            on_disk: journal.is_disk(),
+            writer: Mutex::new(journal),
         }
     }
 
@@ -212,28 +144,22 @@ impl VectorDB {
     /// assert_eq!(db.search(&Query::new().text("ownership"))?[0].id, "a");
     /// # Ok::<(), vjson::Error>(())
     /// ```
+    // cfg: an on-disk database needs a file system (wasm32 has snapshots instead).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn open(path: impl AsRef<std::path::Path>, opts: Options) -> Result<Self> {
         opts.validate()?;
-        let crate::store::disk::Opened {
-            inner,
+        let crate::durable::Opened {
             state,
+            journal,
             records,
             options,
-        } = crate::store::disk::open(path.as_ref(), &opts)?;
-        let db = VectorDB {
-            dist: Distance::new(options.metric),
-            opts: options,
-            inner: RwLock::new(inner),
-            writer: Mutex::new(Writer { disk: Some(state) }),
-            on_disk: true,
-        };
+        } = crate::durable::open(path.as_ref(), &opts)?;
+        let db = Self::new(options, state, Journal::Disk(Box::new(journal)));
         {
             let mut w = db.writer.lock();
             for rec in records {
                 if let Err(e) = db.replay(&mut w, rec) {
-                    let d = w.disk.as_mut().expect("an opened database is on disk");
-                    return Err(d.fail(e));
+                    return Err(w.fail(e));
                 }
             }
         }
@@ -242,10 +168,11 @@ impl VectorDB {
 
     /// Reopens the on-disk database in `path` with the options it was created with
     /// (native only). It is an `io` error (not found) when `path` holds no database.
+    // cfg: as `open`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn open_existing(path: impl AsRef<std::path::Path>) -> Result<Self> {
         let path = path.as_ref();
-        let opts = crate::store::disk::stored_options(path)?.ok_or_else(|| {
+        let opts = crate::store::manifest::Manifest::stored_options(path)?.ok_or_else(|| {
             Error::io(
                 format!("opening {}", path.display()),
                 std::io::Error::new(
@@ -257,11 +184,11 @@ impl VectorDB {
         Self::open(path, opts)
     }
 
-    /// Replays one log record at open.
+    /// Replays one log record at open, through the write path without its `log` step.
+    // cfg: log records exist only on disk.
     #[cfg(not(target_arch = "wasm32"))]
-    fn replay(&self, w: &mut Writer, rec: crate::store::wal::WalRecord) -> Result<()> {
-        let d = w.disk.as_ref().expect("replay is on disk");
-        let index_text = rec.seq > d.text_seq();
+    fn replay(&self, w: &mut Journal, rec: crate::store::wal::WalRecord) -> Result<()> {
+        let index_text = w.replay_indexes_text(rec.seq);
         let bad = |detail: String| Error::Corrupt {
             path: "wal/current.log".into(),
             detail: format!("record {}: {detail}", rec.seq),
@@ -283,26 +210,27 @@ impl VectorDB {
             }
             rows
         };
-        self.apply(w, rec.inserts, deletes, index_text)
+        self.apply(w, deletes, rec.inserts, index_text)
     }
 
     /// Checkpoints an on-disk database and closes it, reporting any failure (dropping a
     /// `VectorDB` checkpoints too, but can only print a failure). A no-op in memory.
     pub fn close(self) -> Result<()> {
         let r = self.flush();
-        #[cfg(not(target_arch = "wasm32"))]
-        drop(self.writer.lock().disk.take());
+        // Closes the files and releases the lock now, whatever the checkpoint did (the
+        // log keeps every write); `drop` then finds nothing left to checkpoint.
+        drop(std::mem::replace(&mut *self.writer.lock(), Journal::Memory));
         r
     }
 
     /// Shared access for readers. On a rayon worker the lock is taken recursively: that
     /// worker may already hold it further up its stack (a search that stole another
     /// search while waiting in `rayon::join`), and must not queue behind a waiting writer.
-    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+    fn read(&self) -> RwLockReadGuard<'_, State> {
         if rayon::current_thread_index().is_some() {
-            self.inner.read_recursive()
+            self.state.read_recursive()
         } else {
-            self.inner.read()
+            self.state.read()
         }
     }
 
@@ -313,7 +241,7 @@ impl VectorDB {
 
     /// Number of live documents.
     pub fn len(&self) -> usize {
-        self.read().live
+        self.read().live_rows
     }
 
     /// True when the database holds no document.
@@ -325,27 +253,25 @@ impl VectorDB {
     /// log (and waits for a write in progress).
     pub fn stats(&self) -> Stats {
         let s = {
-            let inner = self.read();
+            let state = self.read();
             Stats {
-                documents: inner.live,
-                rows: inner.visible as usize,
-                deleted: inner.visible as usize - inner.live,
+                documents: state.live_rows,
+                rows: state.visible as usize,
+                deleted: state.visible as usize - state.live_rows,
                 dimension: self.opts.dimension,
                 metric: self.opts.metric,
                 fulltext: self.opts.fulltext,
                 disk: None,
             }
         };
-        #[cfg(not(target_arch = "wasm32"))]
-        let s = Stats {
+        Stats {
             disk: if self.on_disk {
-                self.writer.lock().disk.as_ref().map(|d| d.stats())
+                self.writer.lock().stats()
             } else {
                 None
             },
             ..s
-        };
-        s
+        }
     }
 
     /// Checks a query or document vector; returns it normalised for cosine.
@@ -370,7 +296,7 @@ impl VectorDB {
         Ok(v)
     }
 
-    pub(crate) fn prepare(&self, doc: Document) -> Result<Prepared> {
+    pub(crate) fn prepare(&self, doc: Document) -> Result<Row> {
         if doc.id.is_empty() {
             return Err(Error::EmptyId);
         }
@@ -391,7 +317,7 @@ impl VectorDB {
                 });
             }
         };
-        Ok(Prepared {
+        Ok(Row {
             id: doc.id,
             vector,
             text: doc.text,
@@ -399,8 +325,8 @@ impl VectorDB {
         })
     }
 
-    fn prepare_all(&self, docs: Vec<Document>) -> Result<Vec<Prepared>> {
-        let prepared: Vec<Prepared> = docs
+    fn prepare_all(&self, docs: Vec<Document>) -> Result<Vec<Row>> {
+        let prepared: Vec<Row> = docs
             .into_par_iter()
             .with_min_len(256)
             .map(|d| self.prepare(d))
@@ -422,7 +348,7 @@ impl VectorDB {
         if self.read().ids.contains_key(&p.id) {
             return Err(Error::DuplicateId(p.id));
         }
-        self.write(&mut w, vec![p], Vec::new())
+        self.write(&mut w, Vec::new(), vec![p])
     }
 
     /// Inserts many documents at once, all or nothing: one bad document (or an id that
@@ -432,15 +358,15 @@ impl VectorDB {
         let prepared = self.prepare_all(docs)?;
         let mut w = self.writer.lock();
         if let Some(p) = {
-            let inner = self.read();
+            let state = self.read();
             prepared
                 .iter()
-                .find(|p| inner.ids.contains_key(&p.id))
+                .find(|p| state.ids.contains_key(&p.id))
                 .map(|p| p.id.clone())
         } {
             return Err(Error::DuplicateId(p));
         }
-        self.write(&mut w, prepared, Vec::new())
+        self.write(&mut w, Vec::new(), prepared)
     }
 
     /// Inserts a document, replacing any document with the same id (searches see the old
@@ -449,7 +375,7 @@ impl VectorDB {
         let p = self.prepare(doc)?;
         let mut w = self.writer.lock();
         let old: Vec<u32> = self.read().ids.get(&p.id).copied().into_iter().collect();
-        self.write(&mut w, vec![p], old)
+        self.write(&mut w, old, vec![p])
     }
 
     /// Deletes a document.
@@ -460,62 +386,52 @@ impl VectorDB {
             .ids
             .get(id)
             .ok_or_else(|| Error::NotFound(id.to_owned()))?;
-        self.write(&mut w, Vec::new(), vec![row])
+        self.write(&mut w, vec![row], Vec::new())
     }
 
-    /// Logs (on disk) and applies a validated write: `deletes` (live rows), then `inserts`
-    /// (ids that are new once the deletes are done).
-    fn write(&self, w: &mut Writer, inserts: Vec<Prepared>, deletes: Vec<u32>) -> Result<()> {
+    /// A validated write: `deletes` (live rows), then `inserts` (ids that are new once the
+    /// deletes are done). Runs `log`, then `apply` (see the module docs), then checkpoints
+    /// when the log has grown large.
+    fn write(&self, w: &mut Journal, deletes: Vec<u32>, inserts: Vec<Row>) -> Result<()> {
         if inserts.is_empty() && deletes.is_empty() {
             return Ok(());
         }
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Some(d) = w.disk.as_mut() {
+        if w.is_disk() {
             let ids: Vec<String> = {
-                let inner = self.read();
+                let state = self.read();
                 deletes
                     .iter()
-                    .map(|&r| inner.rows.ids[r as usize].clone())
+                    .map(|&r| state.rows.ids[r as usize].clone())
                     .collect()
             };
             let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            d.log(&ids, &inserts)?;
+            w.log(&ids, &inserts)?;
         }
-        self.apply(w, inserts, deletes, true)?;
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Some(d) = w.disk.as_mut()
-            && d.wants_checkpoint()
-            && let Err(e) = d.checkpoint(&self.inner)
-        {
+        self.apply(w, deletes, inserts, true)?;
+        if w.wants_checkpoint() {
             // The write itself is logged and applied; the log just keeps growing until a
             // checkpoint succeeds. Stats report the failure.
-            d.note_error(&e);
+            let _ = self.checkpoint(w);
         }
         Ok(())
     }
 
-    /// Applies a write in the three phases described in the module docs. `index_text`
-    /// is false only when replaying log records the on-disk text index already holds.
+    /// Steps 2-5 of a write (see the module docs): `persist`, `append`, `link`,
+    /// `publish`. `index_text` is false only when replaying log records the on-disk text
+    /// index already holds.
     fn apply(
         &self,
-        w: &mut Writer,
-        inserts: Vec<Prepared>,
+        w: &mut Journal,
         deletes: Vec<u32>,
+        inserts: Vec<Row>,
         index_text: bool,
     ) -> Result<()> {
-        let n = inserts.len();
         // Only writers change the row count, and this one holds the writer lock.
-        let start = self.read().rows.len() as u32;
-        let end = start + n as u32;
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Some(d) = w.disk.as_mut() {
-            d.stage(start, &inserts, &deletes, index_text)?;
-        }
-        #[cfg(target_arch = "wasm32")]
-        let _ = w;
-        // Analyse the texts now, in parallel and outside any lock; phase 3 only merges
+        let first_row = self.read().rows.len() as u32;
+        w.persist(&deletes, first_row, &inserts, index_text)?;
+        // Analyse the texts now, in parallel and outside any lock; `publish` only merges
         // their postings.
-        let mut analyzed: Vec<Option<Analyzed>> = if index_text && self.opts.fulltext {
+        let analyzed: Vec<Option<Analyzed>> = if index_text && self.opts.fulltext {
             inserts
                 .par_iter()
                 .with_min_len(64)
@@ -524,52 +440,38 @@ impl VectorDB {
         } else {
             Vec::new()
         };
-        if n > 0 {
-            {
-                let mut inner = self.inner.write();
-                inner.vectors.reserve(n);
-                for p in &inserts {
-                    inner.vectors.push(&p.vector)?;
-                }
-                inner.hnsw.grow(end as usize);
-                for p in inserts {
-                    inner.rows.push(p.id, p.text, p.metadata);
-                }
-            }
-            let inner = self.read();
-            inner
-                .hnsw
-                .insert_rows(start..end, &inner.vectors, &self.dist);
-        }
-        let mut guard = self.inner.write();
-        let inner = &mut *guard;
-        for row in deletes {
-            inner.delete_row(&self.dist, row)?;
-        }
-        for (i, r) in (start..end).enumerate() {
-            if let (Some(ix), Some(a)) = (
-                inner.text.as_mut(),
-                analyzed.get_mut(i).and_then(Option::take),
-            ) {
-                ix.add_analyzed(r, a)?;
-            }
-            inner.ids.insert(inner.rows.ids[r as usize].clone(), r);
-        }
-        inner.live += n;
-        inner.visible = end;
-        Ok(())
+        let rows = self.state.write().append(inserts);
+        self.read().link(rows.clone(), &self.dist);
+        self.state
+            .write()
+            .publish(&self.dist, &deletes, rows, analyzed)
+    }
+
+    /// Checkpoints an on-disk database in three phases (capture under the read lock,
+    /// write with no lock, apply under the write lock). Nothing to do in memory.
+    fn checkpoint(&self, w: &mut Journal) -> Result<()> {
+        w.usable()?;
+        let result = (|| {
+            let Some(captured) = w.checkpoint_capture(&self.read())? else {
+                return Ok(());
+            };
+            let written = w.checkpoint_write(captured)?;
+            w.checkpoint_apply(written, &mut self.state.write())
+        })();
+        w.checkpoint_done(&result);
+        result
     }
 
     /// Fetches a document by id (its vector as stored: normalised under cosine).
     pub fn get(&self, id: &str) -> Result<Option<Document>> {
-        let inner = self.read();
-        Ok(inner.ids.get(id).map(|&row| {
+        let state = self.read();
+        Ok(state.ids.get(id).map(|&row| {
             let r = row as usize;
             Document {
                 id: id.to_owned(),
-                vector: inner.vectors.vector(row).to_vec(),
-                text: inner.rows.texts[r].clone(),
-                metadata: inner.rows.metadata[r].clone(),
+                vector: state.vectors.vector(row).to_vec(),
+                text: state.rows.texts[r].clone(),
+                metadata: state.rows.metadata[r].clone(),
             }
         }))
     }
@@ -581,11 +483,11 @@ impl VectorDB {
 
     /// The ids of all live documents, in insertion order.
     pub fn ids(&self) -> Vec<String> {
-        let inner = self.read();
-        let mut rows: Vec<u32> = inner.ids.values().copied().collect();
+        let state = self.read();
+        let mut rows: Vec<u32> = state.ids.values().copied().collect();
         rows.sort_unstable();
         rows.into_iter()
-            .map(|r| inner.rows.ids[r as usize].clone())
+            .map(|r| state.rows.ids[r as usize].clone())
             .collect()
     }
 
@@ -656,16 +558,16 @@ impl VectorDB {
             k
         };
         let ef = q.ef_search.unwrap_or(self.opts.hnsw.ef_search).max(fetch);
-        let inner = self.read();
+        let state = self.read();
         let filter = q.filter.as_ref().filter(|f| !f.is_all());
         let vector_side = || {
             qv.as_deref()
-                .map(|v| inner.vector_search(&self.dist, v, fetch, ef, filter))
+                .map(|v| state.vector_search(&self.dist, v, fetch, ef, filter))
         };
         let text_side = || {
             q.text
                 .as_deref()
-                .map(|t| inner.text_search(t, fetch, filter))
+                .map(|t| state.text_search(t, fetch, filter))
                 .transpose()
         };
         // Only a hybrid query has two halves to run in parallel: handing a one-sided query
@@ -698,23 +600,19 @@ impl VectorDB {
                 .collect(),
             (None, None) => Vec::new(),
         };
-        Ok(fused.into_iter().take(k).map(|f| inner.hit(f)).collect())
+        Ok(fused.into_iter().take(k).map(|f| state.hit(f)).collect())
     }
 
     /// Rewrites the rows without tombstones and rebuilds the graph and text index (on
     /// disk: as a new generation of every file). Searches continue meanwhile; writes wait.
     pub fn compact(&self) -> Result<()> {
-        let _w = self.writer.lock();
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            let mut w = _w;
-            if let Some(d) = w.disk.as_mut() {
-                return d.compact(&self.inner, &self.dist);
-            }
-        }
-        let docs = self.read().clone_live();
-        let fresh = Inner::from_rows(&self.opts, &self.dist, docs, None)?;
-        *self.inner.write() = fresh;
+        let mut w = self.writer.lock();
+        w.usable()?;
+        let captured = w.compact_capture(&self.read())?;
+        let fresh = w.compact_build(captured, &self.opts, &self.dist)?;
+        // The old state (and its memory map) goes before its files do.
+        drop(std::mem::replace(&mut *self.state.write(), fresh));
+        w.compact_finish();
         Ok(())
     }
 
@@ -723,268 +621,39 @@ impl VectorDB {
     /// already durable under `Durability::Fsync`; under `Durability::Buffered` this is
     /// the durability point. A no-op in memory.
     pub fn flush(&self) -> Result<()> {
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            let mut w = self.writer.lock();
-            if let Some(d) = w.disk.as_mut() {
-                return d.checkpoint(&self.inner);
-            }
-        }
-        Ok(())
+        self.checkpoint(&mut self.writer.lock())
     }
 
     /// Serialises the database into the portable snapshot format.
     pub fn export_snapshot(&self) -> Result<Vec<u8>> {
         let _w = self.writer.lock();
-        let inner = self.read();
-        Ok(crate::snapshot::write(&self.opts, &inner))
+        let state = self.read();
+        Ok(crate::snapshot::write(&self.opts, &state))
     }
 
     /// Opens a snapshot (from either target) as an in-memory database. The HNSW graph is
     /// taken as is; the text index is rebuilt.
     pub fn import_snapshot(bytes: &[u8]) -> Result<Self> {
-        let (opts, inner) = crate::snapshot::read(bytes)?;
-        Ok(Self::from_parts(opts, inner))
+        let (opts, state) = crate::snapshot::read(bytes)?;
+        Ok(Self::new(opts, state, Journal::Memory))
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 impl Drop for VectorDB {
-    /// Checkpoints an on-disk database, best effort: a failure is printed, and nothing is
+    /// Checkpoints an on-disk database, best effort: a failure is logged, and nothing is
     /// lost — the log still holds every write and the next open replays it.
     fn drop(&mut self) {
-        if let Some(d) = self.writer.get_mut().disk.as_mut()
-            && d.usable().is_ok()
-            && let Err(e) = d.checkpoint(&self.inner)
+        if !self.on_disk {
+            return;
+        }
+        let mut w = self.writer.lock();
+        if w.is_disk()
+            && w.usable().is_ok()
+            && let Err(e) = self.checkpoint(&mut w)
         {
-            eprintln!(
-                "vjson: checkpoint on close failed: {e}; the write-ahead log keeps every write and the next open replays it"
+            log::warn!(
+                "checkpoint on close failed: {e}; the write-ahead log keeps every write and the next open replays it"
             );
-        }
-    }
-}
-
-/// The default rule: scan exactly when the filter is estimated to match fewer than this
-/// many times `max(ef, k)` documents, or less than this share of them.
-const EXACT_SCAN_FACTOR: usize = 8;
-const EXACT_SCAN_SELECTIVITY: f64 = 0.03;
-const SELECTIVITY_SAMPLE: usize = 1024;
-
-impl Inner {
-    fn delete_row(&mut self, dist: &Distance, row: u32) -> Result<()> {
-        if !self.rows.live[row as usize] {
-            return Ok(());
-        }
-        let id = &self.rows.ids[row as usize];
-        if self.ids.get(id) == Some(&row) {
-            self.ids.remove(id);
-        }
-        let (text, _) = self.rows.kill(row);
-        if let (Some(ix), Some(t)) = (self.text.as_mut(), text.as_deref()) {
-            ix.remove(row, t)?;
-        }
-        self.hnsw.remove(row, &self.vectors, dist);
-        self.live -= 1;
-        Ok(())
-    }
-
-    /// Copies of the published live documents, in row order (vectors as stored).
-    pub(crate) fn clone_live(&self) -> Vec<Prepared> {
-        let mut out = Vec::with_capacity(self.live);
-        for r in 0..self.visible as usize {
-            if self.rows.live[r] {
-                out.push(Prepared {
-                    id: self.rows.ids[r].clone(),
-                    vector: self.vectors.vector(r as u32).to_vec(),
-                    text: self.rows.texts[r].clone(),
-                    metadata: self.rows.metadata[r].clone(),
-                });
-            }
-        }
-        out
-    }
-
-    /// Builds state from validated rows; with `graph`, the HNSW graph is taken as given
-    /// instead of being rebuilt.
-    pub(crate) fn from_rows(
-        opts: &Options,
-        dist: &Distance,
-        docs: Vec<Prepared>,
-        graph: Option<Hnsw>,
-    ) -> Result<Inner> {
-        let mut data = Vec::with_capacity(docs.len() * opts.dimension);
-        let mut rows = Rows::default();
-        for p in docs {
-            data.extend_from_slice(&p.vector);
-            rows.push(p.id, p.text, p.metadata);
-        }
-        let vectors = Vectors::Memory(MemoryVectors::from_vec(opts.dimension, data));
-        Self::assemble(opts, dist, rows, vectors, graph)
-    }
-
-    /// Builds the id map and text index over `rows` (some maybe dead) and takes or builds
-    /// the graph.
-    pub(crate) fn assemble(
-        opts: &Options,
-        dist: &Distance,
-        rows: Rows,
-        vectors: Vectors,
-        graph: Option<Hnsw>,
-    ) -> Result<Inner> {
-        let text: Option<Box<dyn TextIndex>> = if opts.fulltext {
-            let mut ix = Bm25Index::new();
-            for r in 0..rows.len() {
-                if let (true, Some(t)) = (rows.live[r], rows.texts[r].as_deref()) {
-                    ix.add(r as u32, t)?;
-                }
-            }
-            Some(Box::new(ix))
-        } else {
-            None
-        };
-        let hnsw = match graph {
-            Some(g) => g,
-            None => {
-                let dead = |r: u32| !rows.live[r as usize];
-                Hnsw::rebuild(&opts.hnsw, rows.len() as u32, &vectors, dist, &dead)
-            }
-        };
-        Inner::from_stored(rows, vectors, hnsw, text).map_err(Error::snapshot)
-    }
-
-    /// Puts stored parts together, every row published: builds the id map and counts the
-    /// live rows. Two live rows with one id are an error (the message says which id).
-    pub(crate) fn from_stored(
-        rows: Rows,
-        vectors: Vectors,
-        hnsw: Hnsw,
-        text: Option<Box<dyn TextIndex>>,
-    ) -> std::result::Result<Inner, String> {
-        let mut ids = HashMap::with_capacity(rows.len());
-        let mut live = 0;
-        for r in 0..rows.len() {
-            if !rows.live[r] {
-                continue;
-            }
-            if ids.insert(rows.ids[r].clone(), r as u32).is_some() {
-                return Err(format!("id {:?} appears on two live rows", rows.ids[r]));
-            }
-            live += 1;
-        }
-        Ok(Inner {
-            visible: rows.len() as u32,
-            rows,
-            vectors,
-            ids,
-            hnsw,
-            text,
-            live,
-        })
-    }
-
-    fn accepts(&self, row: u32, filter: Option<&Filter>) -> bool {
-        let r = row as usize;
-        row < self.visible
-            && self.rows.live[r]
-            && filter.is_none_or(|f| f.matches(self.rows.metadata[r].as_ref()))
-    }
-
-    /// Estimated share of live rows that pass `filter`, from an even sample.
-    fn selectivity(&self, filter: &Filter) -> f64 {
-        let n = self.visible as usize;
-        let step = (n / SELECTIVITY_SAMPLE).max(1);
-        let (mut seen, mut pass) = (0usize, 0usize);
-        for r in (0..n).step_by(step) {
-            if self.rows.live[r] {
-                seen += 1;
-                if filter.matches(self.rows.metadata[r].as_ref()) {
-                    pass += 1;
-                }
-            }
-        }
-        if seen == 0 {
-            0.0
-        } else {
-            pass as f64 / seen as f64
-        }
-    }
-
-    /// The `k` nearest accepted rows with their scores, best first.
-    pub(crate) fn vector_search(
-        &self,
-        dist: &Distance,
-        q: &[f32],
-        k: usize,
-        ef: usize,
-        filter: Option<&Filter>,
-    ) -> Vec<(u32, f32)> {
-        if self.live == 0 {
-            return Vec::new();
-        }
-        if let Some(f) = filter {
-            let sel = self.selectivity(f);
-            let est = sel * self.live as f64;
-            if sel < EXACT_SCAN_SELECTIVITY || est < (EXACT_SCAN_FACTOR * ef.max(k)) as f64 {
-                return self.exact_search(dist, q, k, filter);
-            }
-        }
-        let accept = |r: u32| self.accepts(r, filter);
-        let found = SCRATCH.with(|s| {
-            self.hnsw
-                .search(&self.vectors, dist, q, k, ef, &accept, &mut s.borrow_mut())
-        });
-        // The graph can come back short only when few rows qualify or tombstones cut it
-        // off; the exact scan then returns every qualifying row.
-        if found.len() < k.min(self.live) {
-            return self.exact_search(dist, q, k, filter);
-        }
-        found.into_iter().map(|(r, d)| (r, dist.score(d))).collect()
-    }
-
-    /// Brute force over the accepted rows.
-    pub(crate) fn exact_search(
-        &self,
-        dist: &Distance,
-        q: &[f32],
-        k: usize,
-        filter: Option<&Filter>,
-    ) -> Vec<(u32, f32)> {
-        let mut all: Vec<(u32, f32)> = (0..self.visible)
-            .into_par_iter()
-            .with_min_len(2048)
-            .filter(|&r| self.accepts(r, filter))
-            .map(|r| (r, dist.dist(q, self.vectors.vector(r))))
-            .collect();
-        let by = |a: &(u32, f32), b: &(u32, f32)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
-        if all.len() > k {
-            all.select_nth_unstable_by(k - 1, by);
-            all.truncate(k);
-        }
-        all.sort_unstable_by(by);
-        all.into_iter().map(|(r, d)| (r, dist.score(d))).collect()
-    }
-
-    pub(crate) fn text_search(
-        &self,
-        text: &str,
-        k: usize,
-        filter: Option<&Filter>,
-    ) -> Result<Vec<(u32, f32)>> {
-        match &self.text {
-            Some(ix) => ix.search(text, k, &|r| self.accepts(r, filter)),
-            None => Ok(Vec::new()),
-        }
-    }
-
-    fn hit(&self, f: Fused) -> Hit {
-        let r = f.row as usize;
-        Hit {
-            id: self.rows.ids[r].clone(),
-            score: f.score,
-            vector_score: f.vector,
-            text_score: f.text,
-            metadata: self.rows.metadata[r].clone(),
-            text: self.rows.texts[r].clone(),
         }
     }
 }

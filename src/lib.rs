@@ -32,11 +32,19 @@
 //! no acknowledged write and never leaves half of one. Any number of threads may search
 //! while one writes; a search sees a write entirely or not at all.
 
+//!
+//! The layers, top to bottom (see `ARCHITECTURE.md`): `db` (the orchestrator: validation
+//! and every lock) → `durable` (the log, the files and recovery of an on-disk database) →
+//! `state` (what a database holds in memory) → `store` (rows, vectors, files), `hnsw`,
+//! `text`, `filter`, `fusion`; `snapshot` beside `durable`; `codec` (bytes) at the bottom.
+
+mod codec;
 #[doc(hidden)]
 pub mod dataset;
 mod db;
 mod distance;
 mod document;
+mod durable;
 mod error;
 mod filter;
 mod fusion;
@@ -44,23 +52,26 @@ mod hnsw;
 mod options;
 mod query;
 mod snapshot;
+mod state;
 mod store;
-pub mod text;
+mod text;
 
-pub use db::{DiskStats, MAX_ID_BYTES, MAX_K, Stats, VectorDB};
+pub use db::{MAX_ID_BYTES, MAX_K, Stats, VectorDB};
 pub use distance::{dot, l2sq, norm};
 pub use document::{Document, Hit};
+pub use durable::DiskStats;
 pub use error::{Error, Result};
 pub use filter::{Filter, OPERATORS};
 pub use fusion::Fusion;
 pub use options::{Durability, HnswParams, MAX_DIMENSION, Metric, Options};
 pub use query::Query;
 pub use snapshot::{MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION};
+pub use text::analyze;
 
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {
         mod wasm;
     } else {
-        pub use store::disk::CHECKPOINT_WAL_BYTES;
+        pub use durable::CHECKPOINT_WAL_BYTES;
     }
 }

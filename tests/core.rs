@@ -220,7 +220,7 @@ fn doc_terms() -> Vec<HashSet<String>> {
         .iter()
         .map(|d| {
             let mut set = HashSet::new();
-            vjson::text::analyze(d.text.as_deref().unwrap_or(""), |t| {
+            vjson::analyze(d.text.as_deref().unwrap_or(""), |t| {
                 set.insert(t);
             });
             set
@@ -339,7 +339,7 @@ fn filtered_text_and_hybrid_search_return_k_passing_hits() {
         let (mut text_hits, mut full) = (0usize, 0usize);
         for (qi, q) in s.queries.iter().enumerate() {
             let mut qterms = HashSet::new();
-            vjson::text::analyze(&q.text, |t| {
+            vjson::analyze(&q.text, |t| {
                 qterms.insert(t);
             });
             let text_matching = (0..s.docs.len())

@@ -29,6 +29,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use vjson::{Document, Durability, Filter, Options, Query, VectorDB};
 
+#[path = "support/copy_dir.rs"]
+mod copy_dir;
+use copy_dir::copy_dir;
+
 const DIM: usize = 16;
 
 struct Rng(u64);
@@ -160,19 +164,6 @@ fn read_log(path: &Path) -> Log {
         }
     }
     log
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), &dst).unwrap();
-        }
-    }
 }
 
 /// Checks the crashed database (a copy of it); returns (documents, replayed records).

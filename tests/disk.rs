@@ -15,7 +15,7 @@ use vjson::{Document, Durability, Error, Filter, Fusion, Metric, Options, Query,
 
 fn sample() -> &'static Dataset {
     static DATA: std::sync::OnceLock<Dataset> = std::sync::OnceLock::new();
-    DATA.get_or_init(Dataset::bundled)
+    DATA.get_or_init(|| vjson::bundled_sample!())
 }
 
 fn code<T>(r: Result<T, Error>) -> &'static str {
@@ -32,40 +32,9 @@ fn err<T>(r: Result<T, Error>) -> Error {
     }
 }
 
-/// Copies a database directory: what a crash at this moment would leave on disk. The
-/// database is live, and Tantivy's background merges may replace files while we copy; a
-/// copy during which a file vanished mixes two states, so it is taken again.
-fn copy_dir(from: &Path, to: &Path) {
-    for _ in 0..50 {
-        if try_copy_dir(from, to) {
-            return;
-        }
-        fs::remove_dir_all(to).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    panic!("{} keeps changing while being copied", from.display());
-}
-
-/// Copies `from` to `to`; false when a file vanished on the way.
-fn try_copy_dir(from: &Path, to: &Path) -> bool {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let Ok(e) = e else { return false };
-        let dst = to.join(e.file_name());
-        let Ok(kind) = e.file_type() else {
-            return false;
-        };
-        if kind.is_dir() {
-            if !try_copy_dir(&e.path(), &dst) {
-                return false;
-            }
-        } else if let Err(err) = fs::copy(e.path(), &dst) {
-            assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
-            return false;
-        }
-    }
-    true
-}
+#[path = "support/copy_dir.rs"]
+mod copy_dir;
+use copy_dir::copy_dir;
 
 fn file_named(dir: &Path, prefix: &str) -> PathBuf {
     fs::read_dir(dir)

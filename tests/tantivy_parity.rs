@@ -41,7 +41,7 @@ fn overlap(ds: &Dataset, a: &VectorDB, b: &VectorDB) -> (f64, usize) {
 
 #[test]
 fn bm25_and_tantivy_rank_the_sample_alike() {
-    let ds = Dataset::bundled();
+    let ds = vjson::bundled_sample!();
     let docs = ds.documents();
     let mem = VectorDB::in_memory(Options::new(384)).unwrap();
     mem.insert_batch(docs.clone()).unwrap();

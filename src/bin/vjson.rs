@@ -159,7 +159,26 @@ mod cli {
 
     type CliResult<T = ()> = Result<T, Failure>;
 
+    /// Prints the library's warnings (a failed checkpoint on close, a log tail cut at
+    /// open) on stderr, one line each: `vjson: warning: ...`.
+    struct StderrLog;
+
+    impl log::Log for StderrLog {
+        fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+            m.level() <= log::Level::Warn
+        }
+        fn log(&self, r: &log::Record<'_>) {
+            if self.enabled(r.metadata()) {
+                eprintln!("vjson: {}: {}", r.level().as_str().to_lowercase(), r.args());
+            }
+        }
+        fn flush(&self) {}
+    }
+
+    static LOGGER: StderrLog = StderrLog;
+
     pub fn main() -> ExitCode {
+        let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Warn));
         let cli = Cli::parse();
         let result = match cli.command {
             Command::Demo { data, show } => demo(data, show),
@@ -611,7 +630,7 @@ mod cli {
     fn demo(data: Option<PathBuf>, show: usize) -> CliResult {
         let ds = match data {
             Some(dir) => Dataset::load(&dir, 384)?,
-            None => Dataset::bundled(),
+            None => vjson::bundled_sample!(),
         };
         println!(
             "vjson demo: {} Rust documentation sections, {} queries, all-MiniLM-L6-v2 ({}-d)",

@@ -9,133 +9,99 @@
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use super::{Hnsw, MAX_LEVEL, NONE};
-use crate::error::{Error, Result};
+use crate::codec::{Decoded, Decoder, Encoder};
 use crate::options::HnswParams;
 
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        if self.buf.len() < n {
-            return Err(Error::snapshot(format!(
-                "hnsw graph truncated while reading {what}: need {n} bytes, have {}",
-                self.buf.len()
-            )));
-        }
-        let (a, b) = self.buf.split_at(n);
-        self.buf = b;
-        Ok(a)
-    }
-    fn u32(&mut self, what: &str) -> Result<u32> {
-        Ok(u32::from_le_bytes(
-            self.take(4, what)?.try_into().expect("4 bytes"),
-        ))
-    }
-    fn u64(&mut self, what: &str) -> Result<u64> {
-        Ok(u64::from_le_bytes(
-            self.take(8, what)?.try_into().expect("8 bytes"),
-        ))
-    }
-    fn u32s(&mut self, count: u64, what: &str) -> Result<Vec<AtomicU32>> {
-        let bytes = count
-            .checked_mul(4)
-            .and_then(|b| usize::try_from(b).ok())
-            .ok_or_else(|| Error::snapshot(format!("hnsw {what} length overflows")))?;
-        let raw = self.take(bytes, what)?;
-        Ok(raw
-            .chunks_exact(4)
-            .map(|c| AtomicU32::new(u32::from_le_bytes(c.try_into().expect("4 bytes"))))
-            .collect())
-    }
+/// Reads `count` u32 link slots.
+fn slots(d: &mut Decoder<'_>, count: u64, what: &str) -> Decoded<Vec<AtomicU32>> {
+    let count = d.count(count, 4, what)?;
+    let raw = d.take(count * 4, what)?;
+    Ok(raw
+        .chunks_exact(4)
+        .map(|c| AtomicU32::new(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+        .collect())
 }
 
 impl Hnsw {
     /// Serialises the graph.
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let n = self.len();
-        let mut out = Vec::with_capacity(32 + n + (self.layer0.len() + self.upper.len()) * 4);
-        out.extend_from_slice(&(self.m as u32).to_le_bytes());
-        out.extend_from_slice(&(n as u64).to_le_bytes());
+        let mut out = Encoder::with_capacity(32 + n + (self.layer0.len() + self.upper.len()) * 4);
+        out.u32(self.m as u32);
+        out.u64(n as u64);
         let (er, el) = self.entry().unwrap_or((NONE, 0));
-        out.extend_from_slice(&er.to_le_bytes());
-        out.push(el);
-        out.extend_from_slice(&self.levels);
+        out.u32(er);
+        out.u8(el);
+        out.bytes(&self.levels);
         for a in &self.layer0 {
-            out.extend_from_slice(&a.load(Relaxed).to_le_bytes());
+            out.u32(a.load(Relaxed));
         }
-        out.extend_from_slice(&(self.upper.len() as u64).to_le_bytes());
+        out.u64(self.upper.len() as u64);
         for a in &self.upper {
-            out.extend_from_slice(&a.load(Relaxed).to_le_bytes());
+            out.u32(a.load(Relaxed));
         }
-        out
+        out.into_bytes()
     }
 
     /// Rebuilds a graph from [`Hnsw::to_bytes`] output, checking everything.
-    pub(crate) fn from_bytes(bytes: &[u8], params: &HnswParams, rows: usize) -> Result<Self> {
-        let mut r = Reader { buf: bytes };
+    pub(crate) fn from_bytes(bytes: &[u8], params: &HnswParams, rows: usize) -> Decoded<Self> {
+        let mut r = Decoder::new(bytes, "hnsw graph");
         let m = r.u32("m")? as usize;
         if m != params.m {
-            return Err(Error::snapshot(format!(
+            return Err(r.error(format!(
                 "hnsw graph was built with m = {m} but the options say m = {}",
                 params.m
             )));
         }
         let n = r.u64("node count")?;
         if n != rows as u64 {
-            return Err(Error::snapshot(format!(
+            return Err(r.error(format!(
                 "hnsw graph has {n} nodes but there are {rows} rows"
             )));
         }
         let n = rows;
         let entry_row = r.u32("entry point")?;
-        let entry_level = r.take(1, "entry level")?[0];
+        let entry_level = r.u8("entry level")?;
         let levels = r.take(n, "levels")?.to_vec();
         let mut h = Hnsw::new(params);
-        let layer0 = r.u32s((n * (1 + h.m0)) as u64, "layer 0")?;
+        let layer0 = slots(
+            &mut r,
+            (n as u64).saturating_mul(1 + h.m0 as u64),
+            "layer 0",
+        )?;
         let upper_len = r.u64("upper layer size")?;
         let mut upper_offset = Vec::with_capacity(n);
         let mut need = 0u64;
         for &l in &levels {
             if l > MAX_LEVEL {
-                return Err(Error::snapshot(format!(
-                    "hnsw level {l} exceeds {MAX_LEVEL}"
-                )));
+                return Err(r.error(format!("level {l} exceeds {MAX_LEVEL}")));
             }
             if l == 0 {
                 upper_offset.push(NONE);
             } else {
-                upper_offset.push(
-                    u32::try_from(need)
-                        .map_err(|_| Error::snapshot("hnsw upper layers too large"))?,
-                );
+                upper_offset
+                    .push(u32::try_from(need).map_err(|_| r.error("upper layers too large"))?);
                 need += l as u64 * (1 + h.m) as u64;
             }
         }
         if upper_len != need {
-            return Err(Error::snapshot(format!(
-                "hnsw upper layers hold {upper_len} slots but the levels need {need}"
+            return Err(r.error(format!(
+                "upper layers hold {upper_len} slots but the levels need {need}"
             )));
         }
-        let upper = r.u32s(upper_len, "upper layers")?;
-        if !r.buf.is_empty() {
-            return Err(Error::snapshot(format!(
-                "{} unexpected bytes after the hnsw graph",
-                r.buf.len()
-            )));
-        }
-        let check = |slots: &[AtomicU32], width: usize, what: &str| -> Result<()> {
+        let upper = slots(&mut r, upper_len, "upper layers")?;
+        r.finish()?;
+        let check = |slots: &[AtomicU32], width: usize, what: &str| -> Decoded<()> {
             for block in slots.chunks_exact(width) {
                 let count = block[0].load(Relaxed) as usize;
                 if count > width - 1 {
-                    return Err(Error::snapshot(format!("hnsw {what} list too long")));
+                    return Err(r.error(format!("{what} list too long")));
                 }
                 if block[1..=count]
                     .iter()
                     .any(|a| a.load(Relaxed) as usize >= n)
                 {
-                    return Err(Error::snapshot(format!("hnsw {what} link out of range")));
+                    return Err(r.error(format!("{what} link out of range")));
                 }
             }
             Ok(())
@@ -152,20 +118,20 @@ impl Hnsw {
                     .iter()
                     .any(|a| (levels[a.load(Relaxed) as usize] as usize) < layer)
                 {
-                    return Err(Error::snapshot(format!(
-                        "hnsw node {row} links on layer {layer} to a node below that layer"
+                    return Err(r.error(format!(
+                        "node {row} links on layer {layer} to a node below that layer"
                     )));
                 }
             }
         }
         let entry = if entry_row == NONE {
             if layer0.iter().any(|a| a.load(Relaxed) > 0) {
-                return Err(Error::snapshot("hnsw graph has links but no entry point"));
+                return Err(r.error("links but no entry point"));
             }
             None
         } else {
             if entry_row as usize >= n || levels[entry_row as usize] != entry_level {
-                return Err(Error::snapshot("hnsw entry point is invalid"));
+                return Err(r.error("the entry point is invalid"));
             }
             Some((entry_row, entry_level))
         };
@@ -175,5 +141,78 @@ impl Hnsw {
         h.upper = upper;
         *h.entry.lock() = entry;
         Ok(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distance::Distance;
+    use crate::hnsw::VectorSource;
+    use crate::options::Metric;
+
+    struct Flat(Vec<[f32; 3]>);
+    impl VectorSource for Flat {
+        fn vector(&self, row: u32) -> &[f32] {
+            &self.0[row as usize]
+        }
+    }
+
+    fn graph(n: usize) -> (Hnsw, HnswParams) {
+        let params = HnswParams {
+            m: 4,
+            ..HnswParams::default()
+        };
+        let v = Flat(
+            (0..n)
+                .map(|i| [(i as f32).sin(), (i as f32 * 0.7).cos(), 1.0])
+                .collect(),
+        );
+        let mut h = Hnsw::new(&params);
+        h.grow(n);
+        h.insert_rows(0..n as u32, &v, &Distance::new(Metric::Cosine));
+        (h, params)
+    }
+
+    #[test]
+    fn round_trip_is_exact() {
+        for n in [0, 1, 40] {
+            let (h, params) = graph(n);
+            let bytes = h.to_bytes();
+            let back = Hnsw::from_bytes(&bytes, &params, n).unwrap();
+            assert_eq!(back.to_bytes(), bytes);
+            assert_eq!(back.entry(), h.entry());
+        }
+    }
+
+    #[test]
+    fn truncation_and_mismatches_are_errors() {
+        let (h, params) = graph(40);
+        let bytes = h.to_bytes();
+        for cut in 0..bytes.len() {
+            assert!(Hnsw::from_bytes(&bytes[..cut], &params, 40).is_err());
+        }
+        let err = Hnsw::from_bytes(&bytes, &params, 41).err().unwrap();
+        assert!(err.problem.contains("40 nodes"), "{err}");
+        let other = HnswParams { m: 8, ..params };
+        assert!(Hnsw::from_bytes(&bytes, &other, 40).is_err());
+        // A link past the last node (first link slot of node 0 on layer 0).
+        let mut bad = bytes.clone();
+        let at = 4 + 8 + 4 + 1 + 40 + 4;
+        bad[at..at + 4].copy_from_slice(&1000u32.to_le_bytes());
+        let err = Hnsw::from_bytes(&bad, &params, 40).err().unwrap();
+        assert!(err.problem.contains("out of range"), "{err}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..1024),
+            rows in 0usize..64,
+        ) {
+            let params = HnswParams { m: 4, ..HnswParams::default() };
+            let _ = Hnsw::from_bytes(&bytes, &params, rows);
+            let _ = Hnsw::from_bytes(&bytes, &params, usize::MAX / 2);
+        }
     }
 }

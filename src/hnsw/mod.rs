@@ -610,7 +610,7 @@ mod parallel_tests {
     fn parallel_insert_leaves_every_node_reachable() {
         // Before links of a new node were merged with back-links that concurrent inserts
         // had already added, a parallel build of the sample left 3-7 nodes unreachable.
-        let d = crate::dataset::Dataset::bundled();
+        let d = crate::bundled_sample!();
         let f = Flat {
             dim: d.dim,
             data: d.doc_vectors.clone(),

@@ -22,20 +22,19 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
-use super::disk::{ByteReader, put_opt_str, put_str};
-use crate::db::Prepared;
+use super::file::io_err;
+use super::rows::Row;
+use crate::codec::{Decoded, Decoder, Encoder};
 use crate::error::{Error, Result};
 
 const KIND_WRITE: u8 = 1;
-const HEADER: usize = 8;
 
-/// One decoded log record.
+/// One decoded log record: delete these ids, then insert these rows.
+#[derive(Debug, PartialEq)]
 pub(crate) struct WalRecord {
     pub(crate) seq: u64,
     pub(crate) deletes: Vec<String>,
-    pub(crate) inserts: Vec<Prepared>,
+    pub(crate) inserts: Vec<Row>,
 }
 
 /// What reading the log found.
@@ -60,100 +59,74 @@ pub(crate) struct Wal {
     bad_tail: u64,
 }
 
-fn wal_io(path: &Path, what: &str, e: std::io::Error) -> Error {
-    Error::io(format!("{what} {}", path.display()), e)
-}
-
-/// Encodes one framed record.
-pub(crate) fn encode(
-    seq: u64,
-    deletes: &[&str],
-    inserts: &[Prepared],
-    dim: usize,
-) -> Result<Vec<u8>> {
-    let mut size = HEADER + 8 + 1 + 12;
+/// Encodes one framed record: `deletes` (ids), then `inserts`.
+pub(crate) fn encode(seq: u64, deletes: &[&str], inserts: &[Row], dim: usize) -> Result<Vec<u8>> {
+    let mut size = 8 + 8 + 1 + 12;
     for d in deletes {
         size += 4 + d.len();
     }
     for p in inserts {
         size += 12 + p.id.len() + p.text.as_ref().map_or(0, String::len) + dim * 4 + 64;
     }
-    let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(&[0u8; HEADER]);
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.push(KIND_WRITE);
-    out.extend_from_slice(&(dim as u32).to_le_bytes());
-    out.extend_from_slice(&(deletes.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(inserts.len() as u32).to_le_bytes());
-    for d in deletes {
-        put_str(&mut out, d);
-    }
-    for p in inserts {
-        put_str(&mut out, &p.id);
-        put_opt_str(&mut out, p.text.as_deref());
-        let meta = p.metadata.as_ref().map(Value::to_string);
-        put_opt_str(&mut out, meta.as_deref());
-        debug_assert_eq!(p.vector.len(), dim);
-        for x in &p.vector {
-            out.extend_from_slice(&x.to_le_bytes());
+    let mut out = Encoder::with_capacity(size);
+    out.frame(|e| {
+        e.u64(seq);
+        e.u8(KIND_WRITE);
+        e.u32(dim as u32);
+        e.u32(deletes.len() as u32);
+        e.u32(inserts.len() as u32);
+        for d in deletes {
+            e.str(d);
         }
-    }
-    let payload_len = out.len() - HEADER;
-    let len = u32::try_from(payload_len).map_err(|_| {
+        for p in inserts {
+            e.str(&p.id);
+            e.opt_str(p.text.as_deref());
+            e.metadata(p.metadata.as_ref());
+            debug_assert_eq!(p.vector.len(), dim);
+            e.f32s(&p.vector);
+        }
+    })
+    .map_err(|len| {
         Error::Unsupported(format!(
-            "a write of {payload_len} bytes does not fit one log record (4 GiB at most); split the batch"
+            "a write of {len} bytes does not fit one log record (4 GiB at most); split the batch"
         ))
     })?;
-    let crc = crc32fast::hash(&out[HEADER..]);
-    out[..4].copy_from_slice(&len.to_le_bytes());
-    out[4..8].copy_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    Ok(out.into_bytes())
 }
 
-fn decode(payload: &[u8], dim: usize) -> Option<WalRecord> {
-    let mut r = ByteReader::new(payload);
-    let seq = r.u64()?;
-    if r.u8()? != KIND_WRITE || r.u32()? as usize != dim {
-        return None;
+/// Decodes a record's payload (the body of its frame).
+pub(crate) fn decode(payload: &[u8], dim: usize) -> Decoded<WalRecord> {
+    let mut d = Decoder::new(payload, "log record");
+    let seq = d.u64("sequence number")?;
+    let kind = d.u8("kind")?;
+    if kind != KIND_WRITE {
+        return Err(d.error(format!("unknown record kind {kind}")));
     }
-    let n_del = r.u32()? as usize;
-    let n_ins = r.u32()? as usize;
+    let rec_dim = d.u32("dimension")?;
+    if rec_dim as usize != dim {
+        return Err(d.error(format!("dimension {rec_dim}, the database has {dim}")));
+    }
+    let n_del = d.u32("delete count")?;
+    let n_ins = d.u32("insert count")?;
     // Every delete takes at least 4 bytes and every insert 12 + 4 * dim: bound the counts
     // before allocating for them.
-    if n_del.checked_mul(4)? > r.remaining() || n_ins.checked_mul(12 + 4 * dim)? > r.remaining() {
-        return None;
-    }
+    let n_del = d.count(n_del as u64, 4, "deletes")?;
+    let n_ins = d.count(n_ins as u64, 12 + 4 * dim, "inserts")?;
     let mut deletes = Vec::with_capacity(n_del);
     for _ in 0..n_del {
-        deletes.push(r.str()?.to_owned());
+        deletes.push(d.str("deleted id")?.to_owned());
     }
     let mut inserts = Vec::with_capacity(n_ins);
     for _ in 0..n_ins {
-        let id = r.str()?.to_owned();
-        let text = r.opt_str()?.map(str::to_owned);
-        let metadata = match r.opt_str()? {
-            None => None,
-            Some(s) => match serde_json::from_str::<Value>(s) {
-                Ok(v @ Value::Object(_)) => Some(v),
-                _ => return None,
-            },
-        };
-        let raw = r.take(dim * 4)?;
-        let vector: Vec<f32> = raw
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        inserts.push(Prepared {
-            id,
-            vector,
-            text,
-            metadata,
+        inserts.push(Row {
+            id: d.str("id")?.to_owned(),
+            text: d.opt_str("text")?.map(str::to_owned),
+            metadata: d.metadata("metadata")?,
+            vector: d.f32s(dim, "vector")?,
         });
     }
-    if r.remaining() != 0 {
-        return None;
-    }
-    Some(WalRecord {
+    d.finish()?;
+    Ok(WalRecord {
         seq,
         deletes,
         inserts,
@@ -165,7 +138,7 @@ impl Wal {
     pub(crate) fn create(path: &Path) -> Result<()> {
         File::create(path)
             .and_then(|f| f.sync_all())
-            .map_err(|e| wal_io(path, "creating", e))
+            .map_err(|e| io_err("creating", path, e))
     }
 
     /// Opens the log, reads every good record and returns the records past
@@ -175,29 +148,33 @@ impl Wal {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(wal_io(path, "reading", e)),
+            Err(e) => return Err(io_err("reading", path, e)),
         };
+        let mut d = Decoder::new(&bytes, "wal/current.log");
         let mut pos = 0usize;
         let mut prev: Option<u64> = None;
         let mut records = Vec::new();
         let mut count = 0u64;
-        while bytes.len() - pos >= HEADER {
-            let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes")) as usize;
-            let crc = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes"));
-            let Some(payload) = bytes.get(pos + HEADER..pos + HEADER + len) else {
-                break;
+        while d.remaining() > 0 {
+            let rec = d.frame("record").and_then(|payload| decode(payload, dim));
+            let rec = match rec {
+                Ok(rec) if prev.is_none_or(|p| rec.seq == p + 1) => rec,
+                Ok(rec) => {
+                    log::warn!(
+                        "{}: record {} follows record {:?}; the log is cut there",
+                        path.display(),
+                        rec.seq,
+                        prev
+                    );
+                    break;
+                }
+                Err(e) => {
+                    log::warn!("{}: {e}; the log is cut at byte {pos}", path.display());
+                    break;
+                }
             };
-            if crc32fast::hash(payload) != crc {
-                break;
-            }
-            let Some(rec) = decode(payload, dim) else {
-                break;
-            };
-            if prev.is_some_and(|p| rec.seq != p + 1) {
-                break;
-            }
             prev = Some(rec.seq);
-            pos += HEADER + len;
+            pos = d.position();
             count += 1;
             if rec.seq > checkpoint_seq {
                 records.push(rec);
@@ -210,7 +187,7 @@ impl Wal {
             .create(true)
             .truncate(false)
             .open(path)
-            .map_err(|e| wal_io(path, "opening", e))?;
+            .map_err(|e| io_err("opening", path, e))?;
         let last_seq = prev.unwrap_or(checkpoint_seq).max(checkpoint_seq);
         Ok((
             Wal {
@@ -235,7 +212,7 @@ impl Wal {
             self.file
                 .set_len(self.len)
                 .and_then(|()| self.file.sync_all())
-                .map_err(|e| wal_io(&self.path, "cutting the damaged tail of", e))?;
+                .map_err(|e| io_err("cutting the damaged tail of", &self.path, e))?;
             self.bad_tail = 0;
         }
         Ok(())
@@ -247,9 +224,9 @@ impl Wal {
     pub(crate) fn append(&mut self, record: &[u8], sync: bool) -> Result<()> {
         debug_assert_eq!(self.bad_tail, 0, "appending after a bad tail");
         if self.poisoned {
-            return Err(wal_io(
-                &self.path,
+            return Err(io_err(
                 "writing to the log",
+                &self.path,
                 std::io::Error::other("an earlier failed write could not be undone"),
             ));
         }
@@ -267,7 +244,7 @@ impl Wal {
                 if self.file.set_len(self.len).is_err() {
                     self.poisoned = true;
                 }
-                Err(wal_io(&self.path, "writing to the log", e))
+                Err(io_err("writing to the log", &self.path, e))
             }
         }
     }
@@ -276,7 +253,7 @@ impl Wal {
     pub(crate) fn sync(&mut self) -> Result<()> {
         self.file
             .sync_data()
-            .map_err(|e| wal_io(&self.path, "syncing", e))
+            .map_err(|e| io_err("syncing", &self.path, e))
     }
 
     /// Empties the log (after a checkpoint covered it).
@@ -284,7 +261,7 @@ impl Wal {
         self.file
             .set_len(0)
             .and_then(|()| self.file.sync_all())
-            .map_err(|e| wal_io(&self.path, "truncating", e))?;
+            .map_err(|e| io_err("truncating", &self.path, e))?;
         self.len = 0;
         self.records = 0;
         Ok(())
@@ -310,8 +287,8 @@ impl Wal {
 mod tests {
     use super::*;
 
-    fn doc(id: &str, x: f32) -> Prepared {
-        Prepared {
+    fn doc(id: &str, x: f32) -> Row {
+        Row {
             id: id.into(),
             vector: vec![x, 1.0],
             text: Some(format!("text {id}")),
@@ -352,5 +329,55 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().len(), full - 5);
         w.cut_tail().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), w.len());
+    }
+
+    #[test]
+    fn damaged_records_never_decode() {
+        let r = encode(9, &["gone"], &[doc("a", 1.0), doc("b", 2.0)], 2).unwrap();
+        let mut d = Decoder::new(&r, "log");
+        let rec = decode(d.frame("record").unwrap(), 2).unwrap();
+        assert_eq!(rec.seq, 9);
+        assert_eq!(rec.inserts, vec![doc("a", 1.0), doc("b", 2.0)]);
+        for i in 0..r.len() {
+            let mut bad = r.clone();
+            bad[i] ^= 0x10;
+            let got = Decoder::new(&bad, "log")
+                .frame("record")
+                .and_then(|p| decode(p, 2));
+            assert!(got.is_err(), "flip at {i}");
+        }
+        // The payload of another dimension, or cut anywhere, is refused.
+        let payload = &r[8..];
+        assert!(decode(payload, 3).is_err());
+        for cut in 0..payload.len() {
+            assert!(decode(&payload[..cut], 2).is_err());
+        }
+    }
+
+    #[test]
+    fn a_gap_in_the_sequence_cuts_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        Wal::create(&path).unwrap();
+        let (mut w, _) = Wal::open(&path, 2, 0).unwrap();
+        for seq in [1, 2, 4] {
+            w.append(&encode(seq, &[], &[doc("a", 0.0)], 2).unwrap(), false)
+                .unwrap();
+        }
+        drop(w);
+        let (_, rec) = Wal::open(&path, 2, 0).unwrap();
+        assert_eq!(rec.last_seq, 2);
+        assert_eq!(rec.records.len(), 2);
+        assert!(rec.truncated_bytes > 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = decode(&bytes, 2);
+            let _ = decode(&bytes, 0);
+            let mut d = Decoder::new(&bytes, "log");
+            let _ = d.frame("record").and_then(|p| decode(p, 2));
+        }
     }
 }

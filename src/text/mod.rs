@@ -1,6 +1,8 @@
-//! Full-text search: the `TextIndex` trait, the analysis pipeline both implementations
-//! share, and the implementations — the in-memory BM25 index (both targets) and, natively,
-//! Tantivy on disk (`tantivy.rs`).
+//! Full-text search: [`Text`], the text index a database holds — the in-memory BM25 index
+//! (`bm25.rs`, both targets) or, natively, Tantivy on disk (`tantivy.rs`) — the
+//! `TextIndex` contract both implement, and the analysis pipeline they share.
+//!
+//! A leaf layer: it imports only the error type.
 //!
 //! Analysis: split on characters that are not alphanumeric, drop tokens over 40 bytes,
 //! lower-case, then English (Snowball/Porter 2) stemming. Scoring is BM25 with
@@ -13,6 +15,8 @@ mod bm25;
 pub(crate) mod tantivy;
 
 pub(crate) use bm25::Bm25Index;
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use tantivy::{TantivyText, TantivyWriter};
 
 /// The name under which the analysis pipeline is registered with Tantivy.
 #[cfg(not(target_arch = "wasm32"))]
@@ -65,12 +69,67 @@ pub(crate) trait TextIndex: Send + Sync {
         limit: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<(u32, f32)>>;
+}
+
+/// The text index of a database: one implementation per kind of database.
+pub(crate) enum Text {
+    /// In memory (both targets).
+    Bm25(Bm25Index),
+    /// Natively, on disk: Tantivy's last commit plus an in-memory delta.
+    #[cfg(not(target_arch = "wasm32"))]
+    Tantivy(TantivyText),
+}
+
+impl Text {
+    fn index(&self) -> &dyn TextIndex {
+        match self {
+            Text::Bm25(t) => t,
+            #[cfg(not(target_arch = "wasm32"))]
+            Text::Tantivy(t) => t,
+        }
+    }
+
+    fn index_mut(&mut self) -> &mut dyn TextIndex {
+        match self {
+            Text::Bm25(t) => t,
+            #[cfg(not(target_arch = "wasm32"))]
+            Text::Tantivy(t) => t,
+        }
+    }
+
+    /// Indexes an analysed text for `row` (the row is new to the index).
+    pub(crate) fn add_analyzed(&mut self, row: u32, text: Analyzed) -> Result<()> {
+        self.index_mut().add_analyzed(row, text)
+    }
+
+    /// Indexes `text` for `row` (the row is new to the index).
+    pub(crate) fn add(&mut self, row: u32, text: &str) -> Result<()> {
+        self.index_mut().add(row, text)
+    }
+
+    /// Removes `row`, whose indexed text was `text`.
+    pub(crate) fn remove(&mut self, row: u32, text: &str) -> Result<()> {
+        self.index_mut().remove(row, text)
+    }
+
+    /// The `limit` best rows `accept` allows, best first, with their BM25 scores.
+    pub(crate) fn search(
+        &self,
+        query: &str,
+        limit: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Result<Vec<(u32, f32)>> {
+        self.index().search(query, limit, accept)
+    }
 
     /// Natively, for the on-disk index: Tantivy committed everything added so far and
-    /// `searcher` sees it; rows from `next_row` on are new. Other indexes ignore it.
+    /// `searcher` sees it; rows from `next_row` on are new. The BM25 index ignores it.
     #[cfg(not(target_arch = "wasm32"))]
-    fn committed(&mut self, _searcher: ::tantivy::Searcher, _next_row: u32) -> Result<()> {
-        Ok(())
+    pub(crate) fn committed(&mut self, searcher: ::tantivy::Searcher, next_row: u32) -> Result<()> {
+        match self {
+            Text::Bm25(_) => Ok(()),
+            Text::Tantivy(t) => t.committed(searcher, next_row),
+        }
     }
 }
 

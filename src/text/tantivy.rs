@@ -292,6 +292,15 @@ impl TantivyText {
         Ok(t)
     }
 
+    /// Tantivy committed everything added so far and `searcher` sees it; rows from
+    /// `next_row` on are new.
+    pub(crate) fn committed(&mut self, searcher: Searcher, next_row: u32) -> Result<()> {
+        self.searcher = searcher;
+        self.delta = Bm25Index::new();
+        self.base = next_row;
+        self.count_committed()
+    }
+
     fn count_committed(&mut self) -> Result<()> {
         let (mut docs, mut terms) = (0u64, 0u64);
         for seg in self.searcher.segment_readers() {
@@ -488,13 +497,6 @@ impl TextIndex for TantivyText {
             top.push(r + base, s);
         }
         Ok(top.finish())
-    }
-
-    fn committed(&mut self, searcher: Searcher, next_row: u32) -> Result<()> {
-        self.searcher = searcher;
-        self.delta = Bm25Index::new();
-        self.base = next_row;
-        self.count_committed()
     }
 }
 

@@ -1,5 +1,5 @@
-//! Shared helpers of the integration tests: the bundled rustdocs sample (loaded natively
-//! through `Dataset::bundled()`, on wasm32 from `include_bytes!`), brute-force ground truth
+//! Shared helpers of the integration tests: the bundled rustdocs sample (embedded with
+//! `vjson::bundled_sample!()` on both targets), brute-force ground truth
 //! and recall, and a `say!` macro that prints on both targets.
 
 #![allow(dead_code)]
@@ -26,32 +26,8 @@ pub fn sample() -> &'static Dataset {
     DATA.get_or_init(load_sample)
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 fn load_sample() -> Dataset {
-    Dataset::bundled()
-}
-
-#[cfg(target_arch = "wasm32")]
-fn load_sample() -> Dataset {
-    macro_rules! file {
-        ($f:literal) => {
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/data/sample/",
-                $f
-            ))
-        };
-    }
-    let text = |b: &[u8]| std::str::from_utf8(b).expect("sample is UTF-8").to_owned();
-    Dataset::from_parts(
-        384,
-        &text(file!("docs.jsonl")),
-        file!("docs.f32"),
-        &text(file!("queries.jsonl")),
-        file!("queries.f32"),
-        &text(file!("qrels.jsonl")),
-    )
-    .expect("bundled sample parses")
+    vjson::bundled_sample!()
 }
 
 /// Sample document `i` with an extra metadata field `bucket = i % 1000`, so that filters

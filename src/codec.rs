@@ -1,0 +1,405 @@
+//! The one byte codec of every binary format vjson writes: the snapshot, the write-ahead
+//! log, `rows.dat` and the HNSW graph's flat bytes.
+//!
+//! Little-endian throughout. [`Encoder`] appends values to a byte buffer; [`Decoder`]
+//! reads them back with every length checked against the bytes present before anything
+//! is allocated, and fails with a [`DecodeError`] that says what failed to parse and
+//! where (never `None`, never a panic). Callers turn a `DecodeError` into their own error
+//! kind: `invalid_snapshot` for snapshots, `corrupt` for the files of a database.
+//!
+//! Shared building blocks:
+//!
+//! ```text
+//! string           = length u32 | UTF-8 bytes
+//! optional string  = length u32 | UTF-8 bytes, or u32::MAX for none
+//! metadata         = optional string holding a JSON object
+//! f32 slice        = count x f32 (the count is known from context: the dimension)
+//! frame            = length u32 | crc32 u32 | body      (crc32 of the body)
+//! long frame       = length u64 | crc32 u32 | body
+//! ```
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::error::Error;
+
+/// The optional-string length that means "none".
+const NONE: u32 = u32::MAX;
+
+/// What went wrong decoding bytes: which part (`section`), at which byte offset of it,
+/// and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DecodeError {
+    pub(crate) section: String,
+    pub(crate) offset: usize,
+    pub(crate) problem: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} (at byte {})",
+            self.section, self.problem, self.offset
+        )
+    }
+}
+
+impl DecodeError {
+    /// As an `invalid_snapshot` error.
+    pub(crate) fn into_snapshot(self) -> Error {
+        Error::InvalidSnapshot(self.to_string())
+    }
+
+    /// As a `corrupt` error for the file at `path`.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn into_corrupt(self, path: &std::path::Path) -> Error {
+        Error::Corrupt {
+            path: path.display().to_string(),
+            detail: self.to_string(),
+        }
+    }
+}
+
+/// The result of a decode step.
+pub(crate) type Decoded<T> = std::result::Result<T, DecodeError>;
+
+/// Appends little-endian values to a byte buffer.
+#[derive(Default)]
+pub(crate) struct Encoder {
+    buf: Vec<u8>,
+}
+
+impl Encoder {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Encoder {
+            buf: Vec::with_capacity(bytes),
+        }
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+
+    pub(crate) fn u8(&mut self, x: u8) {
+        self.buf.push(x);
+    }
+
+    pub(crate) fn u32(&mut self, x: u32) {
+        self.buf.extend_from_slice(&x.to_le_bytes());
+    }
+
+    pub(crate) fn u64(&mut self, x: u64) {
+        self.buf.extend_from_slice(&x.to_le_bytes());
+    }
+
+    pub(crate) fn f32s(&mut self, v: &[f32]) {
+        self.buf.reserve(v.len() * 4);
+        for x in v {
+            self.buf.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+
+    /// A string: length, then bytes. Strings are at most 4 GiB (ids and texts are far
+    /// below; callers bound what they write).
+    pub(crate) fn str(&mut self, s: &str) {
+        debug_assert!(s.len() < NONE as usize);
+        self.u32(s.len() as u32);
+        self.bytes(s.as_bytes());
+    }
+
+    pub(crate) fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.str(s),
+            None => self.u32(NONE),
+        }
+    }
+
+    /// Metadata (a JSON object, or none) as an optional string of its JSON.
+    pub(crate) fn metadata(&mut self, m: Option<&Value>) {
+        let json = m.map(Value::to_string);
+        self.opt_str(json.as_deref());
+    }
+
+    /// A frame: `length u32 | crc32 u32 | body`, the body written by `body`. Fails (with
+    /// the body's length) when the body exceeds 4 GiB - 1.
+    pub(crate) fn frame(&mut self, body: impl FnOnce(&mut Encoder)) -> Result<(), usize> {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&[0u8; 8]);
+        body(self);
+        let len = self.buf.len() - start - 8;
+        let Ok(len32) = u32::try_from(len) else {
+            self.buf.truncate(start);
+            return Err(len);
+        };
+        let crc = crc32fast::hash(&self.buf[start + 8..]);
+        self.buf[start..start + 4].copy_from_slice(&len32.to_le_bytes());
+        self.buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+        Ok(())
+    }
+
+    /// A long frame: `length u64 | crc32 u32 | body`.
+    pub(crate) fn long_frame(&mut self, body: &[u8]) {
+        self.u64(body.len() as u64);
+        self.u32(crc32fast::hash(body));
+        self.bytes(body);
+    }
+}
+
+/// Reads what an [`Encoder`] wrote, checking every length.
+pub(crate) struct Decoder<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    section: &'a str,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder over `buf`, whose errors name `section` (e.g. `"ids section"`).
+    pub(crate) fn new(buf: &'a [u8], section: &'a str) -> Self {
+        Decoder {
+            buf,
+            pos: 0,
+            section,
+        }
+    }
+
+    /// An error at the current position.
+    pub(crate) fn error(&self, problem: impl Into<String>) -> DecodeError {
+        DecodeError {
+            section: self.section.to_owned(),
+            offset: self.pos,
+            problem: problem.into(),
+        }
+    }
+
+    /// Bytes not read yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Bytes read so far.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn take(&mut self, n: usize, what: &str) -> Decoded<&'a [u8]> {
+        if self.remaining() < n {
+            return Err(self.error(format!(
+                "cut short reading {what}: {n} bytes needed, {} present",
+                self.remaining()
+            )));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub(crate) fn u8(&mut self, what: &str) -> Decoded<u8> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    pub(crate) fn u32(&mut self, what: &str) -> Decoded<u32> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub(crate) fn u64(&mut self, what: &str) -> Decoded<u64> {
+        let b = self.take(8, what)?;
+        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    /// A length or count that the rest of the input must be able to hold, at
+    /// `min_bytes_each` bytes per item: checked before anything is allocated for it.
+    pub(crate) fn count(&mut self, n: u64, min_bytes_each: usize, what: &str) -> Decoded<usize> {
+        let need = n.checked_mul(min_bytes_each as u64);
+        match need {
+            Some(need) if need <= self.remaining() as u64 => Ok(n as usize),
+            _ => Err(self.error(format!(
+                "{n} {what} declared, but only {} bytes remain",
+                self.remaining()
+            ))),
+        }
+    }
+
+    /// `n` f32 values.
+    pub(crate) fn f32s(&mut self, n: usize, what: &str) -> Decoded<Vec<f32>> {
+        let bytes = n
+            .checked_mul(4)
+            .ok_or_else(|| self.error(format!("{what}: length overflows")))?;
+        let raw = self.take(bytes, what)?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    pub(crate) fn opt_str(&mut self, what: &str) -> Decoded<Option<&'a str>> {
+        let len = self.u32(what)?;
+        if len == NONE {
+            return Ok(None);
+        }
+        let at = self.pos;
+        let bytes = self.take(len as usize, what)?;
+        std::str::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| DecodeError {
+                section: self.section.to_owned(),
+                offset: at,
+                problem: format!("{what} is not valid UTF-8"),
+            })
+    }
+
+    pub(crate) fn str(&mut self, what: &str) -> Decoded<&'a str> {
+        self.opt_str(what)?
+            .ok_or_else(|| self.error(format!("{what} is missing")))
+    }
+
+    /// Metadata written by [`Encoder::metadata`]: none, or a JSON object.
+    pub(crate) fn metadata(&mut self, what: &str) -> Decoded<Option<Value>> {
+        let at = self.pos;
+        match self.opt_str(what)? {
+            None => Ok(None),
+            Some(s) => match serde_json::from_str::<Value>(s) {
+                Ok(v @ Value::Object(_)) => Ok(Some(v)),
+                _ => Err(DecodeError {
+                    section: self.section.to_owned(),
+                    offset: at,
+                    problem: format!("{what} is not a JSON object"),
+                }),
+            },
+        }
+    }
+
+    /// A frame written by [`Encoder::frame`]: its body, CRC checked.
+    pub(crate) fn frame(&mut self, what: &str) -> Decoded<&'a [u8]> {
+        let len = self.u32(what)?;
+        let crc = self.u32(what)?;
+        self.checked_body(len as u64, crc, what)
+    }
+
+    /// A long frame written by [`Encoder::long_frame`]: its body, CRC checked.
+    pub(crate) fn long_frame(&mut self, what: &str) -> Decoded<&'a [u8]> {
+        let len = self.u64(what)?;
+        let crc = self.u32(what)?;
+        self.checked_body(len, crc, what)
+    }
+
+    fn checked_body(&mut self, len: u64, crc: u32, what: &str) -> Decoded<&'a [u8]> {
+        let len = self.count(len, 1, &format!("bytes of {what}"))?;
+        let at = self.pos;
+        let body = self.take(len, what)?;
+        if crc32fast::hash(body) != crc {
+            return Err(DecodeError {
+                section: self.section.to_owned(),
+                offset: at,
+                problem: format!("{what} fails its CRC check"),
+            });
+        }
+        Ok(body)
+    }
+
+    /// Checks that everything was read.
+    pub(crate) fn finish(&self) -> Decoded<()> {
+        if self.remaining() == 0 {
+            Ok(())
+        } else {
+            Err(self.error(format!("{} unexpected trailing bytes", self.remaining())))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn values_round_trip() {
+        let mut e = Encoder::new();
+        e.u8(7);
+        e.u32(0xDEAD_BEEF);
+        e.u64(u64::MAX - 1);
+        e.str("héllo");
+        e.opt_str(None);
+        e.opt_str(Some(""));
+        e.metadata(Some(&json!({"a": [1, 2]})));
+        e.metadata(None);
+        e.f32s(&[1.5, -0.0, f32::MIN_POSITIVE]);
+        e.frame(|e| e.str("inside")).unwrap();
+        e.long_frame(b"long body");
+        let bytes = e.into_bytes();
+        let mut d = Decoder::new(&bytes, "test");
+        assert_eq!(d.u8("a").unwrap(), 7);
+        assert_eq!(d.u32("b").unwrap(), 0xDEAD_BEEF);
+        assert_eq!(d.u64("c").unwrap(), u64::MAX - 1);
+        assert_eq!(d.str("d").unwrap(), "héllo");
+        assert_eq!(d.opt_str("e").unwrap(), None);
+        assert_eq!(d.opt_str("f").unwrap(), Some(""));
+        assert_eq!(d.metadata("g").unwrap(), Some(json!({"a": [1, 2]})));
+        assert_eq!(d.metadata("h").unwrap(), None);
+        assert_eq!(d.f32s(3, "i").unwrap(), vec![1.5, -0.0, f32::MIN_POSITIVE]);
+        let body = d.frame("j").unwrap();
+        assert_eq!(Decoder::new(body, "frame").str("s").unwrap(), "inside");
+        assert_eq!(d.long_frame("k").unwrap(), b"long body");
+        d.finish().unwrap();
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        let mut e = Encoder::new();
+        e.str("abc");
+        let bytes = e.into_bytes();
+        let err = Decoder::new(&bytes[..5], "ids").str("an id").unwrap_err();
+        assert_eq!(err.section, "ids");
+        assert_eq!(err.offset, 4);
+        assert!(err.problem.contains("cut short reading an id"), "{err}");
+        // A damaged frame body fails its CRC.
+        let mut e = Encoder::new();
+        e.frame(|e| e.str("x")).unwrap();
+        let mut bytes = e.into_bytes();
+        *bytes.last_mut().unwrap() ^= 1;
+        let err = Decoder::new(&bytes, "log").frame("record").unwrap_err();
+        assert!(err.problem.contains("CRC"), "{err}");
+        // Metadata must be an object; counts are bounded by the bytes present.
+        let mut e = Encoder::new();
+        e.opt_str(Some("[1]"));
+        let bytes = e.into_bytes();
+        assert!(Decoder::new(&bytes, "m").metadata("metadata").is_err());
+        let mut d = Decoder::new(&[0u8; 8], "c");
+        assert!(d.count(3, 4, "rows").is_err());
+        assert_eq!(d.count(2, 4, "rows").unwrap(), 2);
+        assert!(d.count(u64::MAX, 2, "rows").is_err());
+        // Invalid UTF-8.
+        let bad = [2u8, 0, 0, 0, 0xff, 0xfe];
+        assert!(
+            Decoder::new(&bad, "s")
+                .str("s")
+                .unwrap_err()
+                .problem
+                .contains("UTF-8")
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let mut d = Decoder::new(&bytes, "fuzz");
+            let _ = d.metadata("m");
+            let _ = d.frame("f");
+            let _ = d.long_frame("l");
+            let _ = d.opt_str("s");
+            let n = d.u32("n").unwrap_or(0);
+            let _ = d.count(n as u64, 4, "items").and_then(|n| d.f32s(n, "v"));
+            let _ = d.finish();
+        }
+    }
+}

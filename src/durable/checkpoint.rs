@@ -1,0 +1,282 @@
+//! Checkpoints and compaction of an on-disk database (native only), each in phases so
+//! that searches go on meanwhile: `db.rs` calls the capture under the read lock, the
+//! writing with no lock held, and the apply (or the swap) under the write lock.
+//!
+//! A checkpoint folds the log into the data files: it appends the new rows to
+//! `rows.dat`, fsyncs the vector file, writes the graph and the liveness bitmap as new
+//! per-checkpoint files, commits Tantivy with the log sequence number as payload, writes
+//! the manifest (the switch), empties the log, and finally maps the vector file anew and
+//! hands Tantivy's new searcher to the state.
+//!
+//! Compaction writes a new generation of every file without the tombstoned rows,
+//! rebuilds the graph and the text index over them, switches to it by the manifest, and
+//! replaces the state.
+
+use std::fs;
+
+use memmap2::Mmap;
+
+use super::disk::DiskJournal;
+use super::open::rebuild_text;
+use crate::codec::Encoder;
+use crate::distance::Distance;
+use crate::error::Result;
+use crate::hnsw::{Hnsw, VectorSource};
+use crate::state::State;
+use crate::store::file::{AppendFile, corrupt, sync_dir};
+use crate::store::manifest::{FORMAT, FORMAT_VERSION, FileRef, Manifest, remove_strays};
+use crate::store::{MappedVectors, Rows, VectorFile, Vectors};
+use crate::text::{TantivyWriter, Text};
+
+/// What a checkpoint takes from the state under the read lock.
+pub(crate) struct Captured {
+    /// `rows.dat` bytes of the rows added since the last checkpoint.
+    row_bytes: Vec<u8>,
+    live_bitmap: Vec<u8>,
+    graph: Vec<u8>,
+    rows: usize,
+    live_rows: u64,
+}
+
+/// What a checkpoint wrote, for the state to take up under the write lock.
+pub(crate) struct Written {
+    map: Option<Mmap>,
+    rows: usize,
+    searcher: Option<tantivy::Searcher>,
+}
+
+/// A compaction's new vector and row files, written from the live rows.
+pub(crate) struct CompactionFiles {
+    generation: u64,
+    seq: u64,
+    vec_file: VectorFile,
+    rows_file: AppendFile,
+    rows: Rows,
+}
+
+impl DiskJournal {
+    /// Checkpoint phase 1 (read lock): `None` when the log is empty and nothing changed.
+    pub(crate) fn checkpoint_capture(&mut self, state: &State) -> Result<Option<Captured>> {
+        self.usable()?;
+        if self.last_seq == self.manifest.checkpoint_seq
+            && self.wal.len() == 0
+            && self.opts == self.manifest.options
+        {
+            return Ok(None);
+        }
+        let n = state.rows.len();
+        let mut rows = Encoder::new();
+        for r in self.manifest.rows as usize..n {
+            state.rows.encode_row(&mut rows, r);
+        }
+        Ok(Some(Captured {
+            row_bytes: rows.into_bytes(),
+            live_bitmap: state.rows.encode_live(),
+            graph: state.hnsw.to_bytes(),
+            rows: n,
+            live_rows: state.live_rows as u64,
+        }))
+    }
+
+    /// Checkpoint phase 2 (no lock): data files, Tantivy's commit, the manifest, the log.
+    pub(crate) fn checkpoint_write(&mut self, c: Captured) -> Result<Written> {
+        let seq = self.last_seq;
+        let gen_ = self.manifest.checkpoint + 1;
+        let dim = self.opts.dimension as u64;
+        let n = c.rows;
+        // Tantivy's commit below is durable at once: the log it covers must be too (under
+        // `Durability::Buffered` it may not be yet).
+        self.wal.sync()?;
+        self.vec_file.sync()?;
+        if self.vec_file.len() != n as u64 * dim * 4 {
+            let e = corrupt(
+                &self.vec_file.file.path,
+                format!(
+                    "holds {} bytes for {n} rows of dimension {dim}",
+                    self.vec_file.len()
+                ),
+            );
+            return Err(self.fail(e));
+        }
+        self.rows_file.cut_to(self.manifest.rows_file.bytes)?;
+        self.rows_file.append(&c.row_bytes)?;
+        self.rows_file.sync()?;
+        let live_file = FileRef::write(&self.dir, format!("live.{gen_}.bin"), &c.live_bitmap)?;
+        let hnsw = FileRef::write(&self.dir, format!("hnsw.{gen_}.bin"), &c.graph)?;
+        drop(c.graph);
+        let searcher = match self.text.as_mut().map(|t| t.commit(seq)).transpose() {
+            Ok(s) => s,
+            Err(e) => return Err(self.fail(e)),
+        };
+        let m = Manifest {
+            options: self.opts.clone(),
+            checkpoint: gen_,
+            checkpoint_seq: seq,
+            rows: n as u64,
+            live_rows: c.live_rows,
+            vectors: FileRef {
+                bytes: n as u64 * dim * 4,
+                ..self.manifest.vectors.clone()
+            },
+            rows_file: FileRef {
+                bytes: self.rows_file.len,
+                ..self.manifest.rows_file.clone()
+            },
+            live_file,
+            hnsw,
+            ..self.manifest.clone()
+        };
+        m.write(&self.dir)?;
+        let old = std::mem::replace(&mut self.manifest, m);
+        self.wal.reset()?;
+        for f in [&old.live_file, &old.hnsw] {
+            if !self.manifest.names().contains(&f.name.as_str()) {
+                let _ = fs::remove_file(self.dir.join(&f.name));
+            }
+        }
+        let map = self.vec_file.map(n as u64 * dim * 4)?;
+        Ok(Written {
+            map,
+            rows: n,
+            searcher,
+        })
+    }
+
+    /// Checkpoint phase 3 (write lock): the state reads the new map and Tantivy's commit.
+    pub(crate) fn checkpoint_apply(&mut self, w: Written, state: &mut State) -> Result<()> {
+        if let Vectors::Mapped(v) = &mut state.vectors {
+            v.install(w.map, w.rows);
+        }
+        if let (Some(s), Some(t)) = (w.searcher, state.text.as_mut()) {
+            t.committed(s, w.rows as u32)?;
+        }
+        Ok(())
+    }
+
+    /// Compaction phase 1 (read lock): writes the live rows' vectors and rows as the next
+    /// generation's files.
+    pub(crate) fn compact_capture(&mut self, state: &State) -> Result<CompactionFiles> {
+        self.usable()?;
+        self.wal.sync()?;
+        let generation = self.manifest.checkpoint + 1;
+        let mut vec_file = VectorFile::new(AppendFile::create(
+            self.dir.join(format!("vectors.{generation}.f32")),
+        )?);
+        let mut rows = Rows::default();
+        let mut row_bytes = Encoder::new();
+        for r in 0..state.rows.len() {
+            if !state.rows.live[r] {
+                continue;
+            }
+            vec_file.append(state.vectors.vector(r as u32))?;
+            rows.push(
+                state.rows.ids[r].clone(),
+                state.rows.texts[r].clone(),
+                state.rows.metadata[r].clone(),
+            );
+            rows.encode_row(&mut row_bytes, rows.len() - 1);
+        }
+        vec_file.sync()?;
+        let mut rows_file = AppendFile::create(self.dir.join(format!("rows.{generation}.dat")))?;
+        rows_file.append(&row_bytes.into_bytes())?;
+        rows_file.sync()?;
+        Ok(CompactionFiles {
+            generation,
+            seq: self.last_seq,
+            vec_file,
+            rows_file,
+            rows,
+        })
+    }
+
+    /// Compaction phase 2 (no lock): the graph, the liveness bitmap, the text index and
+    /// the manifest of the new generation; returns the state over it. From the manifest
+    /// write on, the new generation is the database.
+    pub(crate) fn compact_build(&mut self, f: CompactionFiles, dist: &Distance) -> Result<State> {
+        let CompactionFiles {
+            generation,
+            seq,
+            vec_file,
+            rows_file,
+            rows,
+        } = f;
+        let dim = self.opts.dimension;
+        let n = rows.len();
+        let vectors = Vectors::Mapped(MappedVectors::new(
+            dim,
+            vec_file.map((n * dim * 4) as u64)?,
+            n,
+        ));
+        let hnsw = Hnsw::rebuild(&self.opts.hnsw, n as u32, &vectors, dist, &|_| false);
+        let live_file = FileRef::write(
+            &self.dir,
+            format!("live.{generation}.bin"),
+            &rows.encode_live(),
+        )?;
+        let hnsw_ref = FileRef::write(
+            &self.dir,
+            format!("hnsw.{generation}.bin"),
+            &hnsw.to_bytes(),
+        )?;
+        let (text, text_name): (Option<TantivyWriter>, _) = if self.opts.fulltext {
+            let name = format!("tantivy.{generation}");
+            (
+                Some(rebuild_text(&self.dir.join(&name), &rows, seq)?),
+                Some(name),
+            )
+        } else {
+            (None, None)
+        };
+        let m = Manifest {
+            format: FORMAT.into(),
+            version: FORMAT_VERSION,
+            options: self.opts.clone(),
+            checkpoint: generation,
+            checkpoint_seq: seq,
+            rows: n as u64,
+            live_rows: n as u64,
+            vectors: FileRef::appended(
+                vec_file
+                    .file
+                    .path
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into(),
+                (n * dim * 4) as u64,
+            ),
+            rows_file: FileRef::appended(
+                rows_file.path.file_name().unwrap().to_string_lossy().into(),
+                rows_file.len,
+            ),
+            live_file,
+            hnsw: hnsw_ref,
+            text: text_name,
+        };
+        sync_dir(&self.dir)?;
+        m.write(&self.dir)?;
+        // From here on the new generation is the database.
+        self.manifest = m;
+        self.wal.reset()?;
+        let text_index = match &text {
+            Some(w) => Some(Text::Tantivy(w.text_index(n as u32)?)),
+            None => None,
+        };
+        let path = rows_file.path.clone();
+        self.vec_file = vec_file;
+        self.rows_file = rows_file;
+        self.retired_text = std::mem::replace(&mut self.text, text);
+        State::from_stored(rows, vectors, hnsw, text_index).map_err(|d| corrupt(&path, d))
+    }
+
+    /// After the compacted state was swapped in: closes the old generation's text writer
+    /// (letting its merges finish before its directory goes) and removes the old files.
+    pub(crate) fn compact_finish(&mut self) {
+        if let Some(old) = self.retired_text.take()
+            && let Err(e) = old.close()
+        {
+            log::warn!("closing the replaced full-text index: {e}");
+        }
+        remove_strays(&self.dir, &self.manifest.names());
+    }
+}

@@ -1,0 +1,170 @@
+//! [`DiskJournal`]: what the writer of an on-disk database holds (native only) — the
+//! directory and its lock, the manifest, the write-ahead log, the append handles of the
+//! vector and row files, and Tantivy's writer — and the first two steps of every write:
+//! log, then persist.
+//!
+//! Opening and recovery are in `open.rs`; checkpoints and compaction in `checkpoint.rs`.
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use super::DiskStats;
+use super::open::CHECKPOINT_WAL_BYTES;
+use crate::error::{Error, Result};
+use crate::options::{Durability, Options};
+use crate::store::file::{AppendFile, disk_size};
+use crate::store::manifest::Manifest;
+use crate::store::wal::{self, Wal};
+use crate::store::{Row, VectorFile};
+use crate::text::TantivyWriter;
+
+/// The writer's side of an on-disk database.
+pub(crate) struct DiskJournal {
+    pub(super) dir: PathBuf,
+    /// Held (flock) while the database is open; released when dropped.
+    pub(super) _lock: File,
+    pub(super) manifest: Manifest,
+    pub(super) opts: Options,
+    pub(super) wal: Wal,
+    pub(super) vec_file: VectorFile,
+    pub(super) rows_file: AppendFile,
+    pub(super) text: Option<TantivyWriter>,
+    /// The last sequence number written to the log.
+    pub(super) last_seq: u64,
+    /// Set when a failure left memory and disk out of step: writes are refused until the
+    /// database is reopened (which recovers from the log).
+    pub(super) broken: Option<String>,
+    /// What recovery did at open (reported in stats).
+    pub(super) replayed: u64,
+    pub(super) truncated: u64,
+    pub(super) text_rebuilt: bool,
+    /// The last failed automatic checkpoint.
+    pub(super) last_error: Option<String>,
+    /// The text writer of the generation a compaction replaced, closed by
+    /// `compact_finish`.
+    pub(super) retired_text: Option<TantivyWriter>,
+}
+
+impl Drop for DiskJournal {
+    fn drop(&mut self) {
+        for t in [self.text.take(), self.retired_text.take()]
+            .into_iter()
+            .flatten()
+        {
+            // Nothing may write to the directory once the database is closed (the lock is
+            // released right after).
+            if let Err(e) = t.close() {
+                log::warn!("closing the full-text index of {}: {e}", self.dir.display());
+            }
+        }
+    }
+}
+
+impl DiskJournal {
+    /// The log sequence number the text index has committed (records up to it are
+    /// already in Tantivy); `None` without full text.
+    pub(crate) fn text_seq(&self) -> Option<u64> {
+        self.text.as_ref().map(TantivyWriter::committed_seq)
+    }
+
+    /// Refuses writes after a failure that left memory and disk out of step.
+    pub(crate) fn usable(&self) -> Result<()> {
+        match &self.broken {
+            None => Ok(()),
+            Some(why) => Err(Error::io(
+                format!("database {} needs reopening", self.dir.display()),
+                std::io::Error::other(format!(
+                    "an earlier failure ({why}) left it out of step with its files; reopen it to recover from the log"
+                )),
+            )),
+        }
+    }
+
+    /// Marks the state broken (see [`DiskJournal::usable`]) and passes `e` on.
+    pub(crate) fn fail(&mut self, e: Error) -> Error {
+        if self.broken.is_none() {
+            self.broken = Some(e.to_string());
+        }
+        e
+    }
+
+    /// Write step 1: appends one write to the log (fsync'd under `Durability::Fsync`).
+    pub(crate) fn log(&mut self, deletes: &[&str], inserts: &[Row]) -> Result<()> {
+        self.usable()?;
+        let seq = self.last_seq + 1;
+        let record = wal::encode(seq, deletes, inserts, self.opts.dimension)?;
+        if let Err(e) = self
+            .wal
+            .append(&record, self.opts.durability == Durability::Fsync)
+        {
+            // A write the log refused changed nothing; one it could not undo stops writes.
+            return Err(if self.wal.poisoned() { self.fail(e) } else { e });
+        }
+        self.last_seq = seq;
+        Ok(())
+    }
+
+    /// Write step 2: writes a logged write's vectors to the vector file and queues its
+    /// text changes in Tantivy (`index_text` false: Tantivy already has them, for
+    /// replayed records).
+    pub(crate) fn persist(
+        &mut self,
+        deletes: &[u32],
+        first_row: u32,
+        inserts: &[Row],
+        index_text: bool,
+    ) -> Result<()> {
+        let res = (|| {
+            for p in inserts {
+                self.vec_file.append(&p.vector)?;
+            }
+            if let (Some(t), true) = (&self.text, index_text) {
+                for &row in deletes {
+                    t.delete(row);
+                }
+                for (i, p) in inserts.iter().enumerate() {
+                    if let Some(text) = p.text.as_deref() {
+                        t.add(first_row + i as u32, text)?;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        res.map_err(|e| self.fail(e))
+    }
+
+    /// True when the log has grown past [`CHECKPOINT_WAL_BYTES`].
+    pub(crate) fn wants_checkpoint(&self) -> bool {
+        self.wal.len() >= CHECKPOINT_WAL_BYTES
+    }
+
+    /// Remembers how the last checkpoint ended (stats report a failure).
+    pub(crate) fn note_checkpoint(&mut self, result: &Result<()>) {
+        self.last_error = result.as_ref().err().map(Error::to_string);
+    }
+
+    /// The on-disk figures for [`crate::Stats`].
+    pub(crate) fn stats(&self) -> DiskStats {
+        let size = |name: &str| disk_size(&self.dir.join(name));
+        let vectors_bytes = size(&self.manifest.vectors.name);
+        let rows_bytes = size(&self.manifest.rows_file.name) + size(&self.manifest.live_file.name);
+        let graph_bytes = size(&self.manifest.hnsw.name);
+        let text_bytes = self.manifest.text.as_deref().map_or(0, size);
+        DiskStats {
+            path: self.dir.display().to_string(),
+            checkpoint_seq: self.manifest.checkpoint_seq,
+            last_seq: self.last_seq,
+            wal_bytes: self.wal.len(),
+            wal_records: self.wal.records(),
+            wal_records_replayed: self.replayed,
+            wal_bytes_truncated: self.truncated,
+            text_index_rebuilt: self.text_rebuilt,
+            vectors_bytes,
+            rows_bytes,
+            graph_bytes,
+            text_bytes,
+            total_bytes: vectors_bytes + rows_bytes + graph_bytes + text_bytes + self.wal.len(),
+            last_error: self.last_error.clone().or_else(|| self.broken.clone()),
+        }
+    }
+}

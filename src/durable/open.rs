@@ -1,0 +1,322 @@
+//! Opening an on-disk database (native only): creating the layout in an empty
+//! directory, or loading and checking every data file against the manifest, opening or
+//! rebuilding the text index, and reading the write-ahead log. The records past the
+//! checkpoint are returned for `db.rs` to replay through the write path.
+//!
+//! Nothing in the directory is changed until the whole database checked out: only then
+//! are the bytes past the checkpoint and the log's bad tail cut, and stray files removed.
+//! Damaged data files are a `corrupt` error; the text index is derived data and is
+//! rebuilt from the stored texts when it is missing or does not match the log.
+
+use std::fs::{self, OpenOptions};
+use std::path::Path;
+
+use super::disk::DiskJournal;
+use crate::error::{Error, Result};
+use crate::hnsw::Hnsw;
+use crate::options::Options;
+use crate::state::State;
+use crate::store::file::{AppendFile, corrupt, disk_size, io_err, sync_dir};
+use crate::store::manifest::{
+    FORMAT, FORMAT_VERSION, FileRef, LOCK, MANIFEST, Manifest, WAL_DIR, WAL_FILE, is_ours,
+    remove_strays,
+};
+use crate::store::wal::{Recovery, Wal, WalRecord};
+use crate::store::{MappedVectors, Rows, VectorFile, Vectors};
+use crate::text::{TantivyWriter, Text};
+
+/// A write that leaves the log larger than this triggers a checkpoint.
+pub const CHECKPOINT_WAL_BYTES: u64 = 64 << 20;
+
+/// What [`open`] returns: the state to search, the writer's side, the log records to
+/// replay on top, and the options in effect.
+pub(crate) struct Opened {
+    pub(crate) state: State,
+    pub(crate) journal: DiskJournal,
+    pub(crate) records: Vec<WalRecord>,
+    pub(crate) options: Options,
+}
+
+/// Compares stored and requested options; dimension, metric, `m` and full text must agree.
+fn check_options(dir: &Path, stored: &Options, given: &Options) -> Result<()> {
+    let mut diffs = Vec::new();
+    if stored.dimension != given.dimension {
+        diffs.push(format!(
+            "dimension {} (asked for {})",
+            stored.dimension, given.dimension
+        ));
+    }
+    if stored.metric != given.metric {
+        diffs.push(format!(
+            "metric {} (asked for {})",
+            stored.metric.name(),
+            given.metric.name()
+        ));
+    }
+    if stored.hnsw.m != given.hnsw.m {
+        diffs.push(format!(
+            "hnsw m {} (asked for {})",
+            stored.hnsw.m, given.hnsw.m
+        ));
+    }
+    if stored.fulltext != given.fulltext {
+        diffs.push(format!(
+            "full text {} (asked for {})",
+            if stored.fulltext { "on" } else { "off" },
+            if given.fulltext { "on" } else { "off" }
+        ));
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidOptions(format!(
+            "the database at {} was created with {}; open it with the same options, or create a new database",
+            dir.display(),
+            diffs.join(", ")
+        )))
+    }
+}
+
+/// Lays out an empty database in `dir` (which holds no manifest).
+fn create(dir: &Path, opts: &Options) -> Result<Manifest> {
+    // Only what a creation that crashed before its manifest leaves behind may be here.
+    let entries = fs::read_dir(dir).map_err(|e| io_err("listing", dir, e))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == LOCK {
+            continue;
+        }
+        let holds_data = match name.as_str() {
+            WAL_DIR => disk_size(&e.path()) > 0,
+            n if n.starts_with("vectors.") || n.starts_with("rows.") => disk_size(&e.path()) > 0,
+            n if is_ours(n) => false,
+            _ => {
+                return Err(Error::InvalidOptions(format!(
+                    "{} is not empty and holds no vjson database (no {MANIFEST}); use a new or empty directory",
+                    dir.display()
+                )));
+            }
+        };
+        if holds_data {
+            return Err(corrupt(
+                &dir.join(MANIFEST),
+                "missing, but the directory holds database files; restore the manifest or the database from a backup",
+            ));
+        }
+    }
+    remove_strays(dir, &[]);
+    let wal_dir = dir.join(WAL_DIR);
+    fs::create_dir_all(&wal_dir).map_err(|e| io_err("creating", &wal_dir, e))?;
+    Wal::create(&wal_dir.join(WAL_FILE))?;
+    sync_dir(&wal_dir)?;
+    AppendFile::create(dir.join("vectors.f32"))?.sync()?;
+    AppendFile::create(dir.join("rows.dat"))?.sync()?;
+    let live = FileRef::write(dir, "live.0.bin".into(), &[])?;
+    let graph = Hnsw::new(&opts.hnsw).to_bytes();
+    let hnsw = FileRef::write(dir, "hnsw.0.bin".into(), &graph)?;
+    let text = if opts.fulltext {
+        TantivyWriter::create(&dir.join("tantivy"), 0)?;
+        Some("tantivy".to_string())
+    } else {
+        None
+    };
+    let m = Manifest {
+        format: FORMAT.into(),
+        version: FORMAT_VERSION,
+        options: opts.clone(),
+        checkpoint: 0,
+        checkpoint_seq: 0,
+        rows: 0,
+        live_rows: 0,
+        vectors: FileRef::appended("vectors.f32".into(), 0),
+        rows_file: FileRef::appended("rows.dat".into(), 0),
+        live_file: live,
+        hnsw,
+        text,
+    };
+    m.write(dir)?;
+    Ok(m)
+}
+
+/// Opens (creating if needed) the database at `dir`: takes the lock, loads and checks the
+/// data files, opens or rebuilds the text index and reads the log. The caller replays
+/// the returned records.
+pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
+    match fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => {
+            return Err(io_err(
+                "opening database directory",
+                dir,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    "the path exists and is not a directory",
+                ),
+            ));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(|e| io_err("creating database directory", dir, e))?;
+        }
+        Err(e) => return Err(io_err("opening database directory", dir, e)),
+    }
+    let lock_path = dir.join(LOCK);
+    let lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| io_err("opening", &lock_path, e))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(Error::Locked(dir.display().to_string()));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locking", &lock_path, e)),
+    }
+
+    let manifest = if dir.join(MANIFEST).exists() {
+        Manifest::read(dir)?
+    } else {
+        create(dir, given)?
+    };
+    check_options(dir, &manifest.options, given)?;
+    // Stored: dimension, metric, m, full text. Taken from this open: the rest.
+    let mut opts = given.clone();
+    opts.hnsw.m = manifest.options.hnsw.m;
+    let dim = opts.dimension;
+    let rows_n = usize::try_from(manifest.rows)
+        .map_err(|_| corrupt(&dir.join(MANIFEST), "row count too large"))?;
+
+    // Vectors.
+    let vec_bytes = manifest.rows.checked_mul(dim as u64 * 4);
+    if vec_bytes != Some(manifest.vectors.bytes) {
+        return Err(corrupt(
+            &dir.join(MANIFEST),
+            format!(
+                "{} rows of dimension {dim} do not take {} bytes",
+                manifest.rows, manifest.vectors.bytes
+            ),
+        ));
+    }
+    let vec_file = VectorFile::new(AppendFile::open(
+        dir.join(&manifest.vectors.name),
+        manifest.vectors.bytes,
+    )?);
+    let map = vec_file.map(manifest.vectors.bytes)?;
+
+    // Rows and liveness.
+    let rows_file = AppendFile::open(dir.join(&manifest.rows_file.name), manifest.rows_file.bytes)?;
+    let mut rows = Rows::decode(&rows_file.read_all()?, rows_n)
+        .map_err(|e| e.into_corrupt(&rows_file.path))?;
+    let live_path = dir.join(&manifest.live_file.name);
+    let live_rows = rows
+        .apply_live(&manifest.live_file.read(dir)?)
+        .map_err(|e| e.into_corrupt(&live_path))?;
+    if live_rows as u64 != manifest.live_rows {
+        return Err(corrupt(
+            &live_path,
+            format!(
+                "marks {live_rows} rows live but the manifest says {}",
+                manifest.live_rows
+            ),
+        ));
+    }
+
+    // Graph.
+    let hnsw_path = dir.join(&manifest.hnsw.name);
+    let graph = manifest.hnsw.read(dir)?;
+    let hnsw =
+        Hnsw::from_bytes(&graph, &opts.hnsw, rows_n).map_err(|e| e.into_corrupt(&hnsw_path))?;
+
+    // The log.
+    let wal_dir = dir.join(WAL_DIR);
+    fs::create_dir_all(&wal_dir).map_err(|e| io_err("creating", &wal_dir, e))?;
+    let (
+        wal,
+        Recovery {
+            records,
+            truncated_bytes,
+            last_seq,
+        },
+    ) = Wal::open(&wal_dir.join(WAL_FILE), dim, manifest.checkpoint_seq)?;
+
+    // Text. Its commit must lie between the checkpoint and the end of the log; otherwise
+    // (missing, damaged payload, or ahead of a log that lost its tail) it is rebuilt as of
+    // the checkpoint and the whole log is replayed into it.
+    let mut text_rebuilt = false;
+    let text = match &manifest.text {
+        None => None,
+        Some(name) => {
+            let tdir = dir.join(name);
+            match TantivyWriter::open(&tdir)? {
+                Some(w) if (manifest.checkpoint_seq..=last_seq).contains(&w.committed_seq()) => {
+                    Some(w)
+                }
+                other => {
+                    if let Some(w) = other {
+                        w.close()?;
+                    }
+                    text_rebuilt = true;
+                    Some(rebuild_text(&tdir, &rows, manifest.checkpoint_seq)?)
+                }
+            }
+        }
+    };
+
+    let text_index = match &text {
+        Some(w) => Some(Text::Tantivy(w.text_index(rows_n as u32)?)),
+        None => None,
+    };
+    let vectors = Vectors::Mapped(MappedVectors::new(dim, map, rows_n));
+    let state = State::from_stored(rows, vectors, hnsw, text_index)
+        .map_err(|detail| corrupt(&rows_file.path, detail))?;
+
+    // Everything checked out: only now cut what lies past the checkpoint and the last good
+    // log record, and remove the files the manifest does not name. (Cutting the vector
+    // file while it is mapped is sound: the cut lies past the mapped range; see
+    // `MappedVectors`.)
+    let (mut vec_file, mut rows_file, mut wal) = (vec_file, rows_file, wal);
+    vec_file.file.cut_extra()?;
+    rows_file.cut_extra()?;
+    wal.cut_tail()?;
+    remove_strays(dir, &manifest.names());
+    let journal = DiskJournal {
+        dir: dir.to_owned(),
+        _lock: lock,
+        manifest,
+        opts: opts.clone(),
+        wal,
+        vec_file,
+        rows_file,
+        text,
+        last_seq,
+        broken: None,
+        replayed: records.len() as u64,
+        truncated: truncated_bytes,
+        text_rebuilt,
+        last_error: None,
+        retired_text: None,
+    };
+    Ok(Opened {
+        state,
+        journal,
+        records,
+        options: opts,
+    })
+}
+
+/// Builds a fresh Tantivy index in `tdir` from the live rows' texts, committed as `seq`.
+pub(super) fn rebuild_text(tdir: &Path, rows: &Rows, seq: u64) -> Result<TantivyWriter> {
+    if tdir.exists() {
+        fs::remove_dir_all(tdir).map_err(|e| io_err("removing", tdir, e))?;
+    }
+    let mut w = TantivyWriter::create(tdir, seq)?;
+    for r in 0..rows.len() {
+        if let (true, Some(t)) = (rows.live[r], rows.texts[r].as_deref()) {
+            w.add(r as u32, t)?;
+        }
+    }
+    w.commit(seq)?;
+    Ok(w)
+}

@@ -1,0 +1,336 @@
+//! [`State`]: what a database holds in memory and what searches read — rows, vectors,
+//! the id map, the HNSW graph, the text index, and the visibility watermark — with the
+//! operations on it: building it from stored parts, the three phases of applying a write,
+//! and vector, text and exact search.
+//!
+//! `State` takes no lock and knows nothing of files: `db.rs` holds it in a `RwLock` and
+//! calls each method under the lock its doc names; the durability layer (`durable/`)
+//! reads it to checkpoint and builds a new one when it compacts.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::distance::Distance;
+use crate::document::Hit;
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::fusion::Fused;
+use crate::hnsw::{Hnsw, SearchScratch, VectorSource};
+use crate::options::Options;
+use crate::store::{MemoryVectors, Row, Rows, Vectors};
+use crate::text::{Analyzed, Bm25Index, Text};
+
+/// The default rule: scan exactly when the filter is estimated to match fewer than this
+/// many times `max(ef, k)` documents, or less than this share of them.
+const EXACT_SCAN_FACTOR: usize = 8;
+const EXACT_SCAN_SELECTIVITY: f64 = 0.03;
+const SELECTIVITY_SAMPLE: usize = 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<SearchScratch> = RefCell::new(SearchScratch::default());
+}
+
+/// Everything a database holds in memory.
+pub(crate) struct State {
+    pub(crate) rows: Rows,
+    pub(crate) vectors: Vectors,
+    /// Live rows by id.
+    pub(crate) ids: HashMap<String, u32>,
+    pub(crate) hnsw: Hnsw,
+    pub(crate) text: Option<Text>,
+    /// Live rows below `visible`.
+    pub(crate) live_rows: usize,
+    /// Rows `0..visible` are published; rows from `visible` on belong to a write still in
+    /// progress and are invisible to searches.
+    pub(crate) visible: u32,
+}
+
+impl State {
+    /// An empty state.
+    pub(crate) fn empty(opts: &Options) -> State {
+        State {
+            rows: Rows::default(),
+            vectors: Vectors::Memory(MemoryVectors::new(opts.dimension)),
+            ids: HashMap::new(),
+            hnsw: Hnsw::new(&opts.hnsw),
+            text: opts.fulltext.then(|| Text::Bm25(Bm25Index::new())),
+            live_rows: 0,
+            visible: 0,
+        }
+    }
+
+    /// Write phase 1 (under the write lock, briefly): appends the rows and their vectors,
+    /// unpublished, and grows the graph's arrays. Returns the new rows' numbers.
+    pub(crate) fn append(&mut self, inserts: Vec<Row>) -> Range<u32> {
+        let start = self.rows.len() as u32;
+        let end = start + inserts.len() as u32;
+        if inserts.is_empty() {
+            return start..end;
+        }
+        self.vectors.reserve(inserts.len());
+        for p in &inserts {
+            self.vectors.push(&p.vector);
+        }
+        self.hnsw.grow(end as usize);
+        for p in inserts {
+            self.rows.push(p.id, p.text, p.metadata);
+        }
+        start..end
+    }
+
+    /// Write phase 2 (under a *read* lock, concurrently with searches): links the new
+    /// rows into the graph, in parallel.
+    pub(crate) fn link(&self, rows: Range<u32>, dist: &Distance) {
+        if !rows.is_empty() {
+            self.hnsw.insert_rows(rows, &self.vectors, dist);
+        }
+    }
+
+    /// Write phase 3 (under the write lock, briefly): applies the deletes, indexes the
+    /// new rows' analysed texts (`analyzed[i]` for row `rows.start + i`; empty when the
+    /// text index already holds them), and publishes the rows.
+    pub(crate) fn publish(
+        &mut self,
+        dist: &Distance,
+        deletes: &[u32],
+        rows: Range<u32>,
+        mut analyzed: Vec<Option<Analyzed>>,
+    ) -> Result<()> {
+        for &row in deletes {
+            self.delete_row(dist, row)?;
+        }
+        for (i, r) in rows.clone().enumerate() {
+            if let (Some(ix), Some(a)) = (
+                self.text.as_mut(),
+                analyzed.get_mut(i).and_then(Option::take),
+            ) {
+                ix.add_analyzed(r, a)?;
+            }
+            self.ids.insert(self.rows.ids[r as usize].clone(), r);
+        }
+        self.live_rows += rows.len();
+        self.visible = rows.end;
+        Ok(())
+    }
+
+    fn delete_row(&mut self, dist: &Distance, row: u32) -> Result<()> {
+        if !self.rows.live[row as usize] {
+            return Ok(());
+        }
+        let id = &self.rows.ids[row as usize];
+        if self.ids.get(id) == Some(&row) {
+            self.ids.remove(id);
+        }
+        let (text, _) = self.rows.kill(row);
+        if let (Some(ix), Some(t)) = (self.text.as_mut(), text.as_deref()) {
+            ix.remove(row, t)?;
+        }
+        self.hnsw.remove(row, &self.vectors, dist);
+        self.live_rows -= 1;
+        Ok(())
+    }
+
+    /// Copies of the published live documents, in row order (vectors as stored).
+    pub(crate) fn clone_live(&self) -> Vec<Row> {
+        let mut out = Vec::with_capacity(self.live_rows);
+        for r in 0..self.visible as usize {
+            if self.rows.live[r] {
+                out.push(Row {
+                    id: self.rows.ids[r].clone(),
+                    vector: self.vectors.vector(r as u32).to_vec(),
+                    text: self.rows.texts[r].clone(),
+                    metadata: self.rows.metadata[r].clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Builds state from validated rows; with `graph`, the HNSW graph is taken as given
+    /// instead of being rebuilt.
+    pub(crate) fn from_rows(
+        opts: &Options,
+        dist: &Distance,
+        docs: Vec<Row>,
+        graph: Option<Hnsw>,
+    ) -> Result<State> {
+        let mut data = Vec::with_capacity(docs.len() * opts.dimension);
+        let mut rows = Rows::default();
+        for p in docs {
+            data.extend_from_slice(&p.vector);
+            rows.push(p.id, p.text, p.metadata);
+        }
+        let vectors = Vectors::Memory(MemoryVectors::from_vec(opts.dimension, data));
+        Self::assemble(opts, dist, rows, vectors, graph)
+    }
+
+    /// Builds the id map and text index over `rows` (some maybe dead) and takes or builds
+    /// the graph.
+    pub(crate) fn assemble(
+        opts: &Options,
+        dist: &Distance,
+        rows: Rows,
+        vectors: Vectors,
+        graph: Option<Hnsw>,
+    ) -> Result<State> {
+        let text = if opts.fulltext {
+            let mut ix = Text::Bm25(Bm25Index::new());
+            for r in 0..rows.len() {
+                if let (true, Some(t)) = (rows.live[r], rows.texts[r].as_deref()) {
+                    ix.add(r as u32, t)?;
+                }
+            }
+            Some(ix)
+        } else {
+            None
+        };
+        let hnsw = match graph {
+            Some(g) => g,
+            None => {
+                let dead = |r: u32| !rows.live[r as usize];
+                Hnsw::rebuild(&opts.hnsw, rows.len() as u32, &vectors, dist, &dead)
+            }
+        };
+        State::from_stored(rows, vectors, hnsw, text).map_err(Error::snapshot)
+    }
+
+    /// Puts stored parts together, every row published: builds the id map and counts the
+    /// live rows. Two live rows with one id are an error (the message says which id).
+    pub(crate) fn from_stored(
+        rows: Rows,
+        vectors: Vectors,
+        hnsw: Hnsw,
+        text: Option<Text>,
+    ) -> std::result::Result<State, String> {
+        let mut ids = HashMap::with_capacity(rows.len());
+        let mut live_rows = 0;
+        for r in 0..rows.len() {
+            if !rows.live[r] {
+                continue;
+            }
+            if ids.insert(rows.ids[r].clone(), r as u32).is_some() {
+                return Err(format!("id {:?} appears on two live rows", rows.ids[r]));
+            }
+            live_rows += 1;
+        }
+        Ok(State {
+            visible: rows.len() as u32,
+            rows,
+            vectors,
+            ids,
+            hnsw,
+            text,
+            live_rows,
+        })
+    }
+
+    fn accepts(&self, row: u32, filter: Option<&Filter>) -> bool {
+        let r = row as usize;
+        row < self.visible
+            && self.rows.live[r]
+            && filter.is_none_or(|f| f.matches(self.rows.metadata[r].as_ref()))
+    }
+
+    /// Estimated share of live rows that pass `filter`, from an even sample.
+    fn selectivity(&self, filter: &Filter) -> f64 {
+        let n = self.visible as usize;
+        let step = (n / SELECTIVITY_SAMPLE).max(1);
+        let (mut seen, mut pass) = (0usize, 0usize);
+        for r in (0..n).step_by(step) {
+            if self.rows.live[r] {
+                seen += 1;
+                if filter.matches(self.rows.metadata[r].as_ref()) {
+                    pass += 1;
+                }
+            }
+        }
+        if seen == 0 {
+            0.0
+        } else {
+            pass as f64 / seen as f64
+        }
+    }
+
+    /// The `k` nearest accepted rows with their scores, best first.
+    pub(crate) fn vector_search(
+        &self,
+        dist: &Distance,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&Filter>,
+    ) -> Vec<(u32, f32)> {
+        if self.live_rows == 0 {
+            return Vec::new();
+        }
+        if let Some(f) = filter {
+            let sel = self.selectivity(f);
+            let est = sel * self.live_rows as f64;
+            if sel < EXACT_SCAN_SELECTIVITY || est < (EXACT_SCAN_FACTOR * ef.max(k)) as f64 {
+                return self.exact_search(dist, q, k, filter);
+            }
+        }
+        let accept = |r: u32| self.accepts(r, filter);
+        let found = SCRATCH.with(|s| {
+            self.hnsw
+                .search(&self.vectors, dist, q, k, ef, &accept, &mut s.borrow_mut())
+        });
+        // The graph can come back short only when few rows qualify or tombstones cut it
+        // off; the exact scan then returns every qualifying row.
+        if found.len() < k.min(self.live_rows) {
+            return self.exact_search(dist, q, k, filter);
+        }
+        found.into_iter().map(|(r, d)| (r, dist.score(d))).collect()
+    }
+
+    /// Brute force over the accepted rows.
+    pub(crate) fn exact_search(
+        &self,
+        dist: &Distance,
+        q: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Vec<(u32, f32)> {
+        let mut all: Vec<(u32, f32)> = (0..self.visible)
+            .into_par_iter()
+            .with_min_len(2048)
+            .filter(|&r| self.accepts(r, filter))
+            .map(|r| (r, dist.dist(q, self.vectors.vector(r))))
+            .collect();
+        let by = |a: &(u32, f32), b: &(u32, f32)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
+        if all.len() > k {
+            all.select_nth_unstable_by(k - 1, by);
+            all.truncate(k);
+        }
+        all.sort_unstable_by(by);
+        all.into_iter().map(|(r, d)| (r, dist.score(d))).collect()
+    }
+
+    pub(crate) fn text_search(
+        &self,
+        text: &str,
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<(u32, f32)>> {
+        match &self.text {
+            Some(ix) => ix.search(text, k, &|r| self.accepts(r, filter)),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The hit for a fused result row.
+    pub(crate) fn hit(&self, f: Fused) -> Hit {
+        let r = f.row as usize;
+        Hit {
+            id: self.rows.ids[r].clone(),
+            score: f.score,
+            vector_score: f.vector,
+            text_score: f.text,
+            metadata: self.rows.metadata[r].clone(),
+            text: self.rows.texts[r].clone(),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! File helpers of the on-disk layout (native only): append-only files with a valid
+//! length, whole-file replacement through a temporary file and a rename, directory
+//! fsync, reads checked against a length and a CRC, and the two error constructors every
+//! file of `store/` uses (`io` with what was being done to which path, `corrupt` with
+//! what is wrong with which file).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// An `io` error: `what` was being done to `path`.
+pub(crate) fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::io(format!("{what} {}", path.display()), e)
+}
+
+/// A `corrupt` error: the file at `path` is damaged as `detail` says.
+pub(crate) fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
+    Error::Corrupt {
+        path: path.display().to_string(),
+        detail: detail.into(),
+    }
+}
+
+/// Makes the entries of `dir` (creations, renames, removals) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err("syncing directory", dir, e))
+}
+
+/// Writes `bytes` to `dir/name` through `name.tmp`, fsync and rename. The caller syncs
+/// the directory (once, after all its renames).
+pub(crate) fn write_replace(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let dst = dir.join(name);
+    let mut f = File::create(&tmp).map_err(|e| io_err("creating", &tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| io_err("writing", &tmp, e))?;
+    fs::rename(&tmp, &dst).map_err(|e| io_err("renaming into place", &dst, e))
+}
+
+/// Reads the whole file at `path`, which must hold exactly `len` bytes and, with `crc32`,
+/// match it. A missing file is `corrupt`: the manifest names it.
+pub(crate) fn read_checked(path: &Path, len: u64, crc32: Option<u32>) -> Result<Vec<u8>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(corrupt(path, "missing"));
+        }
+        Err(e) => return Err(io_err("reading", path, e)),
+    };
+    if bytes.len() as u64 != len {
+        return Err(corrupt(
+            path,
+            format!("holds {} bytes but the manifest says {len}", bytes.len()),
+        ));
+    }
+    if crc32.is_some_and(|c| c != crc32fast::hash(&bytes)) {
+        return Err(corrupt(path, "fails its CRC check"));
+    }
+    Ok(bytes)
+}
+
+/// Total size of the files under `path` (a file or a directory); 0 when it is missing.
+pub(crate) fn disk_size(path: &Path) -> u64 {
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => fs::read_dir(path)
+            .map(|rd| rd.flatten().map(|e| disk_size(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
+
+/// An append-only file whose first `len` bytes are valid.
+pub(crate) struct AppendFile {
+    pub(crate) file: File,
+    pub(crate) path: PathBuf,
+    pub(crate) len: u64,
+    /// Bytes past `len` (an unfinished checkpoint), cut by [`AppendFile::cut_extra`].
+    extra: u64,
+}
+
+impl AppendFile {
+    /// Creates `path` empty (truncating what is there).
+    pub(crate) fn create(path: PathBuf) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io_err("creating", &path, e))?;
+        file.set_len(0).map_err(|e| io_err("creating", &path, e))?;
+        Ok(AppendFile {
+            file,
+            path,
+            len: 0,
+            extra: 0,
+        })
+    }
+
+    /// Opens a file that must hold at least `valid` bytes. What lies beyond is cut by
+    /// [`AppendFile::cut_extra`], once the whole database checked out.
+    pub(crate) fn open(path: PathBuf, valid: u64) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    corrupt(&path, "missing")
+                } else {
+                    io_err("opening", &path, e)
+                }
+            })?;
+        let have = file
+            .metadata()
+            .map_err(|e| io_err("reading the size of", &path, e))?
+            .len();
+        if have < valid {
+            return Err(corrupt(
+                &path,
+                format!("holds {have} bytes but the manifest says {valid}"),
+            ));
+        }
+        Ok(AppendFile {
+            file,
+            path,
+            len: valid,
+            extra: have - valid,
+        })
+    }
+
+    /// Cuts the bytes past the valid length (before anything is appended).
+    pub(crate) fn cut_extra(&mut self) -> Result<()> {
+        if self.extra > 0 {
+            self.file
+                .set_len(self.len)
+                .map_err(|e| io_err("cutting an unfinished checkpoint off", &self.path, e))?;
+            self.extra = 0;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        debug_assert_eq!(self.extra, 0, "appending after unchecked bytes");
+        self.file
+            .write_all(bytes)
+            .map_err(|e| io_err("writing", &self.path, e))?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Truncates the file to `len` bytes.
+    pub(crate) fn cut_to(&mut self, len: u64) -> Result<()> {
+        if self.len != len {
+            self.file
+                .set_len(len)
+                .map_err(|e| io_err("truncating", &self.path, e))?;
+            self.len = len;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| io_err("syncing", &self.path, e))
+    }
+
+    /// The valid bytes.
+    pub(crate) fn read_all(&self) -> Result<Vec<u8>> {
+        let mut f = File::open(&self.path).map_err(|e| io_err("opening", &self.path, e))?;
+        let mut buf = Vec::with_capacity(self.len as usize);
+        Read::by_ref(&mut f)
+            .take(self.len)
+            .read_to_end(&mut buf)
+            .map_err(|e| io_err("reading", &self.path, e))?;
+        Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_files_keep_their_valid_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut f = AppendFile::create(path.clone()).unwrap();
+        f.append(b"hello world").unwrap();
+        f.sync().unwrap();
+        drop(f);
+        // Reopened with 5 valid bytes: the rest is cut only on request.
+        let mut f = AppendFile::open(path.clone(), 5).unwrap();
+        assert_eq!(f.read_all().unwrap(), b"hello");
+        assert_eq!(fs::metadata(&path).unwrap().len(), 11);
+        f.cut_extra().unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), 5);
+        f.append(b"!").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"hello!");
+        // Fewer bytes than the manifest says, or no file, is corruption.
+        assert_eq!(AppendFile::open(path, 100).err().unwrap().code(), "corrupt");
+        let gone = dir.path().join("gone");
+        assert_eq!(AppendFile::open(gone, 0).err().unwrap().code(), "corrupt");
+    }
+
+    #[test]
+    fn replaced_files_are_read_back_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        write_replace(dir.path(), "x.bin", b"abc").unwrap();
+        sync_dir(dir.path()).unwrap();
+        let p = dir.path().join("x.bin");
+        let crc = crc32fast::hash(b"abc");
+        assert_eq!(read_checked(&p, 3, Some(crc)).unwrap(), b"abc");
+        assert_eq!(read_checked(&p, 4, None).unwrap_err().code(), "corrupt");
+        assert_eq!(
+            read_checked(&p, 3, Some(crc ^ 1)).unwrap_err().code(),
+            "corrupt"
+        );
+        assert!(!dir.path().join("x.bin.tmp").exists());
+        assert_eq!(disk_size(dir.path()), 3);
+    }
+}

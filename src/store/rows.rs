@@ -1,0 +1,202 @@
+//! Rows: what each row number holds besides its vector — id, text, metadata, liveness —
+//! and the codecs of their files (`rows.dat` and the liveness bitmap `live.<c>.bin`).
+//!
+//! Rows are append-only: a new document gets the next row number; a delete tombstones its
+//! row (it stops being *live*) and compaction rewrites the rows without tombstones.
+//!
+//! ```text
+//! rows.dat        per row, a frame (see `codec.rs`): len u32 | crc32 u32 | body
+//!                 body = id string | text optional string | metadata (JSON object or none)
+//! live.<c>.bin    one bit per row, row r at bit r % 8 of byte r / 8; 1 = live
+//! ```
+
+use serde_json::Value;
+
+use crate::codec::{Decoded, Decoder, Encoder};
+
+/// One document as it is written: validated, its vector in stored form (normalised under
+/// cosine). What a write logs and appends.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Row {
+    pub(crate) id: String,
+    pub(crate) vector: Vec<f32>,
+    pub(crate) text: Option<String>,
+    pub(crate) metadata: Option<Value>,
+}
+
+/// Per-row ids, texts, metadata and liveness.
+#[derive(Default, Debug, PartialEq)]
+pub(crate) struct Rows {
+    pub(crate) ids: Vec<String>,
+    pub(crate) texts: Vec<Option<String>>,
+    pub(crate) metadata: Vec<Option<Value>>,
+    /// Whether each row is live (not tombstoned).
+    pub(crate) live: Vec<bool>,
+}
+
+impl Rows {
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Appends a live row.
+    pub(crate) fn push(&mut self, id: String, text: Option<String>, metadata: Option<Value>) {
+        self.ids.push(id);
+        self.texts.push(text);
+        self.metadata.push(metadata);
+        self.live.push(true);
+    }
+
+    /// Tombstones `row`, dropping its text and metadata (returned).
+    pub(crate) fn kill(&mut self, row: u32) -> (Option<String>, Option<Value>) {
+        let r = row as usize;
+        self.live[r] = false;
+        (self.texts[r].take(), self.metadata[r].take())
+    }
+
+    /// Appends row `r` to `rows.dat` bytes.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn encode_row(&self, out: &mut Encoder, r: usize) {
+        out.frame(|e| {
+            e.str(&self.ids[r]);
+            e.opt_str(self.texts[r].as_deref());
+            e.metadata(self.metadata[r].as_ref());
+        })
+        .expect("a row (id <= 1 KiB, one text, one metadata object) fits a frame");
+    }
+
+    /// Decodes `rows` rows from `rows.dat` bytes (all live; see [`Rows::apply_live`]).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn decode(bytes: &[u8], rows: usize) -> Decoded<Rows> {
+        let mut d = Decoder::new(bytes, "rows.dat");
+        // Each row takes at least 20 bytes (frame header and three string lengths): bound
+        // the count before allocating for it.
+        let rows = d.count(rows as u64, 20, "rows")?;
+        let mut out = Rows {
+            ids: Vec::with_capacity(rows),
+            texts: Vec::with_capacity(rows),
+            metadata: Vec::with_capacity(rows),
+            live: Vec::with_capacity(rows),
+        };
+        for r in 0..rows {
+            let at = d.position();
+            let body = d.frame(&format!("row {r}"))?;
+            let mut b = Decoder::new(body, "rows.dat");
+            let row = (|| {
+                let id = b.str("id")?.to_owned();
+                let text = b.opt_str("text")?.map(str::to_owned);
+                let meta = b.metadata("metadata")?;
+                b.finish()?;
+                Ok((id, text, meta))
+            })();
+            let (id, text, meta) = row.map_err(|e: crate::codec::DecodeError| {
+                d.error(format!("row {r} (at byte {at}): {}", e.problem))
+            })?;
+            out.push(id, text, meta);
+        }
+        d.finish()?;
+        Ok(out)
+    }
+
+    /// The liveness bitmap of every row.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn encode_live(&self) -> Vec<u8> {
+        let mut out = vec![0u8; self.live.len().div_ceil(8)];
+        for (i, &l) in self.live.iter().enumerate() {
+            if l {
+                out[i / 8] |= 1 << (i % 8);
+            }
+        }
+        out
+    }
+
+    /// Tombstones the rows a liveness bitmap marks dead; returns the live count.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn apply_live(&mut self, bitmap: &[u8]) -> Decoded<usize> {
+        let n = self.len();
+        if bitmap.len() != n.div_ceil(8) {
+            return Err(Decoder::new(bitmap, "liveness bitmap")
+                .error(format!("{} bytes do not hold {n} bits", bitmap.len())));
+        }
+        let mut live = 0;
+        for r in 0..n {
+            if bitmap[r / 8] & (1 << (r % 8)) != 0 {
+                live += 1;
+            } else {
+                self.kill(r as u32);
+            }
+        }
+        Ok(live)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Rows {
+        let mut rows = Rows::default();
+        rows.push("a".into(), Some("first text".into()), Some(json!({"n": 1})));
+        rows.push("b".into(), None, None);
+        rows.push(
+            "ç".into(),
+            Some(String::new()),
+            Some(json!({"tags": ["x"]})),
+        );
+        rows
+    }
+
+    fn encode(rows: &Rows) -> Vec<u8> {
+        let mut e = Encoder::new();
+        for r in 0..rows.len() {
+            rows.encode_row(&mut e, r);
+        }
+        e.into_bytes()
+    }
+
+    #[test]
+    fn rows_and_liveness_round_trip() {
+        let mut rows = sample();
+        let bytes = encode(&rows);
+        assert_eq!(Rows::decode(&bytes, 3).unwrap(), rows);
+        rows.kill(1);
+        let bitmap = rows.encode_live();
+        let mut back = Rows::decode(&bytes, 3).unwrap();
+        assert_eq!(back.apply_live(&bitmap).unwrap(), 2);
+        assert_eq!(back.live, vec![true, false, true]);
+        assert_eq!(back.texts[1], None);
+    }
+
+    #[test]
+    fn truncation_and_damage_are_errors() {
+        let bytes = encode(&sample());
+        for cut in 0..bytes.len() {
+            assert!(Rows::decode(&bytes[..cut], 3).is_err(), "cut at {cut}");
+        }
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x40;
+            assert!(Rows::decode(&bad, 3).is_err(), "flip at {i}");
+        }
+        // A row count the bytes cannot hold, and bytes after the last row.
+        assert!(Rows::decode(&bytes, 1_000_000_000).is_err());
+        let err = Rows::decode(&bytes, 2).unwrap_err();
+        assert!(err.problem.contains("trailing"), "{err}");
+        // A bitmap of the wrong size.
+        assert!(sample().apply_live(&[0xff, 0]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+            rows in 0usize..40,
+        ) {
+            let _ = Rows::decode(&bytes, rows);
+            let _ = Rows::decode(&bytes, usize::MAX);
+            let mut r = sample();
+            let _ = r.apply_live(&bytes);
+        }
+    }
+}

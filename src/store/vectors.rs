@@ -1,0 +1,273 @@
+//! Vector storage by row number: [`Vectors`], in memory on every target or, natively,
+//! served from a memory map of `vectors.f32` ([`MappedVectors`]), and the writer's
+//! buffered handle on that file ([`VectorFile`]).
+//!
+//! All `unsafe` of the storage layer is in this file: mapping the file and viewing the
+//! map as `f32`. The invariant it relies on is written once, at [`MappedVectors`].
+//!
+//! `vectors.f32` is row-major little-endian `f32` in stored form (normalised under
+//! cosine). It is mapped as native `f32`, so big-endian hosts are refused at compile time.
+
+#[cfg(all(not(target_arch = "wasm32"), target_endian = "big"))]
+compile_error!(
+    "vjson's on-disk format maps little-endian f32 directly; big-endian hosts are not supported"
+);
+
+use crate::hnsw::VectorSource;
+
+/// Vectors by row number.
+pub(crate) enum Vectors {
+    Memory(MemoryVectors),
+    /// Natively: a memory-mapped file plus the rows appended since it was mapped.
+    #[cfg(not(target_arch = "wasm32"))]
+    Mapped(MappedVectors),
+}
+
+impl Vectors {
+    /// Appends the vector of the next row.
+    pub(crate) fn push(&mut self, v: &[f32]) {
+        match self {
+            Vectors::Memory(m) => m.push(v),
+            #[cfg(not(target_arch = "wasm32"))]
+            Vectors::Mapped(d) => d.push(v),
+        }
+    }
+
+    /// Reserves room for `additional` more rows.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        match self {
+            Vectors::Memory(m) => m.reserve(additional),
+            #[cfg(not(target_arch = "wasm32"))]
+            Vectors::Mapped(d) => d.reserve(additional),
+        }
+    }
+}
+
+impl VectorSource for Vectors {
+    #[inline]
+    fn vector(&self, row: u32) -> &[f32] {
+        match self {
+            Vectors::Memory(m) => m.vector(row),
+            #[cfg(not(target_arch = "wasm32"))]
+            Vectors::Mapped(d) => d.vector(row),
+        }
+    }
+}
+
+/// Vectors in memory, row-major.
+pub(crate) struct MemoryVectors {
+    dim: usize,
+    data: Vec<f32>,
+}
+
+impl MemoryVectors {
+    pub(crate) fn new(dim: usize) -> Self {
+        MemoryVectors {
+            dim,
+            data: Vec::new(),
+        }
+    }
+
+    pub(crate) fn from_vec(dim: usize, data: Vec<f32>) -> Self {
+        debug_assert_eq!(data.len() % dim, 0);
+        MemoryVectors { dim, data }
+    }
+
+    pub(crate) fn push(&mut self, v: &[f32]) {
+        debug_assert_eq!(v.len(), self.dim);
+        self.data.extend_from_slice(v);
+    }
+
+    pub(crate) fn reserve(&mut self, rows: usize) {
+        self.data.reserve(rows * self.dim);
+    }
+}
+
+impl VectorSource for MemoryVectors {
+    #[inline]
+    fn vector(&self, row: u32) -> &[f32] {
+        let s = row as usize * self.dim;
+        &self.data[s..s + self.dim]
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use mapped::{MappedVectors, VectorFile};
+
+#[cfg(not(target_arch = "wasm32"))]
+mod mapped {
+    use memmap2::{Mmap, MmapOptions};
+
+    use super::super::file::{AppendFile, corrupt, io_err};
+    use crate::error::Result;
+
+    /// Vector bytes gathered before one write to `vectors.f32`.
+    pub(crate) const VECTOR_BUFFER_BYTES: usize = 512 * 1024;
+
+    /// Vectors of an on-disk database: rows `0..mapped` read from the memory-mapped
+    /// `vectors.f32`, later rows from `tail` until the next checkpoint maps them.
+    ///
+    /// The invariant every `unsafe` below relies on: **a mapped byte range of
+    /// `vectors.f32` is never changed or cut while the map exists.** It holds because
+    ///
+    /// - the file is only ever appended to while a database has it open (the `LOCK` file,
+    ///   taken with `flock` at open, keeps every other vjson process out);
+    /// - the one truncation, at open (cutting what an unfinished checkpoint appended past
+    ///   the manifest's length, `AppendFile::cut_extra`), only removes bytes *past* the
+    ///   mapped range: the map covers exactly the manifest's length, which the file was
+    ///   checked to hold;
+    /// - compaction writes a new file (`vectors.<c>.f32`) and switches to it; the old map
+    ///   is dropped with the old state, and the old file is removed only after that;
+    /// - only the writer replaces the map ([`MappedVectors::install`]), under the
+    ///   database's write lock, so no reader holds a slice of a map being replaced.
+    pub(crate) struct MappedVectors {
+        dim: usize,
+        map: Option<Mmap>,
+        mapped: usize,
+        tail: Vec<f32>,
+    }
+
+    impl MappedVectors {
+        /// Vectors for `rows` rows, all in `map` (which holds exactly `rows * dim` f32).
+        pub(crate) fn new(dim: usize, map: Option<Mmap>, rows: usize) -> Self {
+            assert_eq!(map.as_ref().map_or(0, |m| m.len()), rows * dim * 4);
+            MappedVectors {
+                dim,
+                map,
+                mapped: rows,
+                tail: Vec::new(),
+            }
+        }
+
+        #[inline]
+        pub(crate) fn vector(&self, row: u32) -> &[f32] {
+            let r = row as usize;
+            if r < self.mapped {
+                let map = self.map.as_ref().expect("rows below `mapped` are mapped");
+                // SAFETY: the map is page-aligned (so f32-aligned) and holds exactly
+                // `mapped * dim` f32 (asserted in `new` and `install`); `r < mapped`. The
+                // bytes do not change while mapped (the type's invariant), and the map
+                // outlives `&self`.
+                unsafe {
+                    std::slice::from_raw_parts(
+                        map.as_ptr().cast::<f32>().add(r * self.dim),
+                        self.dim,
+                    )
+                }
+            } else {
+                let s = (r - self.mapped) * self.dim;
+                &self.tail[s..s + self.dim]
+            }
+        }
+
+        pub(crate) fn push(&mut self, v: &[f32]) {
+            debug_assert_eq!(v.len(), self.dim);
+            self.tail.extend_from_slice(v);
+        }
+
+        pub(crate) fn reserve(&mut self, rows: usize) {
+            self.tail.reserve(rows * self.dim);
+        }
+
+        fn rows(&self) -> usize {
+            self.mapped + self.tail.len() / self.dim
+        }
+
+        /// Replaces the map by one covering every row, and drops the tail.
+        pub(crate) fn install(&mut self, map: Option<Mmap>, rows: usize) {
+            assert_eq!(rows, self.rows());
+            assert_eq!(map.as_ref().map_or(0, |m| m.len()), rows * self.dim * 4);
+            self.map = map;
+            self.mapped = rows;
+            self.tail = Vec::new();
+        }
+    }
+
+    /// `vectors.f32` for writing: appends go through a 512 KiB buffer.
+    pub(crate) struct VectorFile {
+        pub(crate) file: AppendFile,
+        buf: Vec<u8>,
+    }
+
+    impl VectorFile {
+        pub(crate) fn new(file: AppendFile) -> Self {
+            VectorFile {
+                file,
+                buf: Vec::with_capacity(VECTOR_BUFFER_BYTES),
+            }
+        }
+
+        pub(crate) fn append(&mut self, v: &[f32]) -> Result<()> {
+            for x in v {
+                self.buf.extend_from_slice(&x.to_le_bytes());
+            }
+            if self.buf.len() >= VECTOR_BUFFER_BYTES {
+                self.flush()?;
+            }
+            Ok(())
+        }
+
+        fn flush(&mut self) -> Result<()> {
+            if !self.buf.is_empty() {
+                self.file.append(&self.buf)?;
+                self.buf.clear();
+            }
+            Ok(())
+        }
+
+        /// Writes the buffer and makes the file durable.
+        pub(crate) fn sync(&mut self) -> Result<()> {
+            self.flush()?;
+            self.file.sync()
+        }
+
+        /// Bytes written, buffered ones included.
+        pub(crate) fn len(&self) -> u64 {
+            self.file.len + self.buf.len() as u64
+        }
+
+        /// Maps the first `bytes` bytes, which must have been written ([`VectorFile::sync`])
+        /// and lie within the file's valid length.
+        pub(crate) fn map(&self, bytes: u64) -> Result<Option<Mmap>> {
+            if bytes == 0 {
+                return Ok(None);
+            }
+            assert!(bytes <= self.file.len, "mapping bytes not written yet");
+            let len = usize::try_from(bytes)
+                .map_err(|_| corrupt(&self.file.path, "too large to map on this platform"))?;
+            // SAFETY: mapping is sound as long as the mapped range does not change while
+            // mapped: see the invariant at `MappedVectors`. The map is read-only.
+            unsafe { MmapOptions::new().len(len).map(&self.file.file) }
+                .map(Some)
+                .map_err(|e| io_err("mapping", &self.file.path, e))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::hnsw::VectorSource;
+        use crate::store::Vectors;
+
+        #[test]
+        fn mapped_rows_and_tail_read_back() {
+            let dir = tempfile::tempdir().unwrap();
+            let mut f = VectorFile::new(AppendFile::create(dir.path().join("v.f32")).unwrap());
+            f.append(&[1.0, 2.0]).unwrap();
+            f.append(&[3.0, 4.0]).unwrap();
+            f.sync().unwrap();
+            let mut v = Vectors::Mapped(MappedVectors::new(2, f.map(16).unwrap(), 2));
+            v.push(&[5.0, 6.0]);
+            assert_eq!(v.vector(0), &[1.0, 2.0]);
+            assert_eq!(v.vector(2), &[5.0, 6.0]);
+            f.append(&[5.0, 6.0]).unwrap();
+            f.sync().unwrap();
+            let Vectors::Mapped(m) = &mut v else {
+                unreachable!()
+            };
+            m.install(f.map(24).unwrap(), 3);
+            assert_eq!(v.vector(1), &[3.0, 4.0]);
+            assert_eq!(v.vector(2), &[5.0, 6.0]);
+        }
+    }
+}

@@ -219,3 +219,94 @@ fn read_sections<'a>(c: &mut Decoder<'a>) -> Decoded<(Header, [&'a [u8]; 6])> {
     c.finish()?;
     Ok((header, sections))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Row;
+    use serde_json::json;
+
+    fn state(opts: &Options) -> State {
+        let rows = (0..30)
+            .map(|i| Row {
+                id: format!("doc{i}"),
+                vector: vec![(i as f32).sin(), (i as f32).cos(), 0.5],
+                text: (i % 3 != 0).then(|| format!("text number {i}")),
+                metadata: (i % 2 == 0).then(|| json!({"i": i})),
+            })
+            .collect();
+        let mut s = State::from_rows(opts, &Distance::new(opts.metric), rows, None).unwrap();
+        s.rows.kill(4);
+        s.live_rows -= 1;
+        s.ids.remove("doc4");
+        s
+    }
+
+    #[test]
+    fn round_trip_keeps_every_row() {
+        let opts = Options::new(3);
+        let s = state(&opts);
+        let bytes = write(&opts, &s);
+        let (back_opts, back) = read(&bytes).unwrap();
+        assert_eq!(back_opts, opts);
+        assert_eq!(back.rows, s.rows);
+        assert_eq!(back.live_rows, 29);
+        assert_eq!(back.hnsw.to_bytes(), s.hnsw.to_bytes());
+        assert_eq!(
+            write(&back_opts, &back),
+            bytes,
+            "a re-export is byte-identical"
+        );
+    }
+
+    #[test]
+    fn truncation_and_damage_are_invalid_snapshot_errors() {
+        let opts = Options::new(3);
+        let bytes = write(&opts, &state(&opts));
+        for cut in (0..bytes.len()).step_by(7) {
+            let e = read(&bytes[..cut]).err().expect("a cut snapshot fails");
+            assert_eq!(e.code(), "invalid_snapshot");
+        }
+        for i in (4..bytes.len()).step_by(5) {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x21;
+            let e = read(&bad).err().expect("a damaged snapshot fails");
+            assert_eq!(e.code(), "invalid_snapshot", "flip at {i}: {e}");
+        }
+        let mut wrong_version = bytes.clone();
+        wrong_version[4] = 9;
+        let e = read(&wrong_version).err().unwrap();
+        assert!(e.to_string().contains("version 9"), "{e}");
+    }
+
+    #[test]
+    fn sections_that_disagree_with_the_header_are_refused() {
+        // Valid CRCs, wrong contents: the live section says 2 for one row.
+        let opts = Options::new(3);
+        let s = state(&opts);
+        let [ids, vecs, texts, meta, mut live] = encode_rows(&s.rows, &s.vectors, 3);
+        live[0] = 2;
+        let e = decode_rows(&opts, 30, [&ids, &vecs, &texts, &meta, &live])
+            .err()
+            .unwrap();
+        assert!(e.problem.contains("live flag 2"), "{e}");
+        let e = decode_rows(&opts, 31, [&ids, &vecs, &texts, &meta, &live])
+            .err()
+            .unwrap();
+        assert!(e.problem.contains("31 rows"), "{e}");
+        let e = decode_rows(&opts, 30, [&ids, &vecs[4..], &texts, &meta, &live])
+            .err()
+            .unwrap();
+        assert_eq!(e.section, "vectors section");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..1024)) {
+            let _ = read(&bytes);
+            let mut with_magic = MAGIC.to_vec();
+            with_magic.extend_from_slice(&bytes);
+            let _ = read(&with_magic);
+        }
+    }
+}

@@ -24,80 +24,16 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use vjson::dataset::{Dataset, mrr_recall_at_10};
-use vjson::{Document, Fusion, Hit, Options, Query, VectorDB};
+use vjson::{Fusion, Hit, Options, Query, VectorDB};
 
 #[path = "../tests/support/copy_dir.rs"]
 mod copy_dir;
 use copy_dir::copy_dir;
 
-const WORDS: &[&str] = &[
-    "ownership",
-    "borrow",
-    "lifetime",
-    "trait",
-    "generic",
-    "iterator",
-    "closure",
-    "vector",
-    "string",
-    "slice",
-    "pattern",
-    "match",
-    "enum",
-    "struct",
-    "module",
-    "crate",
-    "macro",
-    "async",
-    "thread",
-    "channel",
-    "mutex",
-    "arc",
-    "box",
-    "reference",
-    "error",
-    "result",
-    "option",
-    "unsafe",
-    "pointer",
-    "memory",
-    "allocation",
-    "hash",
-    "map",
-    "set",
-    "sort",
-];
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn f32(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    }
-}
-
-/// `n` random documents (the same generator as `examples/disk_ingest.rs`).
-fn documents(n: usize, dim: usize, seed: u64) -> Vec<Document> {
-    let mut rng = Rng(seed | 1);
-    (0..n)
-        .map(|i| {
-            let vector: Vec<f32> = (0..dim).map(|_| rng.f32()).collect();
-            let text: Vec<&str> = (0..60)
-                .map(|_| WORDS[(rng.next() % WORDS.len() as u64) as usize])
-                .collect();
-            Document::new(format!("doc-{seed}-{i}"), vector)
-                .text(text.join(" "))
-                .metadata(json!({"n": i, "group": i % 10, "tag": format!("t{}", i % 7)}))
-        })
-        .collect()
-}
+#[path = "../tests/support/gen.rs"]
+mod generate;
+use generate::documents;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)

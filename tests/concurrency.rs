@@ -21,26 +21,12 @@ const BATCH: usize = 40;
 const BATCHES: usize = 50;
 const READERS: usize = 8;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn vector(&mut self) -> Vec<f32> {
-        (0..DIM)
-            .map(|_| (self.next() >> 11) as f32 / (1u64 << 53) as f32 - 0.5)
-            .collect()
-    }
-}
+#[path = "support/gen.rs"]
+mod generate;
+use generate::Rng;
 
 fn doc(rng: &mut Rng, b: usize, i: usize, version: usize) -> Document {
-    Document::new(format!("b{b}-{i}"), rng.vector())
+    Document::new(format!("b{b}-{i}"), rng.vector(DIM))
         .text(format!("tok{b} shared words v{version}"))
         .metadata(json!({"batch": b, "version": version}))
 }
@@ -67,14 +53,14 @@ fn reader(db: &VectorDB, done: &AtomicBool, acked: &AtomicUsize, seed: u64) -> u
     while !done.load(SeqCst) {
         // Batches below `acked` were acknowledged before this read started.
         let a = acked.load(SeqCst);
-        let b = rng.below(a + 2);
+        let b = rng.index(a + 2);
         let must_be_whole = b < a;
         let tag = Filter::from_json(&json!({"batch": b})).unwrap();
         let counts = [
             batch_ids(
                 db,
                 Query::new()
-                    .vector(rng.vector())
+                    .vector(rng.vector(DIM))
                     .filter(tag.clone())
                     .k(BATCH + 10),
                 b,
@@ -103,13 +89,18 @@ fn reader(db: &VectorDB, done: &AtomicBool, acked: &AtomicUsize, seed: u64) -> u
             );
         }
         let hits = db
-            .search(&Query::new().vector(rng.vector()).text("shared words").k(10))
+            .search(
+                &Query::new()
+                    .vector(rng.vector(DIM))
+                    .text("shared words")
+                    .k(10),
+            )
             .unwrap();
         assert!(hits.len() <= 10);
         assert_eq!(db.len() % BATCH, 0, "len counts part of a batch");
         if must_be_whole {
             assert!(
-                db.get(&format!("b{b}-{}", rng.below(BATCH)))
+                db.get(&format!("b{b}-{}", rng.index(BATCH)))
                     .unwrap()
                     .is_some()
             );
@@ -134,9 +125,9 @@ fn stress(db: Arc<VectorDB>, on_disk: bool) {
         db.insert_batch(batch).unwrap();
         acked.store(b + 1, SeqCst);
         // Replace a few documents of an earlier batch (delete + insert in one write).
-        let old = rng.below(b + 1);
+        let old = rng.index(b + 1);
         for _ in 0..3 {
-            let i = rng.below(BATCH);
+            let i = rng.index(BATCH);
             db.upsert(doc(&mut rng, old, i, b + 1)).unwrap();
         }
         if on_disk && b % 10 == 9 {

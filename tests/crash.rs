@@ -35,30 +35,16 @@ use copy_dir::copy_dir;
 
 const DIM: usize = 16;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn vector(&mut self) -> Vec<f32> {
-        (0..DIM)
-            .map(|_| (self.next() >> 11) as f32 / (1u64 << 53) as f32 - 0.5)
-            .collect()
-    }
-}
+#[path = "support/gen.rs"]
+mod generate;
+use generate::Rng;
 
 fn options(durability: Durability) -> Options {
     Options::new(DIM).durability(durability).ef_construction(64)
 }
 
 fn doc(rng: &mut Rng, b: u64, i: u64, size: u64) -> Document {
-    Document::new(format!("b{b}-{i}"), rng.vector())
+    Document::new(format!("b{b}-{i}"), rng.vector(DIM))
         .text(format!("tok{b} crash recovery words"))
         .metadata(json!({"batch": b, "size": size}))
 }

@@ -23,9 +23,13 @@ use vjson::{Document, Filter, Fusion, Options, Query, VectorDB};
 
 #[path = "support/copy_dir.rs"]
 mod copy_dir;
+#[path = "support/gen.rs"]
+mod generate;
 use copy_dir::copy_dir;
+use generate::Rng;
 
 const DIM: usize = 8;
+/// The fixture's vocabulary (frozen: the recorded answers depend on it).
 const WORDS: &[&str] = &[
     "ownership",
     "borrow",
@@ -45,24 +49,15 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v1")
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
+/// Uniform in `[-1, 1)`: twice the shared generator's `f32` (exactly, so the recorded
+/// queries stay the same).
+fn unit(rng: &mut Rng) -> f32 {
+    2.0 * rng.f32()
 }
 
 fn doc(rng: &mut Rng, id: &str, i: usize) -> Document {
-    let v: Vec<f32> = (0..DIM).map(|_| rng.unit()).collect();
-    let words: Vec<&str> = (0..6)
-        .map(|_| WORDS[(rng.next() % WORDS.len() as u64) as usize])
-        .collect();
+    let v: Vec<f32> = (0..DIM).map(|_| unit(rng)).collect();
+    let words: Vec<&str> = (0..6).map(|_| WORDS[rng.index(WORDS.len())]).collect();
     let mut d = Document::new(id, v).text(words.join(" "));
     if !i.is_multiple_of(5) {
         d = d.metadata(json!({"n": i, "tag": if i.is_multiple_of(2) { "even" } else { "odd" }}));
@@ -75,7 +70,7 @@ fn queries() -> Vec<(String, Query)> {
     let mut rng = Rng(0xC0FFEE);
     let mut out = Vec::new();
     for i in 0..4 {
-        let v: Vec<f32> = (0..DIM).map(|_| rng.unit()).collect();
+        let v: Vec<f32> = (0..DIM).map(|_| unit(&mut rng)).collect();
         let t = format!("{} {}", WORDS[i * 2], WORDS[i * 3 % WORDS.len()]);
         out.push((
             format!("vector {i}"),

@@ -214,7 +214,8 @@ impl VectorDB {
     }
 
     /// Checkpoints an on-disk database and closes it, reporting any failure (dropping a
-    /// `VectorDB` checkpoints too, but can only print a failure). A no-op in memory.
+    /// `VectorDB` checkpoints too, but can only log a failure through the `log` crate). A no-op
+    /// in memory.
     pub fn close(self) -> Result<()> {
         let r = self.flush();
         // Closes the files and releases the lock now, whatever the checkpoint did (the
@@ -451,13 +452,19 @@ impl VectorDB {
     /// write with no lock, apply under the write lock). Nothing to do in memory.
     fn checkpoint(&self, w: &mut Journal) -> Result<()> {
         w.usable()?;
-        let result = (|| {
-            let Some(captured) = w.checkpoint_capture(&self.read())? else {
-                return Ok(());
-            };
-            let written = w.checkpoint_write(captured)?;
-            w.checkpoint_apply(written, &mut self.state.write())
-        })();
+        let captured = match w.checkpoint_capture(&self.read()) {
+            Ok(Some(c)) => c,
+            // Nothing to fold: the last checkpoint's outcome stands.
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let failed = Err(e);
+                w.checkpoint_done(&failed);
+                return failed;
+            }
+        };
+        let result = w
+            .checkpoint_write(captured)
+            .and_then(|written| w.checkpoint_apply(written, &mut self.state.write()));
         w.checkpoint_done(&result);
         result
     }
@@ -610,8 +617,10 @@ impl VectorDB {
         w.usable()?;
         let captured = w.compact_capture(&self.read())?;
         let fresh = w.compact_build(captured, &self.opts, &self.dist)?;
-        // The old state (and its memory map) goes before its files do.
-        drop(std::mem::replace(&mut *self.state.write(), fresh));
+        // The old state (and its memory map) goes before its files do, and is freed
+        // after the write lock is released.
+        let old = std::mem::replace(&mut *self.state.write(), fresh);
+        drop(old);
         w.compact_finish();
         Ok(())
     }

@@ -2,11 +2,12 @@
 //! that searches go on meanwhile: `db.rs` calls the capture under the read lock, the
 //! writing with no lock held, and the apply (or the swap) under the write lock.
 //!
-//! A checkpoint folds the log into the data files: it appends the new rows to
-//! `rows.dat`, fsyncs the vector file, writes the graph and the liveness bitmap as new
-//! per-checkpoint files, commits Tantivy with the log sequence number as payload, writes
-//! the manifest (the switch), empties the log, and finally maps the vector file anew and
-//! hands Tantivy's new searcher to the state.
+//! A checkpoint folds the log into the data files: it fsyncs the log (Tantivy's commit
+//! below must not get ahead of it) and the vector file, appends the new rows to
+//! `rows.dat`, writes the graph and the liveness bitmap as new per-checkpoint files,
+//! commits Tantivy with the log sequence number as payload, writes the manifest (the
+//! switch), empties the log, removes the previous checkpoint's files, and finally maps the
+//! vector file anew and hands Tantivy's new searcher to the state.
 //!
 //! Compaction writes a new generation of every file without the tombstoned rows,
 //! rebuilds the graph and the text index over them, switches to it by the manifest, and

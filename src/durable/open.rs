@@ -3,8 +3,10 @@
 //! rebuilding the text index, and reading the write-ahead log. The records past the
 //! checkpoint are returned for `db.rs` to replay through the write path.
 //!
-//! Nothing in the directory is changed until the whole database checked out: only then
+//! No data file or log byte is changed until the whole database checked out: only then
 //! are the bytes past the checkpoint and the log's bad tail cut, and stray files removed.
+//! (Before that, open may create the empty `wal/` directory, and rebuild the text index,
+//! which is derived data, from the stored texts.)
 //! Damaged data files are a `corrupt` error; the text index is derived data and is
 //! rebuilt from the stored texts when it is missing or does not match the log.
 

@@ -625,3 +625,4 @@ mod parallel_tests {
         }
     }
 }
+

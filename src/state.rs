@@ -202,13 +202,14 @@ impl State {
     pub(crate) fn from_stored(
         rows: Rows,
         vectors: Vectors,
-        hnsw: Hnsw,
+        mut hnsw: Hnsw,
         text: Option<Text>,
     ) -> std::result::Result<State, String> {
         let mut ids = HashMap::with_capacity(rows.len());
         let mut live_rows = 0;
         for r in 0..rows.len() {
             if !rows.live[r] {
+                hnsw.mark_removed(r as u32);
                 continue;
             }
             if ids.insert(rows.ids[r].clone(), r as u32).is_some() {

@@ -135,6 +135,7 @@ impl Hnsw {
             }
             Some((entry_row, entry_level))
         };
+        h.removed = vec![false; n];
         h.levels = levels;
         h.layer0 = layer0;
         h.upper_offset = upper_offset;

@@ -809,4 +809,3 @@ mod parallel_tests {
         }
     }
 }
-

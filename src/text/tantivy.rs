@@ -373,12 +373,18 @@ impl Top {
         }
     }
 
-    /// Adds a hit; returns the score a new hit must beat once the list is full.
+    /// Adds a hit; returns [`Top::threshold`].
     fn push(&mut self, row: u32, score: f32) -> f32 {
         self.heap.push(Worst(score, row));
         if self.heap.len() > self.limit {
             self.heap.pop();
         }
+        self.threshold()
+    }
+
+    /// The score a new hit must reach (and then win on its row) once the list is full;
+    /// `f32::MIN` before.
+    fn threshold(&self) -> f32 {
         match self.heap.peek() {
             Some(w) if self.heap.len() == self.limit => w.0,
             _ => f32::MIN,
@@ -462,7 +468,11 @@ impl TextIndex for TantivyText {
                         .u64(ROW)
                         .map_err(|e| text_err("reading row numbers", e))?;
                     let alive = seg.alive_bitset();
-                    let mut threshold = f32::MIN;
+                    // Tantivy passes on only scores *above* the threshold; a hit that ties
+                    // the worst kept one may still win on its row number, so the threshold
+                    // sits just below it. (Taking the worst score itself made ties come
+                    // out by segment order, which differs from run to run.)
+                    let mut threshold = top.threshold().next_down();
                     weight
                         .for_each_pruning(threshold, seg, &mut |doc, score| {
                             if alive.is_none_or(|a| a.is_alive(doc))
@@ -470,7 +480,7 @@ impl TextIndex for TantivyText {
                                 && let Ok(row) = u32::try_from(row)
                                 && accept(row)
                             {
-                                threshold = top.push(row, score);
+                                threshold = top.push(row, score).next_down();
                             }
                             threshold
                         })
@@ -524,6 +534,29 @@ mod tests {
             }
             assert_eq!(ours, theirs, "{text:?}");
         }
+    }
+
+    #[test]
+    fn ties_are_broken_by_row_whatever_the_segment_order() {
+        // Forty equal texts in four segments, committed highest rows first: a top 5 of
+        // equal scores is rows 0..5, wherever Tantivy happens to visit them.
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = TantivyWriter::create(dir.path(), 0).unwrap();
+        for (seq, block) in [30u32, 20, 10, 0].into_iter().enumerate() {
+            for row in block..block + 10 {
+                w.add(row, "ownership and borrowing").unwrap();
+            }
+            w.commit(seq as u64 + 1).unwrap();
+        }
+        let t = w.text_index(40).unwrap();
+        assert!(
+            t.searcher.segment_readers().len() > 1,
+            "needs several segments"
+        );
+        let hits = t.search("ownership", 5, &|_| true).unwrap();
+        let rows: Vec<u32> = hits.iter().map(|h| h.0).collect();
+        assert_eq!(rows, vec![0, 1, 2, 3, 4]);
+        w.close().unwrap();
     }
 
     #[test]

@@ -1,18 +1,19 @@
-//! vjson's side of `benches/peers/hnswlib_compare.py`: builds the HNSW over a dataset's
-//! vectors (no text, no metadata) and measures search QPS and recall@10 at several
-//! `ef_search` values, printing one JSON object per line.
+//! vjson's side of `benches/peers/ann.py`: builds the HNSW over a dataset's vectors (no
+//! text, no metadata) through the public API and measures search QPS and recall@k at
+//! several `ef_search` values, printing one JSON object per line.
 //!
 //! ```text
-//! cargo run --release --example bench_hnsw -- [--data DIR] [--m 16] [--ef-construction 200]
-//!     [--ef 10,20,40,80,160] [--k 10]
+//! cargo run --release --example bench_hnsw -- [--data DIR] [--dim 384] [--metric cosine|dot|l2]
+//!     [--m 16] [--ef-construction 200] [--ef 10,20,40,80,160] [--k 10]
 //! ```
 //!
-//! `DIR` is laid out like `tests/data/sample` (the default). Output lines:
-//! `{"system":"vjson","what":"build","n":..,"dim":..,"build_s":..,"threads":..}`, then per
-//! ef `{"system":"vjson","what":"search","ef":..,"qps":..,"recall":..,"queries":..}`.
-//! The build uses every rayon thread; searches run one query at a time on one thread.
-//! Recall is against exact inner-product search (the vectors are unit length, so it is
-//! cosine).
+//! `DIR` holds `docs.f32` and `queries.f32` (row-major little-endian float32, `--dim`
+//! columns; default: the bundled sample) and optionally `truth_k{k}.u32` (the exact top-k
+//! row numbers per query, as `ann.py` writes them; computed here by brute force when
+//! missing). Output lines: `{"system":"vjson","what":"build","n","dim","build_s","threads",
+//! "snapshot_bytes"}`, then per ef `{"system":"vjson","what":"search","ef","qps","recall",
+//! "queries"}`. The build uses every rayon thread (`RAYON_NUM_THREADS`); searches run one
+//! query at a time on one thread.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -30,16 +31,17 @@ fn main() -> std::process::ExitCode {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
     use std::time::Instant;
 
     use rayon::prelude::*;
     use serde_json::json;
-    use vjson::dataset::Dataset;
-    use vjson::{Document, Options, Query, VectorDB};
+    use vjson::{Document, Metric, Options, Query, VectorDB};
 
     struct Args {
         data: PathBuf,
+        dim: usize,
+        metric: Metric,
         m: usize,
         ef_construction: usize,
         efs: Vec<usize>,
@@ -49,6 +51,8 @@ mod native {
     fn parse() -> Result<Args, String> {
         let mut a = Args {
             data: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample")),
+            dim: 384,
+            metric: Metric::Cosine,
             m: 16,
             ef_construction: 200,
             efs: vec![10, 20, 40, 80, 160],
@@ -63,6 +67,15 @@ mod native {
             };
             match flag.as_str() {
                 "--data" => a.data = PathBuf::from(val),
+                "--dim" => a.dim = num(&val)?,
+                "--metric" => {
+                    a.metric = match val.as_str() {
+                        "cosine" => Metric::Cosine,
+                        "dot" => Metric::Dot,
+                        "l2" => Metric::L2,
+                        other => return Err(format!("--metric: unknown metric {other:?}")),
+                    }
+                }
                 "--m" => a.m = num(&val)?,
                 "--ef-construction" => a.ef_construction = num(&val)?,
                 "--k" => a.k = num(&val)?,
@@ -78,48 +91,101 @@ mod native {
         Ok(a)
     }
 
+    fn read_f32(path: &Path, dim: usize) -> Result<Vec<Vec<f32>>, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if bytes.len() % (4 * dim) != 0 {
+            return Err(format!("{}: not rows of {dim} float32", path.display()));
+        }
+        Ok(bytes
+            .chunks_exact(4 * dim)
+            .map(|row| {
+                row.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// The exact top-k rows per query: from `truth_k{k}.u32` when present, else by brute
+    /// force under the metric (on normalised vectors for cosine).
+    fn truth(a: &Args, docs: &[Vec<f32>], queries: &[Vec<f32>]) -> Result<Vec<Vec<u32>>, String> {
+        let k = a.k;
+        let file = a.data.join(format!("truth_k{k}.u32"));
+        if let Ok(bytes) = std::fs::read(&file) {
+            let rows: Vec<u32> = bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            if rows.len() != queries.len() * k {
+                return Err(format!(
+                    "{}: expected {} x {k} rows",
+                    file.display(),
+                    queries.len()
+                ));
+            }
+            return Ok(rows.chunks(k).map(<[u32]>::to_vec).collect());
+        }
+        let unit = |v: &[f32]| -> Vec<f32> {
+            let n = vjson::norm(v).max(f32::MIN_POSITIVE);
+            v.iter().map(|x| x / n).collect()
+        };
+        let cosine = a.metric == Metric::Cosine;
+        let docs: Vec<Vec<f32>> = if cosine {
+            docs.iter().map(|d| unit(d)).collect()
+        } else {
+            docs.to_vec()
+        };
+        Ok(queries
+            .par_iter()
+            .map(|q| {
+                let q = if cosine { unit(q) } else { q.clone() };
+                let mut all: Vec<(f32, u32)> = docs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        let dist = match a.metric {
+                            Metric::L2 => vjson::l2sq(&q, d),
+                            _ => -vjson::dot(&q, d),
+                        };
+                        (dist, i as u32)
+                    })
+                    .collect();
+                all.select_nth_unstable_by(k - 1, |x, y| x.0.total_cmp(&y.0));
+                all.truncate(k);
+                all.into_iter().map(|x| x.1).collect()
+            })
+            .collect())
+    }
+
     pub fn run() -> Result<(), String> {
         let a = parse()?;
-        let d = Dataset::load(&a.data, 384).map_err(|e| e.to_string())?;
-        let docs: Vec<Document> = (0..d.docs.len())
-            .map(|i| Document::new(d.docs[i].id.clone(), d.doc_vector(i).to_vec()))
+        let docs = read_f32(&a.data.join("docs.f32"), a.dim)?;
+        let queries = read_f32(&a.data.join("queries.f32"), a.dim)?;
+        let truth = truth(&a, &docs, &queries)?;
+        let n = docs.len();
+        let batch: Vec<Document> = docs
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Document::new(i.to_string(), v.clone()))
             .collect();
-        let opts = Options::new(d.dim)
+        drop(docs);
+        let opts = Options::new(a.dim)
+            .metric(a.metric)
             .m(a.m)
             .ef_construction(a.ef_construction)
             .fulltext(false);
         let db = VectorDB::in_memory(opts).map_err(|e| e.to_string())?;
         let t = Instant::now();
-        db.insert_batch(docs).map_err(|e| e.to_string())?;
+        db.insert_batch(batch).map_err(|e| e.to_string())?;
         let build_s = t.elapsed().as_secs_f64();
+        let snapshot_bytes = db.export_snapshot().map_err(|e| e.to_string())?.len();
         println!(
             "{}",
-            json!({"system": "vjson", "what": "build", "n": d.docs.len(), "dim": d.dim,
-                   "build_s": build_s, "threads": rayon::current_num_threads()})
+            json!({"system": "vjson", "what": "build", "n": n, "dim": a.dim,
+                   "build_s": build_s, "threads": rayon::current_num_threads(),
+                   "snapshot_bytes": snapshot_bytes})
         );
-
         let k = a.k;
-        let truth: Vec<Vec<usize>> = (0..d.queries.len())
-            .into_par_iter()
-            .map(|qi| {
-                let q = d.query_vector(qi);
-                let mut all: Vec<(f32, usize)> = (0..d.docs.len())
-                    .map(|i| (vjson::dot(q, d.doc_vector(i)), i))
-                    .collect();
-                all.select_nth_unstable_by(k - 1, |x, y| y.0.total_cmp(&x.0));
-                all.truncate(k);
-                all.into_iter().map(|x| x.1).collect()
-            })
-            .collect();
-        let row: std::collections::HashMap<&str, usize> = d
-            .docs
-            .iter()
-            .enumerate()
-            .map(|(i, doc)| (doc.id.as_str(), i))
-            .collect();
-        let queries: Vec<Vec<f32>> = (0..d.queries.len())
-            .map(|i| d.query_vector(i).to_vec())
-            .collect();
         for &ef in &a.efs {
             let run = || -> Result<Vec<Vec<vjson::Hit>>, String> {
                 queries
@@ -144,7 +210,7 @@ mod native {
                 .zip(&truth)
                 .map(|(hits, exact)| {
                     hits.iter()
-                        .filter(|h| exact.contains(&row[h.id.as_str()]))
+                        .filter(|h| exact.contains(&h.id.parse::<u32>().expect("row ids")))
                         .count()
                 })
                 .sum();

@@ -65,8 +65,13 @@ impl SearchScratch {
 
 /// Searches `layer` from the entry points `eps`, keeping the `ef` nearest rows that
 /// `accept` allows (all rows are traversed). Returns them in no particular order.
+///
+/// The inner loop reads a node's links in place (no copy), keeps the not yet visited ones,
+/// and asks the vector source to prefetch their vectors before computing any distance, so
+/// that the memory latency of one neighbour overlaps the arithmetic of the previous.
+/// `accept` is a type parameter, so the common "every visible live row" check inlines.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn search_layer<V: VectorSource>(
+pub(super) fn search_layer<V: VectorSource, F: Fn(u32) -> bool>(
     h: &Hnsw,
     vecs: &V,
     dist: &Distance,
@@ -74,7 +79,7 @@ pub(super) fn search_layer<V: VectorSource>(
     eps: &[Candidate],
     ef: usize,
     layer: u8,
-    accept: &(dyn Fn(u32) -> bool + Sync),
+    accept: &F,
     s: &mut SearchScratch,
 ) -> Vec<Candidate> {
     s.reset(h.len());
@@ -93,16 +98,19 @@ pub(super) fn search_layer<V: VectorSource>(
         }
     }
     let mut bound = top.peek().map_or(f32::INFINITY, |c| c.dist);
-    let mut links = std::mem::take(&mut s.links);
+    let mut fresh = std::mem::take(&mut s.links);
     while let Some(Reverse(cur)) = cands.pop() {
         if cur.dist > bound && top.len() >= ef {
             break;
         }
-        h.links_into(cur.row, layer, &mut links);
-        for &n in &links {
-            if !s.visit(n) {
-                continue;
+        fresh.clear();
+        for n in h.links(cur.row, layer) {
+            if s.visit(n) {
+                vecs.prefetch(n);
+                fresh.push(n);
             }
+        }
+        for &n in &fresh {
             let d = dist.dist(q, vecs.vector(n));
             if top.len() < ef || d < bound {
                 let c = Candidate { dist: d, row: n };
@@ -119,6 +127,6 @@ pub(super) fn search_layer<V: VectorSource>(
             }
         }
     }
-    s.links = links;
+    s.links = fresh;
     top.into_vec()
 }

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo run --release --example bench_hnsw -- [--data DIR] [--dim 384] [--metric cosine|dot|l2]
-//!     [--m 16] [--ef-construction 200] [--ef 10,20,40,80,160] [--k 10]
+//!     [--quantization none|int8] [--m 16] [--ef-construction 200] [--ef 10,20,40,80,160]
+//!     [--k 10]
 //! ```
 //!
 //! `DIR` holds `docs.f32` and `queries.f32` (row-major little-endian float32, `--dim`
@@ -36,12 +37,13 @@ mod native {
 
     use rayon::prelude::*;
     use serde_json::json;
-    use vjson::{Document, Metric, Options, Query, VectorDB};
+    use vjson::{Document, Metric, Options, Quantization, Query, VectorDB};
 
     struct Args {
         data: PathBuf,
         dim: usize,
         metric: Metric,
+        quantization: Quantization,
         m: usize,
         ef_construction: usize,
         efs: Vec<usize>,
@@ -53,6 +55,7 @@ mod native {
             data: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample")),
             dim: 384,
             metric: Metric::Cosine,
+            quantization: Quantization::default(),
             m: 16,
             ef_construction: 200,
             efs: vec![10, 20, 40, 80, 160],
@@ -74,6 +77,13 @@ mod native {
                         "dot" => Metric::Dot,
                         "l2" => Metric::L2,
                         other => return Err(format!("--metric: unknown metric {other:?}")),
+                    }
+                }
+                "--quantization" => {
+                    a.quantization = match val.as_str() {
+                        "none" => Quantization::None,
+                        "int8" => Quantization::Int8,
+                        other => return Err(format!("--quantization: unknown {other:?}")),
                     }
                 }
                 "--m" => a.m = num(&val)?,
@@ -171,6 +181,7 @@ mod native {
         drop(docs);
         let opts = Options::new(a.dim)
             .metric(a.metric)
+            .quantization(a.quantization)
             .m(a.m)
             .ef_construction(a.ef_construction)
             .fulltext(false);

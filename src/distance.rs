@@ -79,6 +79,10 @@ mod x86 {
     pub(super) unsafe fn l2sq(a: &[f32], b: &[f32]) -> f32 {
         super::l2sq_generic(a, b)
     }
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+        super::dot_i8_generic(a, b)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -112,6 +116,36 @@ pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
     l2sq_generic(a, b)
 }
 
+/// Dot product of two `i8` vectors (over the shorter length), exactly: at most 65,536
+/// products of magnitude at most 127 x 128 fit an `i32`. Integer sums do not depend on
+/// their order, so every code path (AVX2, SSE, simd128) gives the same result.
+pub(crate) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU supports AVX2 (checked above).
+        return unsafe { x86::dot_i8(a, b) };
+    }
+    dot_i8_generic(a, b)
+}
+
+#[inline(always)]
+fn dot_i8_generic(a: &[i8], b: &[i8]) -> i32 {
+    let n = a.len().min(b.len());
+    let (ca, ra) = a[..n].as_chunks::<32>();
+    let (cb, rb) = b[..n].as_chunks::<32>();
+    let mut acc = [0i32; 16];
+    for (x, y) in ca.iter().zip(cb) {
+        for j in 0..16 {
+            acc[j] += x[2 * j] as i32 * y[2 * j] as i32 + x[2 * j + 1] as i32 * y[2 * j + 1] as i32;
+        }
+    }
+    let mut s: i32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += *x as i32 * *y as i32;
+    }
+    s
+}
+
 /// Euclidean norm.
 pub fn norm(a: &[f32]) -> f32 {
     dot(a, a).sqrt()
@@ -137,6 +171,11 @@ impl Distance {
             (_, false) => |a, b| -dot_generic(a, b),
         };
         Distance { metric, kernel }
+    }
+
+    /// The metric.
+    pub(crate) fn metric(&self) -> Metric {
+        self.metric
     }
 
     /// Distance between two stored (already normalised for cosine) vectors.
@@ -194,6 +233,26 @@ mod tests {
 
     fn naive_dot(a: &[f32], b: &[f32]) -> f32 {
         a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn int8_dot_is_exact() {
+        let mut x = 7u32;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as i8
+        };
+        for n in [0usize, 1, 31, 32, 33, 384, 1000] {
+            let a: Vec<i8> = (0..n).map(|_| next()).collect();
+            let b: Vec<i8> = (0..n).map(|_| next()).collect();
+            let naive: i32 = a.iter().zip(&b).map(|(x, y)| *x as i32 * *y as i32).sum();
+            assert_eq!(dot_i8(&a, &b), naive, "n = {n}");
+            assert_eq!(dot_i8_generic(&a, &b), naive);
+        }
+        let extreme = vec![-128i8; 65_536];
+        assert_eq!(dot_i8(&extreme, &extreme), 65_536 * 16_384);
     }
 
     #[test]

@@ -82,6 +82,20 @@ pub enum Durability {
     Buffered,
 }
 
+/// How graph searches measure distances (see [`Options::quantization`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantization {
+    /// Searches read the f32 vectors.
+    None,
+    /// The default: searches walk the graph on an in-memory copy of the vectors as signed
+    /// bytes (a quarter of the size, one scale per vector) and re-rank their candidates
+    /// with the f32 vectors, so scores stay exact. Costs `dimension + 8` bytes of RAM per
+    /// row; on rustdocs it answers ~1.6x the queries per second at the same recall.
+    #[default]
+    Int8,
+}
+
 /// Options of a database.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Options {
@@ -99,6 +113,10 @@ pub struct Options {
     /// Write durability (native on-disk only; ignored in memory).
     #[serde(default)]
     pub durability: Durability,
+    /// How graph searches measure distances (a search setting: it may change between
+    /// opens of a database).
+    #[serde(default)]
+    pub quantization: Quantization,
 }
 
 fn yes() -> bool {
@@ -114,6 +132,7 @@ impl Options {
             hnsw: HnswParams::default(),
             fulltext: true,
             durability: Durability::default(),
+            quantization: Quantization::default(),
         }
     }
 
@@ -144,6 +163,12 @@ impl Options {
     /// Turns full-text indexing on or off.
     pub fn fulltext(mut self, on: bool) -> Self {
         self.fulltext = on;
+        self
+    }
+
+    /// Sets how graph searches measure distances.
+    pub fn quantization(mut self, q: Quantization) -> Self {
+        self.quantization = q;
         self
     }
 

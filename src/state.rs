@@ -14,13 +14,14 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::distance::Distance;
+use crate::distance::dot_i8;
 use crate::document::Hit;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::fusion::Fused;
-use crate::hnsw::{Hnsw, SearchScratch, VectorSource};
-use crate::options::Options;
-use crate::store::{MemoryVectors, Row, Rows, Vectors};
+use crate::hnsw::{Exact, Hnsw, QueryDist, SearchScratch, VectorSource};
+use crate::options::{Metric, Options, Quantization};
+use crate::store::{Int8Code, Int8Vectors, MemoryVectors, Row, Rows, Vectors};
 use crate::text::{Analyzed, Bm25Index, Text};
 
 /// The default rule: scan exactly when the filter is estimated to match fewer than this
@@ -37,6 +38,8 @@ thread_local! {
 pub(crate) struct State {
     pub(crate) rows: Rows,
     pub(crate) vectors: Vectors,
+    /// The compact copy graph searches walk on, with `Quantization::Int8`.
+    pub(crate) codes: Option<Int8Vectors>,
     /// Live rows by id.
     pub(crate) ids: HashMap<String, u32>,
     pub(crate) hnsw: Hnsw,
@@ -51,9 +54,12 @@ pub(crate) struct State {
 impl State {
     /// An empty state.
     pub(crate) fn empty(opts: &Options) -> State {
+        let vectors = Vectors::Memory(MemoryVectors::new(opts.dimension));
         State {
+            codes: (opts.quantization == Quantization::Int8)
+                .then(|| Int8Vectors::of(opts.dimension, 0, &vectors)),
             rows: Rows::default(),
-            vectors: Vectors::Memory(MemoryVectors::new(opts.dimension)),
+            vectors,
             ids: HashMap::new(),
             hnsw: Hnsw::new(&opts.hnsw),
             text: opts.fulltext.then(|| Text::Bm25(Bm25Index::new())),
@@ -73,6 +79,12 @@ impl State {
         self.vectors.reserve(inserts.len());
         for p in &inserts {
             self.vectors.push(&p.vector);
+        }
+        if let Some(c) = self.codes.as_mut() {
+            c.reserve(inserts.len());
+            for p in &inserts {
+                c.push(&p.vector);
+            }
         }
         self.hnsw.grow(end as usize);
         for p in inserts {
@@ -194,7 +206,16 @@ impl State {
                 Hnsw::rebuild(&opts.hnsw, rows.len() as u32, &vectors, dist, &dead)
             }
         };
-        State::from_stored(rows, vectors, hnsw, text).map_err(Error::snapshot)
+        State::from_stored(rows, vectors, hnsw, text)
+            .map(|s| s.with_codes(opts))
+            .map_err(Error::snapshot)
+    }
+
+    /// Builds (or drops) the compact copy of the vectors `opts.quantization` asks for.
+    pub(crate) fn with_codes(mut self, opts: &Options) -> State {
+        self.codes = (opts.quantization == Quantization::Int8)
+            .then(|| Int8Vectors::of(opts.dimension, self.rows.len() as u32, &self.vectors));
+        self
     }
 
     /// Puts stored parts together, every row published: builds the id map and counts the
@@ -220,6 +241,7 @@ impl State {
         Ok(State {
             visible: rows.len() as u32,
             rows,
+            codes: None,
             vectors,
             ids,
             hnsw,
@@ -276,8 +298,34 @@ impl State {
         }
         let accept = |r: u32| self.accepts(r, filter);
         let found = SCRATCH.with(|s| {
-            self.hnsw
-                .search(&self.vectors, dist, q, k, ef, &accept, &mut s.borrow_mut())
+            let s = &mut s.borrow_mut();
+            match &self.codes {
+                None => {
+                    let qd = Exact {
+                        vecs: &self.vectors,
+                        dist,
+                        q,
+                    };
+                    self.hnsw.search(&qd, k, ef, &accept, s)
+                }
+                Some(codes) => {
+                    // Walk on the compact copy, keep the `ef` best, re-rank them exactly.
+                    let qd = Int8Query {
+                        codes,
+                        q: Int8Code::of(q),
+                        l2: dist.metric() == Metric::L2,
+                    };
+                    let mut found: Vec<(u32, f32)> = self
+                        .hnsw
+                        .search(&qd, ef.max(k), ef, &accept, s)
+                        .into_iter()
+                        .map(|(r, _)| (r, dist.dist(q, self.vectors.vector(r))))
+                        .collect();
+                    found.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+                    found.truncate(k);
+                    found
+                }
+            }
         });
         // The graph can come back short only when few rows qualify or tombstones cut it
         // off; the exact scan then returns every qualifying row.
@@ -333,5 +381,32 @@ impl State {
             metadata: self.rows.metadata[r].clone(),
             text: self.rows.texts[r].clone(),
         }
+    }
+}
+
+/// Distances from a query to rows on the compact copy (see `Int8Vectors`): the exact
+/// integer dot product of the codes times both scales; for L2 through the exact squared
+/// norms, `|a|^2 + |b|^2 - 2 a.b`.
+struct Int8Query<'a> {
+    codes: &'a Int8Vectors,
+    q: Int8Code,
+    l2: bool,
+}
+
+impl QueryDist for Int8Query<'_> {
+    #[inline]
+    fn dist(&self, row: u32) -> f32 {
+        let dot = dot_i8(&self.q.codes, self.codes.codes(row)) as f32
+            * (self.q.scale * self.codes.scale(row));
+        if self.l2 {
+            self.q.sq_norm + self.codes.sq_norm(row) - 2.0 * dot
+        } else {
+            -dot
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, row: u32) {
+        self.codes.prefetch(row);
     }
 }

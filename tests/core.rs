@@ -116,6 +116,40 @@ fn hnsw_recall_at_default_settings() {
 }
 
 #[test]
+fn int8_walks_rerank_to_exact_scores_with_the_recall_of_f32_walks() {
+    // The default walks the graph on int8 codes and re-ranks with the f32 vectors: every
+    // score it returns is the exact one, and recall matches a walk on the f32 vectors.
+    let s = sample();
+    let f32_db =
+        VectorDB::in_memory(vjson::Options::new(s.dim).quantization(vjson::Quantization::None))
+            .unwrap();
+    f32_db.insert_batch(s.documents()).unwrap();
+    let (mut r8, mut r32) = (Recall::default(), Recall::default());
+    for qi in 0..s.queries.len() {
+        let q = s.query_vector(qi);
+        let exact: Vec<(usize, f64)> = brute_top_k(q, K, |_| true);
+        let exact_ids: Vec<String> = exact.iter().map(|(i, _)| id(*i)).collect();
+        let query = Query::new().vector(q.to_vec()).k(K);
+        let h8 = shared_db().search(&query).unwrap();
+        r8.add(&ids(&h8), &exact_ids);
+        r32.add(&ids(&f32_db.search(&query).unwrap()), &exact_ids);
+        for h in &h8 {
+            let i = s.docs.iter().position(|d| d.id == h.id).unwrap();
+            let c = cosine(q, s.doc_vector(i));
+            assert!(
+                (h.score as f64 - c).abs() < 1e-5,
+                "{}: {} vs {c}",
+                h.id,
+                h.score
+            );
+        }
+    }
+    let (r8, r32) = (r8.value(), r32.value());
+    say!("recall@10 at default ef: int8 walk + re-rank {r8:.4}, f32 walk {r32:.4}");
+    assert!(r8 >= r32 - 0.01, "int8 {r8} vs f32 {r32}");
+}
+
+#[test]
 fn an_exhaustive_ef_finds_the_exact_top_10() {
     // With ef as large as the database, HNSW search must find the exact answer unless some
     // node cannot be reached (a parallel-build race once left a few such nodes).

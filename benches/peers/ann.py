@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Side-by-side ANN benchmark: vjson against hnswlib, faiss (HNSW32 and flat) and usearch.
 
-Every system indexes the same vectors of each dataset in the same run, then searches every
+`vjson` runs at its defaults (graph walks on the int8 copy, exact re-rank), `vjson-f32`
+with `Quantization::None`. Every system indexes the same vectors of each dataset in the same run, then searches every
 query for its top 10 at several ef values. Reported per system and dataset: build time
 (2 threads), peak RSS of the process that built the index, index bytes per vector, and for
 each ef the queries per second (one query at a time, one thread) and recall@10 against
@@ -38,7 +39,7 @@ ROOT = HERE.parent.parent
 VENV = HERE / ".venv"
 VENV_PY = VENV / "bin" / "python"
 PACKAGES = ["hnswlib", "faiss-cpu", "usearch", "numpy", "matplotlib"]
-SYSTEMS = ["vjson", "hnswlib", "faiss-hnsw32", "usearch", "faiss-flat"]
+SYSTEMS = ["vjson", "vjson-f32", "hnswlib", "faiss-hnsw32", "usearch", "faiss-flat"]
 THREADS = 2
 K = 10
 
@@ -242,8 +243,10 @@ def vjson_binary() -> str:
 def run_system(system, d: Path, efs, m, efc, vjson_exe):
     """Runs one system in a child process; returns its records and its peak RSS."""
     meta = json.loads((d / "meta.json").read_text())
-    if system == "vjson":
+    if system in ("vjson", "vjson-f32"):
+        quant = "none" if system == "vjson-f32" else "int8"
         cmd = [vjson_exe, "--data", str(d), "--dim", str(meta["dim"]), "--metric", meta["metric"],
+               "--quantization", quant,
                "--m", str(m), "--ef-construction", str(efc), "--ef", ",".join(map(str, efs)),
                "--k", str(K)]
         env = {**os.environ, "RAYON_NUM_THREADS": str(THREADS)}
@@ -354,7 +357,7 @@ def main():
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--rustdocs", default=os.environ.get("VJSON_CORPUS"))
     ap.add_argument("--quick", action="store_true", help="generated sets 10x smaller")
-    ap.add_argument("--ef", default="10,20,40,60,80,120,160,240,320")
+    ap.add_argument("--ef", default="10,20,40,60,80,120,160,240,320,480,640,960")
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--ef-construction", type=int, default=200)
     ap.add_argument("--out", default=None, help="results directory")
@@ -369,7 +372,7 @@ def main():
     out = Path(a.out) if a.out else target_dir() / "ann-bench"
     sets = make_datasets(a.datasets.split(","), a.quick, a.rustdocs, out / "data")
     systems = a.systems.split(",")
-    exe = vjson_binary() if "vjson" in systems else None
+    exe = vjson_binary() if any(s.startswith("vjson") for s in systems) else None
     results = {}
     for name, d in sets:
         meta = json.loads((d / "meta.json").read_text())

@@ -267,7 +267,9 @@ impl DiskJournal {
         self.vec_file = vec_file;
         self.rows_file = rows_file;
         self.retired_text = std::mem::replace(&mut self.text, text);
-        State::from_stored(rows, vectors, hnsw, text_index).map_err(|d| corrupt(&path, d))
+        State::from_stored(rows, vectors, hnsw, text_index)
+            .map(|s| s.with_codes(&self.opts))
+            .map_err(|d| corrupt(&path, d))
     }
 
     /// After the compacted state was swapped in: closes the old generation's text writer

@@ -272,7 +272,8 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
     };
     let vectors = Vectors::Mapped(MappedVectors::new(dim, map, rows_n));
     let state = State::from_stored(rows, vectors, hnsw, text_index)
-        .map_err(|detail| corrupt(&rows_file.path, detail))?;
+        .map_err(|detail| corrupt(&rows_file.path, detail))?
+        .with_codes(&opts);
 
     // Everything checked out: only now cut what lies past the checkpoint and the last good
     // log record, and remove the files the manifest does not name. (Cutting the vector

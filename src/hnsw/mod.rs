@@ -24,6 +24,37 @@ use crate::options::HnswParams;
 pub(crate) use search::SearchScratch;
 use search::{Candidate, search_layer};
 
+/// The distance from one query to any row, as a search computes it (lower is closer).
+/// [`Exact`] reads the stored f32 vectors; the state layer also searches through a
+/// compact quantised copy.
+pub(crate) trait QueryDist {
+    /// Distance from the query to `row`.
+    fn dist(&self, row: u32) -> f32;
+
+    /// A hint that `row` is about to be measured.
+    #[inline]
+    fn prefetch(&self, _row: u32) {}
+}
+
+/// Exact distances from the f32 query `q` to the stored vectors.
+pub(crate) struct Exact<'a, V> {
+    pub(crate) vecs: &'a V,
+    pub(crate) dist: &'a Distance,
+    pub(crate) q: &'a [f32],
+}
+
+impl<V: VectorSource> QueryDist for Exact<'_, V> {
+    #[inline]
+    fn dist(&self, row: u32) -> f32 {
+        self.dist.dist(self.q, self.vecs.vector(row))
+    }
+
+    #[inline]
+    fn prefetch(&self, row: u32) {
+        self.vecs.prefetch(row);
+    }
+}
+
 /// Where the graph reads vectors from: the store, by row number.
 pub(crate) trait VectorSource: Sync {
     /// The (normalised, for cosine) vector of `row`.
@@ -313,9 +344,15 @@ impl Hnsw {
             .collect();
         let accept = |r: u32| seen[r as usize] && r != u;
         near.extend(
-            self.search(vecs, dist, uv, 8, self.ef_construction, &accept, scratch)
-                .into_iter()
-                .map(|(row, d)| Candidate { dist: d, row }),
+            self.search(
+                &Exact { vecs, dist, q: uv },
+                8,
+                self.ef_construction,
+                &accept,
+                scratch,
+            )
+            .into_iter()
+            .map(|(row, d)| Candidate { dist: d, row }),
         );
         near.sort_unstable();
         near.dedup_by_key(|c| c.row);
@@ -375,11 +412,12 @@ impl Hnsw {
             }
         };
         let qv = vecs.vector(q);
-        let mut ep_dist = dist.dist(qv, vecs.vector(ep));
+        let qd = Exact { vecs, dist, q: qv };
+        let mut ep_dist = qd.dist(ep);
         let mut links = Vec::new();
         // Greedy descent through the layers above the new node's level.
         for layer in (level.saturating_add(1)..=top).rev() {
-            (ep, ep_dist) = self.greedy(qv, ep, ep_dist, layer, vecs, dist, &mut links);
+            (ep, ep_dist) = self.greedy(&qd, ep, ep_dist, layer, &mut links);
         }
         let mut eps = vec![Candidate {
             dist: ep_dist,
@@ -388,9 +426,7 @@ impl Hnsw {
         for layer in (0..=level.min(top)).rev() {
             let found = search_layer(
                 self,
-                vecs,
-                dist,
-                qv,
+                &qd,
                 &eps,
                 self.ef_construction,
                 layer,
@@ -454,22 +490,19 @@ impl Hnsw {
         self.set_links(q, layer, &ids);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn greedy<V: VectorSource>(
+    fn greedy<Q: QueryDist>(
         &self,
-        qv: &[f32],
+        qd: &Q,
         mut ep: u32,
         mut ep_dist: f32,
         layer: u8,
-        vecs: &V,
-        dist: &Distance,
         buf: &mut Vec<u32>,
     ) -> (u32, f32) {
         loop {
             let mut changed = false;
             self.links_into(ep, layer, buf);
             for &n in buf.iter() {
-                let d = dist.dist(qv, vecs.vector(n));
+                let d = qd.dist(n);
                 if d < ep_dist {
                     ep_dist = d;
                     ep = n;
@@ -597,12 +630,9 @@ impl Hnsw {
     /// The `k` nearest accepted rows to `q` with their distances, nearest first.
     /// `accept` decides which rows may be returned (tombstones, visibility, filters); every
     /// row may still be traversed.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn search<V: VectorSource>(
+    pub(crate) fn search<Q: QueryDist>(
         &self,
-        vecs: &V,
-        dist: &Distance,
-        q: &[f32],
+        qd: &Q,
         k: usize,
         ef: usize,
         accept: &impl Fn(u32) -> bool,
@@ -611,16 +641,14 @@ impl Hnsw {
         let Some((mut ep, top)) = self.entry() else {
             return Vec::new();
         };
-        let mut ep_dist = dist.dist(q, vecs.vector(ep));
+        let mut ep_dist = qd.dist(ep);
         let mut buf = Vec::new();
         for layer in (1..=top).rev() {
-            (ep, ep_dist) = self.greedy(q, ep, ep_dist, layer, vecs, dist, &mut buf);
+            (ep, ep_dist) = self.greedy(qd, ep, ep_dist, layer, &mut buf);
         }
         let mut found = search_layer(
             self,
-            vecs,
-            dist,
-            q,
+            qd,
             &[Candidate {
                 dist: ep_dist,
                 row: ep,
@@ -725,7 +753,12 @@ mod tests {
             for i in 0..100u32 {
                 let q = queries.vector(i);
                 let exact = brute(&f, &d, q, 10, dead);
-                let got = h.search(&f, &d, q, 10, 64, &|r| !dead(r), &mut s);
+                let qd = Exact {
+                    vecs: &f,
+                    dist: &d,
+                    q,
+                };
+                let got = h.search(&qd, 10, 64, &|r| !dead(r), &mut s);
                 hit += got.iter().filter(|g| exact.contains(&g.0)).count();
             }
             hit as f64 / 1000.0

@@ -3,8 +3,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-use super::{Hnsw, VectorSource};
-use crate::distance::Distance;
+use super::{Hnsw, QueryDist};
 
 /// A row and its distance to the query; ordered by distance, then row.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,15 +66,13 @@ impl SearchScratch {
 /// `accept` allows (all rows are traversed). Returns them in no particular order.
 ///
 /// The inner loop reads a node's links in place (no copy), keeps the not yet visited ones,
-/// and asks the vector source to prefetch their vectors before computing any distance, so
+/// and asks for their vectors to be prefetched before computing any distance, so
 /// that the memory latency of one neighbour overlaps the arithmetic of the previous.
 /// `accept` is a type parameter, so the common "every visible live row" check inlines.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn search_layer<V: VectorSource, F: Fn(u32) -> bool>(
+pub(super) fn search_layer<Q: QueryDist, F: Fn(u32) -> bool>(
     h: &Hnsw,
-    vecs: &V,
-    dist: &Distance,
-    q: &[f32],
+    qd: &Q,
     eps: &[Candidate],
     ef: usize,
     layer: u8,
@@ -106,12 +103,12 @@ pub(super) fn search_layer<V: VectorSource, F: Fn(u32) -> bool>(
         fresh.clear();
         for n in h.links(cur.row, layer) {
             if s.visit(n) {
-                vecs.prefetch(n);
+                qd.prefetch(n);
                 fresh.push(n);
             }
         }
         for &n in &fresh {
-            let d = dist.dist(q, vecs.vector(n));
+            let d = qd.dist(n);
             if top.len() < ef || d < bound {
                 let c = Candidate { dist: d, row: n };
                 cands.push(Reverse(c));

@@ -13,7 +13,7 @@
 //! row numbers per query, as `ann.py` writes them; computed here by brute force when
 //! missing). Output lines: `{"system":"vjson","what":"build","n","dim","build_s","threads",
 //! "snapshot_bytes"}`, then per ef `{"system":"vjson","what":"search","ef","qps","recall",
-//! "queries"}`. The build uses every rayon thread (`RAYON_NUM_THREADS`); searches run one
+//! "queries"}`, and last `{"what":"memory","peak_rss_bytes"}`. The build uses every rayon thread (`RAYON_NUM_THREADS`); searches run one
 //! query at a time on one thread.
 
 #[cfg(target_arch = "wasm32")]
@@ -232,6 +232,22 @@ mod native {
                        "recall": recall, "queries": queries.len()})
             );
         }
+        println!(
+            "{}",
+            json!({"system": "vjson", "what": "memory", "peak_rss_bytes": peak_rss_bytes()})
+        );
         Ok(())
+    }
+
+    /// This process's peak resident set (VmHWM; Linux, else 0), in bytes.
+    fn peak_rss_bytes() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+            .map_or(0, |kb| kb * 1024)
     }
 }

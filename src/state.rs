@@ -19,7 +19,7 @@ use crate::document::Hit;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::fusion::Fused;
-use crate::hnsw::{Exact, Hnsw, QueryDist, SearchScratch, VectorSource};
+use crate::hnsw::{Exact, ExactSpace, Hnsw, QueryDist, SearchScratch, Space, VectorSource};
 use crate::options::{Metric, Options, Quantization};
 use crate::store::{Int8Code, Int8Vectors, MemoryVectors, Row, Rows, Vectors};
 use crate::text::{Analyzed, Bm25Index, Text};
@@ -96,8 +96,18 @@ impl State {
     /// Write phase 2 (under a *read* lock, concurrently with searches): links the new
     /// rows into the graph, in parallel.
     pub(crate) fn link(&self, rows: Range<u32>, dist: &Distance) {
-        if !rows.is_empty() {
-            self.hnsw.insert_rows(rows, &self.vectors, dist);
+        if rows.is_empty() {
+            return;
+        }
+        match &self.codes {
+            Some(codes) => self.hnsw.insert_rows(rows, &Int8Space::new(codes, dist)),
+            None => self.hnsw.insert_rows(
+                rows,
+                &ExactSpace {
+                    vecs: &self.vectors,
+                    dist,
+                },
+            ),
         }
     }
 
@@ -140,7 +150,16 @@ impl State {
         if let (Some(ix), Some(t)) = (self.text.as_mut(), text.as_deref()) {
             ix.remove(row, t)?;
         }
-        self.hnsw.remove(row, &self.vectors, dist);
+        match &self.codes {
+            Some(codes) => self.hnsw.remove(row, &Int8Space::new(codes, dist)),
+            None => self.hnsw.remove(
+                row,
+                &ExactSpace {
+                    vecs: &self.vectors,
+                    dist,
+                },
+            ),
+        }
         self.live_rows -= 1;
         Ok(())
     }
@@ -203,7 +222,11 @@ impl State {
             Some(g) => g,
             None => {
                 let dead = |r: u32| !rows.live[r as usize];
-                Hnsw::rebuild(&opts.hnsw, rows.len() as u32, &vectors, dist, &dead)
+                let space = ExactSpace {
+                    vecs: &vectors,
+                    dist,
+                };
+                Hnsw::rebuild(&opts.hnsw, rows.len() as u32, &space, &dead)
             }
         };
         State::from_stored(rows, vectors, hnsw, text)
@@ -400,6 +423,40 @@ impl QueryDist for Int8Query<'_> {
             * (self.q.scale * self.codes.scale(row));
         if self.l2 {
             self.q.sq_norm + self.codes.sq_norm(row) - 2.0 * dot
+        } else {
+            -dot
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, row: u32) {
+        self.codes.prefetch(row);
+    }
+}
+
+/// Distances between stored rows on the compact copy, as building the graph measures
+/// them (the same arithmetic as `Int8Query`).
+struct Int8Space<'a> {
+    codes: &'a Int8Vectors,
+    l2: bool,
+}
+
+impl<'a> Int8Space<'a> {
+    fn new(codes: &'a Int8Vectors, dist: &Distance) -> Self {
+        Int8Space {
+            codes,
+            l2: dist.metric() == Metric::L2,
+        }
+    }
+}
+
+impl Space for Int8Space<'_> {
+    #[inline]
+    fn between(&self, a: u32, b: u32) -> f32 {
+        let c = self.codes;
+        let dot = dot_i8(c.codes(a), c.codes(b)) as f32 * (c.scale(a) * c.scale(b));
+        if self.l2 {
+            c.sq_norm(a) + c.sq_norm(b) - 2.0 * dot
         } else {
             -dot
         }

@@ -4,7 +4,7 @@
 `vjson` runs at its defaults (graph walks on the int8 copy, exact re-rank), `vjson-f32`
 with `Quantization::None`. Every system indexes the same vectors of each dataset in the same run, then searches every
 query for its top 10 at several ef values. Reported per system and dataset: build time
-(2 threads), peak RSS of the process that built the index, index bytes per vector, and for
+(2 threads), peak RSS of the process that built and searched the index (VmHWM), index bytes per vector, and for
 each ef the queries per second (one query at a time, one thread) and recall@10 against
 exact search. The summary gives vjson's ratios against hnswlib: QPS at recall >= 0.95
 (best QPS of each at that recall) and build time.
@@ -22,7 +22,7 @@ panel per dataset, one curve per system) is written.
 
 On first use the script creates benches/peers/.venv and installs hnswlib, faiss-cpu,
 usearch, numpy and matplotlib into it, then re-runs itself there. Each system runs in a
-child process of its own (`--worker`), so its peak RSS is its own.
+child process of its own (`--worker`), which reports its own peak RSS.
 """
 
 import argparse
@@ -163,6 +163,14 @@ def emit(**rec):
     print(json.dumps(rec), flush=True)
 
 
+def peak_rss_bytes():
+    """This process's peak resident set (VmHWM; Linux), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def worker(system, d: Path, efs, m, efc):
     import numpy as np
 
@@ -224,6 +232,7 @@ def worker(system, d: Path, efs, m, efc):
             emit(what="search", ef=ef, qps=qps, recall=recall(labels, truth))
     else:
         sys.exit(f"unknown system {system}")
+    emit(what="memory", peak_rss_bytes=peak_rss_bytes())
 
 
 def vjson_binary() -> str:
@@ -254,16 +263,15 @@ def run_system(system, d: Path, efs, m, efc, vjson_exe):
         cmd = [sys.executable, __file__, "--worker", system, "--data", str(d),
                "--ef", ",".join(map(str, efs)), "--m", str(m), "--ef-construction", str(efc)]
         env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
-    out = p.stdout.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    if status != 0:
-        sys.exit(f"{system} on {d.name} failed ({status})")
-    recs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, env=env, text=True)
+    if p.returncode != 0:
+        sys.exit(f"{system} on {d.name} failed ({p.returncode})")
+    recs = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
     build = next(r for r in recs if r["what"] == "build")
     build.setdefault("index_bytes", build.get("snapshot_bytes"))
+    memory = next(r for r in recs if r["what"] == "memory")
     return {"build_s": build["build_s"], "index_bytes": build["index_bytes"],
-            "peak_rss_bytes": usage.ru_maxrss * 1024,
+            "peak_rss_bytes": memory["peak_rss_bytes"],
             "search": [r for r in recs if r["what"] == "search"]}
 
 

@@ -22,7 +22,7 @@ use super::open::rebuild_text;
 use crate::codec::Encoder;
 use crate::distance::Distance;
 use crate::error::Result;
-use crate::hnsw::{Hnsw, VectorSource};
+use crate::hnsw::{ExactSpace, Hnsw, VectorSource};
 use crate::state::State;
 use crate::store::file::{AppendFile, corrupt, sync_dir};
 use crate::store::manifest::{FORMAT, FORMAT_VERSION, FileRef, Manifest, remove_strays};
@@ -208,7 +208,11 @@ impl DiskJournal {
             vec_file.map((n * dim * 4) as u64)?,
             n,
         ));
-        let hnsw = Hnsw::rebuild(&self.opts.hnsw, n as u32, &vectors, dist, &|_| false);
+        let space = ExactSpace {
+            vecs: &vectors,
+            dist,
+        };
+        let hnsw = Hnsw::rebuild(&self.opts.hnsw, n as u32, &space, &|_| false);
         let live_file = FileRef::write(
             &self.dir,
             format!("live.{generation}.bin"),

@@ -171,7 +171,14 @@ mod tests {
         );
         let mut h = Hnsw::new(&params);
         h.grow(n);
-        h.insert_rows(0..n as u32, &v, &Distance::new(Metric::Cosine));
+        let dist = Distance::new(Metric::Cosine);
+        h.insert_rows(
+            0..n as u32,
+            &crate::hnsw::ExactSpace {
+                vecs: &v,
+                dist: &dist,
+            },
+        );
         (h, params)
     }
 

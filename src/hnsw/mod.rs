@@ -55,6 +55,53 @@ impl<V: VectorSource> QueryDist for Exact<'_, V> {
     }
 }
 
+/// Distances between stored rows, as building and repairing the graph measure them: on
+/// the f32 vectors ([`ExactSpace`]) or, in the state layer, on the int8 codes.
+pub(crate) trait Space: Sync {
+    /// Distance between rows `a` and `b` (lower is closer).
+    fn between(&self, a: u32, b: u32) -> f32;
+
+    /// A hint that `row` is about to be measured.
+    #[inline]
+    fn prefetch(&self, _row: u32) {}
+}
+
+/// Exact distances between the stored f32 vectors.
+pub(crate) struct ExactSpace<'a, V> {
+    pub(crate) vecs: &'a V,
+    pub(crate) dist: &'a Distance,
+}
+
+impl<V: VectorSource> Space for ExactSpace<'_, V> {
+    #[inline]
+    fn between(&self, a: u32, b: u32) -> f32 {
+        self.dist.dist(self.vecs.vector(a), self.vecs.vector(b))
+    }
+
+    #[inline]
+    fn prefetch(&self, row: u32) {
+        self.vecs.prefetch(row);
+    }
+}
+
+/// Distances from a stored row to others: the query of an insert or a repair.
+struct FromRow<'a, S> {
+    space: &'a S,
+    row: u32,
+}
+
+impl<S: Space> QueryDist for FromRow<'_, S> {
+    #[inline]
+    fn dist(&self, row: u32) -> f32 {
+        self.space.between(self.row, row)
+    }
+
+    #[inline]
+    fn prefetch(&self, row: u32) {
+        self.space.prefetch(row);
+    }
+}
+
 /// Where the graph reads vectors from: the store, by row number.
 pub(crate) trait VectorSource: Sync {
     /// The (normalised, for cosine) vector of `row`.
@@ -203,12 +250,7 @@ impl Hnsw {
     /// Links rows `rows` (already grown, vectors already in `vecs`) into the graph, in
     /// parallel with rayon. Concurrent searches stay safe; they may or may not see the new
     /// nodes, and callers decide row visibility.
-    pub(crate) fn insert_rows<V: VectorSource>(
-        &self,
-        rows: std::ops::Range<u32>,
-        vecs: &V,
-        dist: &Distance,
-    ) {
+    pub(crate) fn insert_rows<S: Space>(&self, rows: std::ops::Range<u32>, space: &S) {
         let rows: Vec<u32> = rows.collect();
         if rows.is_empty() {
             return;
@@ -222,7 +264,7 @@ impl Hnsw {
         };
         let mut scratch = SearchScratch::default();
         for &row in &rows[..seed] {
-            self.insert_one(row, vecs, dist, &mut scratch);
+            self.insert_one(row, space, &mut scratch);
         }
         if seed == rows.len() {
             return;
@@ -230,12 +272,12 @@ impl Hnsw {
         rows[seed..]
             .par_iter()
             .for_each_init(SearchScratch::default, |s, &row| {
-                self.insert_one(row, vecs, dist, s)
+                self.insert_one(row, space, s)
             });
         // A batch large against the graph is worth a connectivity pass (one sweep over
         // layer 0); a small one into a large graph is left as sequential HNSW leaves it.
         if rows.len().saturating_mul(REPAIR_RATIO) >= self.len() {
-            self.repair_reachability(vecs, dist);
+            self.repair_reachability(space);
         }
     }
 
@@ -286,7 +328,7 @@ impl Hnsw {
     /// its list, or replacing a link to a node that keeps another in-link), which makes
     /// reachable at once everything the node itself links to; a few passes settle what a
     /// replacement cut off in turn. Costs one sweep over layer 0 when nothing is amiss.
-    fn repair_reachability<V: VectorSource>(&self, vecs: &V, dist: &Distance) {
+    fn repair_reachability<S: Space>(&self, space: &S) {
         let mut scratch = SearchScratch::default();
         for _ in 0..8 {
             let mut seen = self.reachable();
@@ -298,7 +340,7 @@ impl Hnsw {
                 if seen[u as usize] || self.removed[u as usize] {
                     continue;
                 }
-                self.link_from_reachable(u, &seen, &mut indeg, vecs, dist, &mut scratch);
+                self.link_from_reachable(u, &seen, &mut indeg, space, &mut scratch);
                 self.mark_reachable_from(u, &mut seen);
             }
         }
@@ -322,30 +364,28 @@ impl Hnsw {
     /// Adds a layer-0 link to `u` from a node in `seen`: the nearest one with room in its
     /// list, or else whose list links to some node that another list links to as well
     /// (that link, the farthest such, is replaced, so nobody loses their last in-link).
-    fn link_from_reachable<V: VectorSource>(
+    fn link_from_reachable<S: Space>(
         &self,
         u: u32,
         seen: &[bool],
         indeg: &mut [u32],
-        vecs: &V,
-        dist: &Distance,
+        space: &S,
         scratch: &mut SearchScratch,
     ) {
-        let uv = vecs.vector(u);
         let mut own = Vec::new();
         self.links_into(u, 0, &mut own);
         let mut near: Vec<Candidate> = own
             .iter()
             .filter(|&&r| seen[r as usize] && r != u)
             .map(|&r| Candidate {
-                dist: dist.dist(uv, vecs.vector(r)),
+                dist: space.between(u, r),
                 row: r,
             })
             .collect();
         let accept = |r: u32| seen[r as usize] && r != u;
         near.extend(
             self.search(
-                &Exact { vecs, dist, q: uv },
+                &FromRow { space, row: u },
                 8,
                 self.ef_construction,
                 &accept,
@@ -366,12 +406,11 @@ impl Hnsw {
             if cur.len() < self.m0 {
                 cur.push(u);
             } else {
-                let fv = vecs.vector(from.row);
                 let Some((_, i)) = cur
                     .iter()
                     .enumerate()
                     .filter(|&(_, &r)| indeg[r as usize] >= 2)
-                    .map(|(i, &r)| (dist.dist(fv, vecs.vector(r)), i))
+                    .map(|(i, &r)| (space.between(from.row, r), i))
                     .max_by(|a, b| a.0.total_cmp(&b.0))
                 else {
                     continue;
@@ -393,13 +432,7 @@ impl Hnsw {
         }
     }
 
-    fn insert_one<V: VectorSource>(
-        &self,
-        q: u32,
-        vecs: &V,
-        dist: &Distance,
-        scratch: &mut SearchScratch,
-    ) {
+    fn insert_one<S: Space>(&self, q: u32, space: &S, scratch: &mut SearchScratch) {
         let level = self.levels[q as usize];
         let (mut ep, top) = {
             let mut e = self.entry.lock();
@@ -411,8 +444,7 @@ impl Hnsw {
                 Some(x) => x,
             }
         };
-        let qv = vecs.vector(q);
-        let qd = Exact { vecs, dist, q: qv };
+        let qd = FromRow { space, row: q };
         let mut ep_dist = qd.dist(ep);
         let mut links = Vec::new();
         // Greedy descent through the layers above the new node's level.
@@ -439,10 +471,10 @@ impl Hnsw {
             // lists (2m slots) keep room for the back-links later nodes add, and searches
             // compute fewer distances per hop. (Keeping 2m own links on layer 0 gave lower
             // recall at every ef on rustdocs, and a slower build.)
-            let chosen = self.select(vecs, dist, &cands, self.m);
-            self.set_own_links(q, qv, layer, &chosen, vecs, dist);
+            let chosen = self.select(space, &cands, self.m);
+            self.set_own_links(q, layer, &chosen, space);
             for c in &chosen {
-                self.add_link(c.row, q, c.dist, layer, vecs, dist);
+                self.add_link(c.row, q, c.dist, layer, space);
             }
             eps = found;
         }
@@ -460,15 +492,7 @@ impl Hnsw {
     /// would silently drop that back-link — enough, now and then, to leave a node with no
     /// incoming link at all, unreachable by every search. So links already present are
     /// kept: merged with `chosen` and pruned by the same heuristic.
-    fn set_own_links<V: VectorSource>(
-        &self,
-        q: u32,
-        qv: &[f32],
-        layer: u8,
-        chosen: &[Candidate],
-        vecs: &V,
-        dist: &Distance,
-    ) {
+    fn set_own_links<S: Space>(&self, q: u32, layer: u8, chosen: &[Candidate], space: &S) {
         let _g = self.lock(q);
         let mut present = Vec::new();
         self.links_into(q, layer, &mut present);
@@ -478,11 +502,11 @@ impl Hnsw {
         } else {
             let mut all = chosen.to_vec();
             all.extend(present.iter().map(|&r| Candidate {
-                dist: dist.dist(qv, vecs.vector(r)),
+                dist: space.between(q, r),
                 row: r,
             }));
             all.sort_unstable();
-            self.select(vecs, dist, &all, self.max_links(layer))
+            self.select(space, &all, self.max_links(layer))
                 .iter()
                 .map(|c| c.row)
                 .collect()
@@ -517,15 +541,7 @@ impl Hnsw {
 
     /// Adds `new` (at distance `d` from `to`) to `to`'s links, pruning with the heuristic
     /// when the list is full.
-    fn add_link<V: VectorSource>(
-        &self,
-        to: u32,
-        new: u32,
-        d: f32,
-        layer: u8,
-        vecs: &V,
-        dist: &Distance,
-    ) {
+    fn add_link<S: Space>(&self, to: u32, new: u32, d: f32, layer: u8, space: &S) {
         if self.levels[to as usize] < layer {
             return;
         }
@@ -540,17 +556,16 @@ impl Hnsw {
             self.set_links(to, layer, &cur);
             return;
         }
-        let tv = vecs.vector(to);
         let mut cands: Vec<Candidate> = cur
             .iter()
             .map(|&r| Candidate {
-                dist: dist.dist(tv, vecs.vector(r)),
+                dist: space.between(to, r),
                 row: r,
             })
             .collect();
         cands.push(Candidate { dist: d, row: new });
         cands.sort_unstable();
-        let chosen = self.select(vecs, dist, &cands, self.max_links(layer));
+        let chosen = self.select(space, &cands, self.max_links(layer));
         let ids: Vec<u32> = chosen.iter().map(|c| c.row).collect();
         self.set_links(to, layer, &ids);
     }
@@ -560,13 +575,7 @@ impl Hnsw {
     /// up to `max`. Pruned candidates are not put back: a sparse, diverse list is what
     /// makes the graph navigable (putting them back gave lower recall per distance
     /// computed). `cands` is sorted nearest first.
-    fn select<V: VectorSource>(
-        &self,
-        vecs: &V,
-        dist: &Distance,
-        cands: &[Candidate],
-        max: usize,
-    ) -> Vec<Candidate> {
+    fn select<S: Space>(&self, space: &S, cands: &[Candidate], max: usize) -> Vec<Candidate> {
         if cands.len() <= max {
             return cands.to_vec();
         }
@@ -575,11 +584,7 @@ impl Hnsw {
             if kept.len() >= max {
                 break;
             }
-            let cv = vecs.vector(c.row);
-            if kept
-                .iter()
-                .all(|k| dist.dist(cv, vecs.vector(k.row)) >= c.dist)
-            {
+            if kept.iter().all(|k| space.between(c.row, k.row) >= c.dist) {
                 kept.push(*c);
             }
         }
@@ -590,7 +595,7 @@ impl Hnsw {
     /// the deleted row's own neighbours. The row keeps its out-links, so a search that
     /// still reaches it (through a stale link, or as the entry point) can pass through;
     /// callers exclude it from results.
-    pub(crate) fn remove<V: VectorSource>(&mut self, row: u32, vecs: &V, dist: &Distance) {
+    pub(crate) fn remove<S: Space>(&mut self, row: u32, space: &S) {
         if row as usize >= self.len() {
             return;
         }
@@ -608,19 +613,18 @@ impl Hnsw {
                 if !theirs.contains(&row) {
                     continue;
                 }
-                let nv = vecs.vector(n);
                 let mut cands: Vec<Candidate> = theirs
                     .iter()
                     .chain(mine.iter())
                     .filter(|&&r| r != row && r != n)
                     .map(|&r| Candidate {
-                        dist: dist.dist(nv, vecs.vector(r)),
+                        dist: space.between(n, r),
                         row: r,
                     })
                     .collect();
                 cands.sort_unstable();
                 cands.dedup_by_key(|c| c.row);
-                let chosen = self.select(vecs, dist, &cands, self.max_links(layer));
+                let chosen = self.select(space, &cands, self.max_links(layer));
                 let ids: Vec<u32> = chosen.iter().map(|c| c.row).collect();
                 self.set_links(n, layer, &ids);
             }
@@ -664,11 +668,10 @@ impl Hnsw {
     }
 
     /// Parallel helper: inserts many rows; used by rebuilds.
-    pub(crate) fn rebuild<V: VectorSource>(
+    pub(crate) fn rebuild<S: Space>(
         params: &HnswParams,
         rows: u32,
-        vecs: &V,
-        dist: &Distance,
+        space: &S,
         skip: &(dyn Fn(u32) -> bool + Sync),
     ) -> Self {
         let mut h = Hnsw::new(params);
@@ -677,17 +680,15 @@ impl Hnsw {
         let seed = keep.len().min(64);
         let mut s = SearchScratch::default();
         for &r in &keep[..seed] {
-            h.insert_one(r, vecs, dist, &mut s);
+            h.insert_one(r, space, &mut s);
         }
         keep[seed..]
             .par_iter()
-            .for_each_init(SearchScratch::default, |s, &r| {
-                h.insert_one(r, vecs, dist, s)
-            });
+            .for_each_init(SearchScratch::default, |s, &r| h.insert_one(r, space, s));
         for r in (0..rows).filter(|&r| skip(r)) {
             h.removed[r as usize] = true;
         }
-        h.repair_reachability(vecs, dist);
+        h.repair_reachability(space);
         h
     }
 }
@@ -745,7 +746,7 @@ mod tests {
         let d = Distance::new(Metric::L2);
         let mut h = Hnsw::new(&HnswParams::default());
         h.grow(n);
-        h.insert_rows(0..n as u32, &f, &d);
+        h.insert_rows(0..n as u32, &ExactSpace { vecs: &f, dist: &d });
         let queries = random_vectors(100, dim, 7);
         let recall = |h: &Hnsw, dead: &(dyn Fn(u32) -> bool + Sync)| {
             let mut hit = 0;
@@ -767,7 +768,7 @@ mod tests {
         assert!(r >= 0.95, "recall {r}");
         let dead = |r: u32| r.is_multiple_of(3);
         for row in (0..n as u32).filter(|&r| dead(r)) {
-            h.remove(row, &f, &d);
+            h.remove(row, &ExactSpace { vecs: &f, dist: &d });
         }
         let r2 = recall(&h, &dead);
         assert!(r2 >= 0.93, "recall after deletes {r2}");
@@ -822,14 +823,30 @@ mod parallel_tests {
         let n = 2000;
         let mut h = Hnsw::new(&HnswParams::default());
         h.grow(n);
-        h.insert_rows(0..n as u32, &f, &dist);
+        h.insert_rows(
+            0..n as u32,
+            &ExactSpace {
+                vecs: &f,
+                dist: &dist,
+            },
+        );
         assert_eq!(h.unreachable(), Vec::<u32>::new());
         // Deleted rows are unlinked and stay so; a rebuild without them is whole too.
         for r in (0..n as u32).step_by(3) {
-            h.remove(r, &f, &dist);
+            h.remove(
+                r,
+                &ExactSpace {
+                    vecs: &f,
+                    dist: &dist,
+                },
+            );
         }
         let skip = |r: u32| r.is_multiple_of(3);
-        let rebuilt = Hnsw::rebuild(&HnswParams::default(), n as u32, &f, &dist, &skip);
+        let space = ExactSpace {
+            vecs: &f,
+            dist: &dist,
+        };
+        let rebuilt = Hnsw::rebuild(&HnswParams::default(), n as u32, &space, &skip);
         assert_eq!(rebuilt.unreachable(), Vec::<u32>::new());
     }
 
@@ -847,7 +864,13 @@ mod parallel_tests {
         for _ in 0..4 {
             let mut h = Hnsw::new(&HnswParams::default());
             h.grow(n);
-            h.insert_rows(0..n as u32, &f, &dist);
+            h.insert_rows(
+                0..n as u32,
+                &ExactSpace {
+                    vecs: &f,
+                    dist: &dist,
+                },
+            );
             assert_eq!(h.unreachable(), Vec::<u32>::new());
         }
     }

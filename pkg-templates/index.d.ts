@@ -15,7 +15,7 @@ export interface VectorDBOptions {
   m?: number;
   /** HNSW candidate list while building (1 to 10,000). Default 200. */
   efConstruction?: number;
-  /** HNSW candidate list while searching (1 to 10,000; raised to k). Default 64. */
+  /** HNSW candidate list while searching (1 to 10,000; raised to k). Default 100. */
   efSearch?: number;
 }
 

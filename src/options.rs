@@ -56,7 +56,8 @@ pub struct HnswParams {
     pub m: usize,
     /// Candidate list size while building. Default 200.
     pub ef_construction: usize,
-    /// Candidate list size while searching (raised to `k` when smaller). Default 64.
+    /// Candidate list size while searching (raised to `k` when smaller). Default 100: recall@10
+    /// ≈ 0.96 on rustdocs (19 K MiniLM vectors) with the default int8 walk; 64 gave ≈ 0.94.
     pub ef_search: usize,
 }
 
@@ -65,7 +66,7 @@ impl Default for HnswParams {
         HnswParams {
             m: 16,
             ef_construction: 200,
-            ef_search: 64,
+            ef_search: 100,
         }
     }
 }

@@ -68,15 +68,14 @@ impl SearchScratch {
 /// The inner loop reads a node's links in place (no copy), keeps the not yet visited ones,
 /// and asks for their vectors to be prefetched before computing any distance, so
 /// that the memory latency of one neighbour overlaps the arithmetic of the previous.
-/// `accept` is a type parameter, so the common "every visible live row" check inlines.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn search_layer<Q: QueryDist, F: Fn(u32) -> bool>(
+pub(super) fn search_layer(
     h: &Hnsw,
-    qd: &Q,
+    qd: &dyn QueryDist,
     eps: &[Candidate],
     ef: usize,
     layer: u8,
-    accept: &F,
+    accept: &dyn Fn(u32) -> bool,
     s: &mut SearchScratch,
 ) -> Vec<Candidate> {
     s.reset(h.len());

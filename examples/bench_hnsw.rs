@@ -5,16 +5,19 @@
 //! ```text
 //! cargo run --release --example bench_hnsw -- [--data DIR] [--dim 384] [--metric cosine|dot|l2]
 //!     [--quantization none|int8] [--m 16] [--ef-construction 200] [--ef 10,20,40,80,160]
-//!     [--k 10]
+//!     [--k 10] [--serve true] [--window 1.0]
 //! ```
 //!
 //! `DIR` holds `docs.f32` and `queries.f32` (row-major little-endian float32, `--dim`
 //! columns; default: the bundled sample) and optionally `truth_k{k}.u32` (the exact top-k
 //! row numbers per query, as `ann.py` writes them; computed here by brute force when
 //! missing). Output lines: `{"system":"vjson","what":"build","n","dim","build_s","threads",
-//! "snapshot_bytes"}`, then per ef `{"system":"vjson","what":"search","ef","qps","recall",
-//! "queries"}`, and last `{"what":"memory","peak_rss_bytes"}`. The build uses every rayon thread (`RAYON_NUM_THREADS`); searches run one
-//! query at a time on one thread.
+//! "snapshot_bytes","peak_rss_bytes","distances_per_insert"}` (peak RSS when the build is done, before the snapshot
+//! is exported to measure its size), then per ef `{"system":"vjson","what":"search","ef",
+//! "qps","recall","queries","distances_per_query"}` (see `vjson::distance_computations`). The build uses every rayon
+//! thread (`RAYON_NUM_THREADS`); searches run one query at a time on one thread, each ef
+//! for `--window` seconds. With `--serve true` (as `ann.py` runs it) the searches are not
+//! run at once: each stdin line `ef N` measures ef N, and `quit` ends.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -48,6 +51,8 @@ mod native {
         ef_construction: usize,
         efs: Vec<usize>,
         k: usize,
+        serve: bool,
+        window: f64,
     }
 
     fn parse() -> Result<Args, String> {
@@ -60,6 +65,8 @@ mod native {
             ef_construction: 200,
             efs: vec![10, 20, 40, 80, 160],
             k: 10,
+            serve: false,
+            window: 1.0,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -89,6 +96,12 @@ mod native {
                 "--m" => a.m = num(&val)?,
                 "--ef-construction" => a.ef_construction = num(&val)?,
                 "--k" => a.k = num(&val)?,
+                "--serve" => a.serve = val == "true",
+                "--window" => {
+                    a.window = val
+                        .parse()
+                        .map_err(|_| format!("--window: bad seconds {val:?}"))?
+                }
                 "--ef" => {
                     a.efs = val
                         .split(',')
@@ -101,7 +114,7 @@ mod native {
         Ok(a)
     }
 
-    fn read_f32(path: &Path, dim: usize) -> Result<Vec<Vec<f32>>, String> {
+    pub(super) fn read_f32(path: &Path, dim: usize) -> Result<Vec<Vec<f32>>, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         if bytes.len() % (4 * dim) != 0 {
             return Err(format!("{}: not rows of {dim} float32", path.display()));
@@ -174,11 +187,10 @@ mod native {
         let truth = truth(&a, &docs, &queries)?;
         let n = docs.len();
         let batch: Vec<Document> = docs
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(i, v)| Document::new(i.to_string(), v.clone()))
+            .map(|(i, v)| Document::new(i.to_string(), v))
             .collect();
-        drop(docs);
         let opts = Options::new(a.dim)
             .metric(a.metric)
             .quantization(a.quantization)
@@ -187,17 +199,21 @@ mod native {
             .fulltext(false);
         let db = VectorDB::in_memory(opts).map_err(|e| e.to_string())?;
         let t = Instant::now();
+        let d0 = vjson::distance_computations();
         db.insert_batch(batch).map_err(|e| e.to_string())?;
         let build_s = t.elapsed().as_secs_f64();
+        let build_distances = vjson::distance_computations() - d0;
+        let build_rss = peak_rss_bytes();
         let snapshot_bytes = db.export_snapshot().map_err(|e| e.to_string())?.len();
         println!(
             "{}",
             json!({"system": "vjson", "what": "build", "n": n, "dim": a.dim,
                    "build_s": build_s, "threads": rayon::current_num_threads(),
-                   "snapshot_bytes": snapshot_bytes})
+                   "snapshot_bytes": snapshot_bytes, "peak_rss_bytes": build_rss,
+                   "distances_per_insert": build_distances as f64 / n as f64})
         );
         let k = a.k;
-        for &ef in &a.efs {
+        let measure = |ef: usize| -> Result<(), String> {
             let run = || -> Result<Vec<Vec<vjson::Hit>>, String> {
                 queries
                     .iter()
@@ -207,11 +223,13 @@ mod native {
                     })
                     .collect()
             };
-            run()?; // warm-up
+            let d0 = vjson::distance_computations();
+            run()?; // warm-up, and the distance count of one pass
+            let distances = (vjson::distance_computations() - d0) as f64 / queries.len() as f64;
             let t = Instant::now();
             let mut rounds = 0;
             let mut last = Vec::new();
-            while rounds == 0 || t.elapsed().as_secs_f64() < 1.0 {
+            while rounds == 0 || t.elapsed().as_secs_f64() < a.window {
                 last = run()?;
                 rounds += 1;
             }
@@ -229,13 +247,28 @@ mod native {
             println!(
                 "{}",
                 json!({"system": "vjson", "what": "search", "ef": ef, "qps": qps,
-                       "recall": recall, "queries": queries.len()})
+                       "recall": recall, "queries": queries.len(),
+                       "distances_per_query": distances})
             );
+            Ok(())
+        };
+        if a.serve {
+            for line in std::io::stdin().lines() {
+                let line = line.map_err(|e| e.to_string())?;
+                let mut words = line.split_whitespace();
+                match (words.next(), words.next()) {
+                    (Some("ef"), Some(ef)) => {
+                        measure(ef.parse().map_err(|_| format!("bad ef {ef:?}"))?)?
+                    }
+                    (Some("quit"), _) => return Ok(()),
+                    _ => return Err(format!("unknown request {line:?}")),
+                }
+            }
+        } else {
+            for &ef in &a.efs {
+                measure(ef)?;
+            }
         }
-        println!(
-            "{}",
-            json!({"system": "vjson", "what": "memory", "peak_rss_bytes": peak_rss_bytes()})
-        );
         Ok(())
     }
 

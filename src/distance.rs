@@ -9,6 +9,24 @@ use crate::options::Metric;
 
 const LANES: usize = 16;
 
+/// Asks the CPU to start loading the two cache lines at `p` (x86-64; a no-op elsewhere):
+/// the first lines of a vector, a code or a link list that is about to be read. The
+/// hardware prefetcher follows on once the read begins.
+#[inline(always)]
+pub(crate) fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: prefetching is a hint that never faults, whatever the address.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64).cast());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 #[inline(always)]
 fn dot_generic(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
@@ -79,9 +97,42 @@ mod x86 {
     pub(super) unsafe fn l2sq(a: &[f32], b: &[f32]) -> f32 {
         super::l2sq_generic(a, b)
     }
+    /// 32 bytes per step: each half sign-extended to 16 lanes of i16, multiplied and
+    /// summed in adjacent pairs by `vpmaddwd` into 8 lanes of i32 (LLVM, given the
+    /// portable loop, de-interleaves the pairs with shuffles first, at twice the cost).
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-        super::dot_i8_generic(a, b)
+        use std::arch::x86_64::*;
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc0 = _mm256_setzero_si256();
+        let mut acc1 = _mm256_setzero_si256();
+        let mut i = 0;
+        while i + 32 <= n {
+            // SAFETY: i + 32 <= n, so both 16-byte loads at i and i + 16 lie within a and
+            // b; they are unaligned loads.
+            unsafe {
+                let a0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pa.add(i).cast()));
+                let b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pb.add(i).cast()));
+                let a1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pa.add(i + 16).cast()));
+                let b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pb.add(i + 16).cast()));
+                acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(a0, b0));
+                acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(a1, b1));
+            }
+            i += 32;
+        }
+        let acc = _mm256_add_epi32(acc0, acc1);
+        let half = _mm_add_epi32(
+            _mm256_castsi256_si128(acc),
+            _mm256_extracti128_si256(acc, 1),
+        );
+        let quad = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0b01_00_11_10));
+        let pair = _mm_add_epi32(quad, _mm_shuffle_epi32(quad, 0b10_11_00_01));
+        let mut s = _mm_cvtsi128_si32(pair);
+        for j in i..n {
+            s += a[j] as i32 * b[j] as i32;
+        }
+        s
     }
 }
 

@@ -63,6 +63,7 @@ pub use durable::DiskStats;
 pub use error::{Error, Result};
 pub use filter::{Filter, OPERATORS};
 pub use fusion::Fusion;
+pub use hnsw::distance_computations;
 pub use options::{Durability, HnswParams, MAX_DIMENSION, Metric, Options, Quantization};
 pub use query::Query;
 pub use snapshot::{MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION};

@@ -19,7 +19,7 @@ use crate::document::Hit;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::fusion::Fused;
-use crate::hnsw::{Exact, ExactSpace, Hnsw, QueryDist, SearchScratch, Space, VectorSource};
+use crate::hnsw::{Exact, ExactSpace, Hnsw, QueryDist, SearchScratch, Space, VectorSource, tally};
 use crate::options::{Metric, Options, Quantization};
 use crate::store::{Int8Code, Int8Vectors, MemoryVectors, Row, Rows, Vectors};
 use crate::text::{Analyzed, Bm25Index, Text};
@@ -29,6 +29,15 @@ use crate::text::{Analyzed, Bm25Index, Text};
 const EXACT_SCAN_FACTOR: usize = 8;
 const EXACT_SCAN_SELECTIVITY: f64 = 0.03;
 const SELECTIVITY_SAMPLE: usize = 1024;
+
+/// How many of an int8 walk's best candidates are re-ranked with the f32 vectors:
+/// `REFINE_FACTOR * k`, at least `REFINE_MIN`, at most `ef`. Each exact distance reads
+/// a vector from memory (1.5 KB at 384 dimensions, rarely in cache), so re-ranking all
+/// `ef` candidates cost ~40% of a query at ef 100. Measured on rustdocs and a uniform set
+/// on one graph, ef 20 to 400: re-ranking 2k gives the same recall@10 as re-ranking all
+/// `ef` (k gives up to 0.007 less); 3k leaves a margin.
+const REFINE_FACTOR: usize = 3;
+const REFINE_MIN: usize = 16;
 
 thread_local! {
     static SCRATCH: RefCell<SearchScratch> = RefCell::new(SearchScratch::default());
@@ -332,21 +341,15 @@ impl State {
                     self.hnsw.search(&qd, k, ef, &accept, s)
                 }
                 Some(codes) => {
-                    // Walk on the compact copy, keep the `ef` best, re-rank them exactly.
+                    // Walk on the compact copy, re-rank its best few exactly.
                     let qd = Int8Query {
                         codes,
                         q: Int8Code::of(q),
                         l2: dist.metric() == Metric::L2,
                     };
-                    let mut found: Vec<(u32, f32)> = self
-                        .hnsw
-                        .search(&qd, ef.max(k), ef, &accept, s)
-                        .into_iter()
-                        .map(|(r, _)| (r, dist.dist(q, self.vectors.vector(r))))
-                        .collect();
-                    found.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-                    found.truncate(k);
-                    found
+                    let depth = (REFINE_FACTOR * k).max(REFINE_MIN).min(ef.max(k));
+                    let walked = self.hnsw.search(&qd, depth, ef, &accept, s);
+                    self.rerank(dist, q, &walked, k)
                 }
             }
         });
@@ -356,6 +359,36 @@ impl State {
             return self.exact_search(dist, q, k, filter);
         }
         found.into_iter().map(|(r, d)| (r, dist.score(d))).collect()
+    }
+
+    /// The `k` nearest of `walked` (rows found on the int8 copy) by their exact
+    /// distances to `q`. The vectors of the next few rows are prefetched while one is
+    /// measured: they are scattered over memory, so each would otherwise start with a miss.
+    fn rerank(
+        &self,
+        dist: &Distance,
+        q: &[f32],
+        walked: &[(u32, f32)],
+        k: usize,
+    ) -> Vec<(u32, f32)> {
+        const AHEAD: usize = 4;
+        for &(r, _) in walked.iter().take(AHEAD) {
+            self.vectors.prefetch(r);
+        }
+        let mut found: Vec<(u32, f32)> = walked
+            .iter()
+            .enumerate()
+            .map(|(i, &(r, _))| {
+                if let Some(&(next, _)) = walked.get(i + AHEAD) {
+                    self.vectors.prefetch(next);
+                }
+                (r, dist.dist(q, self.vectors.vector(r)))
+            })
+            .collect();
+        tally(walked.len());
+        found.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        found.truncate(k);
+        found
     }
 
     /// Brute force over the accepted rows.

@@ -4,9 +4,12 @@
 `vjson` runs at its defaults (graph walks on the int8 copy, exact re-rank), `vjson-f32`
 with `Quantization::None`. Every system indexes the same vectors of each dataset in the same run, then searches every
 query for its top 10 at several ef values. Reported per system and dataset: build time
-(2 threads), peak RSS of the process that built and searched the index (VmHWM), index bytes per vector, and for
+(2 threads), peak RSS of the process that built the index, when the build is done (VmHWM; the dataset loaded in memory counts), index bytes per vector, and for
 each ef the queries per second (one query at a time, one thread) and recall@10 against
-exact search. The summary gives vjson's ratios against hnswlib: QPS at recall >= 0.95
+exact search. Every system's index stays loaded in its own process while the searches
+run: each (system, ef) is measured `--rounds` times (default 3), the systems interleaved
+in a rotating order, and the best QPS counts, so that the noise of a shared machine
+falls on all systems alike. The summary gives vjson's ratios against hnswlib: QPS at recall >= 0.95
 (best QPS of each at that recall) and build time.
 
     python3 benches/peers/ann.py [--datasets rustdocs,uniform,clustered] [--quick]
@@ -45,14 +48,15 @@ K = 10
 
 
 def ensure_venv():
-    """Re-executes this script under benches/peers/.venv, creating it when missing."""
+    """Re-executes the running script (this one, or ingest.py) under benches/peers/.venv,
+    creating it when missing."""
     if Path(sys.prefix).resolve() == VENV.resolve():
         return
     if not VENV_PY.exists():
         print(f"creating {VENV} and installing {', '.join(PACKAGES)}", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(VENV_PY), "-m", "pip", "install", "--quiet", *PACKAGES], check=True)
-    os.execv(str(VENV_PY), [str(VENV_PY), __file__, *sys.argv[1:]])
+    os.execv(str(VENV_PY), [str(VENV_PY), os.path.abspath(sys.argv[0]), *sys.argv[1:]])
 
 
 def target_dir() -> Path:
@@ -150,10 +154,13 @@ def recall(labels, truth):
     return sum(len(set(a) & set(b)) for a, b in zip(labels.tolist(), truth.tolist())) / truth.size
 
 
+WINDOW_S = 0.5
+
+
 def timed_qps(search, nq):
     search()  # warm-up
     rounds, t = 0, time.perf_counter()
-    while rounds == 0 or time.perf_counter() - t < 1.0:
+    while rounds == 0 or time.perf_counter() - t < WINDOW_S:
         labels = search()
         rounds += 1
     return rounds * nq / (time.perf_counter() - t), labels
@@ -171,7 +178,20 @@ def peak_rss_bytes():
     return 0
 
 
-def worker(system, d: Path, efs, m, efc):
+def serve(search_at):
+    """Answers requests from the parent, one per stdin line: `ef N` measures QPS and recall
+    at ef N (one `search` record), `quit` returns."""
+    for line in sys.stdin:
+        cmd = line.split()
+        if cmd and cmd[0] == "ef":
+            ef = int(cmd[1])
+            qps, rec = search_at(ef)
+            emit(what="search", ef=ef, qps=qps, recall=rec)
+        elif cmd and cmd[0] == "quit":
+            break
+
+
+def worker(system, d: Path, m, efc):
     import numpy as np
 
     meta, docs, queries, truth = load(d)
@@ -185,14 +205,16 @@ def worker(system, d: Path, efs, m, efc):
         t = time.perf_counter()
         index.add_items(docs, np.arange(n), num_threads=THREADS)
         build = time.perf_counter() - t
+        rss = peak_rss_bytes()
         with tempfile.TemporaryDirectory() as tmp:
             index.save_index(f"{tmp}/i")
             size = os.path.getsize(f"{tmp}/i")
-        emit(what="build", build_s=build, index_bytes=size)
-        for ef in efs:
+        emit(what="build", build_s=build, index_bytes=size, peak_rss_bytes=rss)
+
+        def at(ef):
             index.set_ef(max(ef, K))
             qps, labels = timed_qps(lambda: index.knn_query(queries, k=K, num_threads=1)[0], len(queries))
-            emit(what="search", ef=ef, qps=qps, recall=recall(labels, truth))
+            return qps, recall(labels, truth)
     elif system in ("faiss-hnsw32", "faiss-flat"):
         import faiss
 
@@ -206,14 +228,16 @@ def worker(system, d: Path, efs, m, efc):
         t = time.perf_counter()
         index.add(docs)
         build = time.perf_counter() - t
+        rss = peak_rss_bytes()
         size = faiss.serialize_index(index).nbytes
-        emit(what="build", build_s=build, index_bytes=int(size))
+        emit(what="build", build_s=build, index_bytes=int(size), peak_rss_bytes=rss)
         faiss.omp_set_num_threads(1)
-        for ef in efs if system == "faiss-hnsw32" else [0]:
+
+        def at(ef):
             if system == "faiss-hnsw32":
                 index.hnsw.efSearch = max(ef, K)
             qps, labels = timed_qps(lambda: index.search(queries, K)[1], len(queries))
-            emit(what="search", ef=ef, qps=qps, recall=recall(labels, truth))
+            return qps, recall(labels, truth)
     elif system == "usearch":
         from usearch.index import Index
 
@@ -222,17 +246,19 @@ def worker(system, d: Path, efs, m, efc):
         t = time.perf_counter()
         index.add(np.arange(n), docs, threads=THREADS)
         build = time.perf_counter() - t
+        rss = peak_rss_bytes()
         with tempfile.TemporaryDirectory() as tmp:
             index.save(f"{tmp}/i")
             size = os.path.getsize(f"{tmp}/i")
-        emit(what="build", build_s=build, index_bytes=size)
-        for ef in efs:
+        emit(what="build", build_s=build, index_bytes=size, peak_rss_bytes=rss)
+
+        def at(ef):
             index.expansion_search = max(ef, K)
             qps, labels = timed_qps(lambda: index.search(queries, K, threads=1).keys, len(queries))
-            emit(what="search", ef=ef, qps=qps, recall=recall(labels, truth))
+            return qps, recall(labels, truth)
     else:
         sys.exit(f"unknown system {system}")
-    emit(what="memory", peak_rss_bytes=peak_rss_bytes())
+    serve(at)
 
 
 def vjson_binary() -> str:
@@ -249,30 +275,78 @@ def vjson_binary() -> str:
     sys.exit("cargo did not report the bench_hnsw executable")
 
 
-def run_system(system, d: Path, efs, m, efc, vjson_exe):
-    """Runs one system in a child process; returns its records and its peak RSS."""
-    meta = json.loads((d / "meta.json").read_text())
-    if system in ("vjson", "vjson-f32"):
-        quant = "none" if system == "vjson-f32" else "int8"
-        cmd = [vjson_exe, "--data", str(d), "--dim", str(meta["dim"]), "--metric", meta["metric"],
-               "--quantization", quant,
-               "--m", str(m), "--ef-construction", str(efc), "--ef", ",".join(map(str, efs)),
-               "--k", str(K)]
-        env = {**os.environ, "RAYON_NUM_THREADS": str(THREADS)}
-    else:
-        cmd = [sys.executable, __file__, "--worker", system, "--data", str(d),
-               "--ef", ",".join(map(str, efs)), "--m", str(m), "--ef-construction", str(efc)]
-        env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, env=env, text=True)
-    if p.returncode != 0:
-        sys.exit(f"{system} on {d.name} failed ({p.returncode})")
-    recs = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
-    build = next(r for r in recs if r["what"] == "build")
-    build.setdefault("index_bytes", build.get("snapshot_bytes"))
-    memory = next(r for r in recs if r["what"] == "memory")
-    return {"build_s": build["build_s"], "index_bytes": build["index_bytes"],
-            "peak_rss_bytes": memory["peak_rss_bytes"],
-            "search": [r for r in recs if r["what"] == "search"]}
+class Child:
+    """One system's worker process: builds its index when started, then answers `ef N`
+    requests until `quit` (see `serve`)."""
+
+    def __init__(self, system, d: Path, m, efc, vjson_exe):
+        meta = json.loads((d / "meta.json").read_text())
+        if system in ("vjson", "vjson-f32"):
+            quant = "none" if system == "vjson-f32" else "int8"
+            cmd = [vjson_exe, "--data", str(d), "--dim", str(meta["dim"]), "--metric",
+                   meta["metric"], "--quantization", quant, "--m", str(m),
+                   "--ef-construction", str(efc), "--k", str(K), "--serve", "true",
+                   "--window", str(WINDOW_S)]
+            env = {**os.environ, "RAYON_NUM_THREADS": str(THREADS)}
+        else:
+            cmd = [sys.executable, __file__, "--worker", system, "--data", str(d),
+                   "--m", str(m), "--ef-construction", str(efc)]
+            env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
+        self.name = f"{system} on {d.name}"
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  env=env, text=True)
+        build = self.read("build")
+        self.build_s = build["build_s"]
+        self.index_bytes = build.get("index_bytes", build.get("snapshot_bytes"))
+        self.peak_rss_bytes = build["peak_rss_bytes"]
+
+    def read(self, what):
+        for line in self.p.stdout:
+            if line.startswith("{"):
+                rec = json.loads(line)
+                if rec.get("what") == what:
+                    return rec
+        sys.exit(f"{self.name} failed ({self.p.wait()})")
+
+    def search(self, ef):
+        self.p.stdin.write(f"ef {ef}\n")
+        self.p.stdin.flush()
+        return self.read("search")
+
+    def finish(self):
+        self.p.stdin.write("quit\n")
+        self.p.stdin.flush()
+        self.p.wait()
+
+
+def run_dataset(systems, d: Path, efs, m, efc, vjson_exe, rounds):
+    """Builds every system's index (one after the other, each in its own process), then
+    measures every (system, ef) `rounds` times, interleaved, and keeps the best QPS of
+    each: the machine's noise only ever slows a run down, and interleaving spreads it
+    over all systems alike."""
+    children = {}
+    for system in systems:
+        print(f"{d.name}: building {system} ...", file=sys.stderr, flush=True)
+        children[system] = Child(system, d, m, efc, vjson_exe)
+    best = {s: {} for s in systems}
+    for r in range(rounds):
+        print(f"{d.name}: search round {r + 1}/{rounds}", file=sys.stderr, flush=True)
+        for ef in efs:
+            order = systems[r % len(systems):] + systems[:r % len(systems)]
+            for system in order:
+                if system == "faiss-flat" and ef != efs[0]:
+                    continue
+                rec = children[system].search(ef if system != "faiss-flat" else 0)
+                key = rec["ef"]
+                if key not in best[system] or rec["qps"] > best[system][key]["qps"]:
+                    best[system][key] = rec
+    out = {}
+    for system, c in children.items():
+        c.finish()
+        out[system] = {"build_s": c.build_s, "index_bytes": c.index_bytes,
+                       "peak_rss_bytes": c.peak_rss_bytes,
+                       "search": [best[system][k] for k in sorted(best[system])]}
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -283,10 +357,11 @@ def best_qps(rows, floor=0.95):
     return max(ok) if ok else None
 
 
-def markdown(results, when):
+def markdown(results, when, rounds):
     lines = [
         f"Run: {when}, `python3 benches/peers/ann.py` (2 build threads; searches one query at a "
-        "time on one thread; k = 10; hnswlib / usearch M = 16, faiss HNSW32 M = 32, "
+        f"time on one thread, best of {rounds} interleaved rounds; k = 10; hnswlib / usearch "
+        "M = 16, faiss HNSW32 M = 32, "
         "ef_construction 200).",
         "",
         "| dataset | system | build (s) | peak RSS (MiB) | index bytes / vector | best QPS at recall ≥ 0.95 | QPS / recall per ef |",
@@ -366,6 +441,8 @@ def main():
     ap.add_argument("--rustdocs", default=os.environ.get("VJSON_CORPUS"))
     ap.add_argument("--quick", action="store_true", help="generated sets 10x smaller")
     ap.add_argument("--ef", default="10,20,40,60,80,120,160,240,320,480,640,960")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="measurements of each (system, ef), interleaved; the best counts")
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--ef-construction", type=int, default=200)
     ap.add_argument("--out", default=None, help="results directory")
@@ -375,7 +452,7 @@ def main():
     efs = [int(x) for x in a.ef.split(",")]
     ensure_venv()
     if a.worker:
-        worker(a.worker, Path(a.data), efs, a.m, a.ef_construction)
+        worker(a.worker, Path(a.data), a.m, a.ef_construction)
         return
     out = Path(a.out) if a.out else target_dir() / "ann-bench"
     sets = make_datasets(a.datasets.split(","), a.quick, a.rustdocs, out / "data")
@@ -385,13 +462,11 @@ def main():
     for name, d in sets:
         meta = json.loads((d / "meta.json").read_text())
         per = {"_n": meta["n"], "_dim": meta["dim"]}
-        for sysname in systems:
-            print(f"{name}: {sysname} ...", file=sys.stderr, flush=True)
-            per[sysname] = run_system(sysname, d, efs, a.m, a.ef_construction, exe)
+        per.update(run_dataset(systems, d, efs, a.m, a.ef_construction, exe, a.rounds))
         results[name] = per
     when = time.strftime("%Y-%m-%d")
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    table = markdown(results, when)
+    table = markdown(results, when, a.rounds)
     print(table)
     if a.markdown:
         replace_between(Path(a.markdown), "ann-bench", table)

@@ -14,7 +14,7 @@
 mod codec;
 mod search;
 
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use parking_lot::Mutex;
 use rayon::prelude::*;
@@ -23,6 +23,25 @@ use crate::distance::Distance;
 use crate::options::HnswParams;
 pub(crate) use search::SearchScratch;
 use search::{Candidate, search_layer};
+
+/// Distance computations made by graph searches, inserts and re-ranks in this process.
+static DISTANCES: AtomicU64 = AtomicU64::new(0);
+
+/// Adds `n` distance computations to the process's count (callers add a whole search's
+/// or insert's worth at once, so the shared counter is touched rarely).
+#[inline]
+pub(crate) fn tally(n: usize) {
+    DISTANCES.fetch_add(n as u64, Relaxed);
+}
+
+/// How many distances the vector index has computed in this process so far: graph
+/// searches, inserts (neighbour selection and pruning) and the exact re-rank of int8
+/// walks; not exact scans. For benchmarks: read it before and after a piece of work to
+/// see the work's cost in distance computations, which, unlike time, does not vary with
+/// the machine.
+pub fn distance_computations() -> u64 {
+    DISTANCES.load(Relaxed)
+}
 
 /// The distance from one query to any row, as a search computes it (lower is closer).
 /// [`Exact`] reads the stored f32 vectors; the state layer also searches through a
@@ -200,6 +219,7 @@ impl Hnsw {
         }
     }
 
+    #[inline]
     fn slot(&self, row: u32, layer: u8) -> &[AtomicU32] {
         if layer == 0 {
             let w = 1 + self.m0;
@@ -219,6 +239,13 @@ impl Hnsw {
         let s = self.slot(row, layer);
         let n = (s[0].load(Relaxed) as usize).min(s.len() - 1);
         s[1..=n].iter().map(|a| a.load(Relaxed))
+    }
+
+    /// Asks the CPU to start loading the link list of `row` on `layer` (a search is
+    /// about to expand it).
+    #[inline]
+    pub(crate) fn prefetch_links(&self, row: u32, layer: u8) {
+        crate::distance::prefetch(self.slot(row, layer).as_ptr().cast());
     }
 
     /// Copies the links of `row` on `layer` into `out`.
@@ -518,9 +545,9 @@ impl Hnsw {
         self.set_links(q, layer, &ids);
     }
 
-    fn greedy(
+    fn greedy<Q: QueryDist + ?Sized>(
         &self,
-        qd: &dyn QueryDist,
+        qd: &Q,
         mut ep: u32,
         mut ep_dist: f32,
         layer: u8,
@@ -529,6 +556,7 @@ impl Hnsw {
         loop {
             let mut changed = false;
             self.links_into(ep, layer, buf);
+            tally(buf.len());
             for &n in buf.iter() {
                 let d = qd.dist(n);
                 if d < ep_dist {
@@ -560,6 +588,7 @@ impl Hnsw {
             self.set_links(to, layer, &cur);
             return;
         }
+        tally(cur.len());
         let mut cands: Vec<Candidate> = cur
             .iter()
             .map(|&r| Candidate {
@@ -584,14 +613,19 @@ impl Hnsw {
             return cands.to_vec();
         }
         let mut kept: Vec<Candidate> = Vec::with_capacity(max);
+        let mut measured = 0;
         for c in cands {
             if kept.len() >= max {
                 break;
             }
-            if kept.iter().all(|k| space.between(c.row, k.row) >= c.dist) {
+            if kept.iter().all(|k| {
+                measured += 1;
+                space.between(c.row, k.row) >= c.dist
+            }) {
                 kept.push(*c);
             }
         }
+        tally(measured);
         kept
     }
 
@@ -638,9 +672,9 @@ impl Hnsw {
     /// The `k` nearest accepted rows to `q` with their distances, nearest first.
     /// `accept` decides which rows may be returned (tombstones, visibility, filters); every
     /// row may still be traversed.
-    pub(crate) fn search(
+    pub(crate) fn search<Q: QueryDist + ?Sized>(
         &self,
-        qd: &dyn QueryDist,
+        qd: &Q,
         k: usize,
         ef: usize,
         accept: &dyn Fn(u32) -> bool,

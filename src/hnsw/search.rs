@@ -3,7 +3,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-use super::{Hnsw, QueryDist};
+use super::{Hnsw, QueryDist, tally};
 
 /// A row and its distance to the query; ordered by distance, then row.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,9 +69,9 @@ impl SearchScratch {
 /// and asks for their vectors to be prefetched before computing any distance, so
 /// that the memory latency of one neighbour overlaps the arithmetic of the previous.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn search_layer(
+pub(super) fn search_layer<Q: QueryDist + ?Sized>(
     h: &Hnsw,
-    qd: &dyn QueryDist,
+    qd: &Q,
     eps: &[Candidate],
     ef: usize,
     layer: u8,
@@ -95,9 +95,15 @@ pub(super) fn search_layer(
     }
     let mut bound = top.peek().map_or(f32::INFINITY, |c| c.dist);
     let mut fresh = std::mem::take(&mut s.links);
+    let mut measured = 0;
     while let Some(Reverse(cur)) = cands.pop() {
         if cur.dist > bound && top.len() >= ef {
             break;
+        }
+        // The next node to expand is most likely the nearest candidate left: start
+        // loading its links now, so they arrive while this node's neighbours are measured.
+        if let Some(Reverse(next)) = cands.peek() {
+            h.prefetch_links(next.row, layer);
         }
         fresh.clear();
         for n in h.links(cur.row, layer) {
@@ -106,6 +112,7 @@ pub(super) fn search_layer(
                 fresh.push(n);
             }
         }
+        measured += fresh.len();
         for &n in &fresh {
             let d = qd.dist(n);
             if top.len() < ef || d < bound {
@@ -124,5 +131,6 @@ pub(super) fn search_layer(
         }
     }
     s.links = fresh;
+    tally(measured);
     top.into_vec()
 }

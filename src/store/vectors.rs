@@ -13,6 +13,7 @@ compile_error!(
     "vjson's on-disk format maps little-endian f32 directly; big-endian hosts are not supported"
 );
 
+use crate::distance::prefetch;
 use crate::hnsw::VectorSource;
 
 /// Vectors by row number.
@@ -63,27 +64,10 @@ impl VectorSource for Vectors {
     }
 }
 
-/// Asks the CPU to start loading the first cache lines of the vector at `v` (x86-64; a
-/// no-op elsewhere). The hardware prefetcher follows on once the read begins.
+/// Asks the CPU to start loading the vector at `v` (see [`prefetch`]).
 #[inline(always)]
 fn prefetch_vector(v: &[f32]) {
-    prefetch_ptr(v.as_ptr().cast::<i8>());
-}
-
-#[inline(always)]
-fn prefetch_ptr(p: *const i8) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: prefetching is a hint that never faults, whatever the address; both
-        // addresses lie within (or one line past) the vector that starts at `p`.
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(p);
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
+    prefetch(v.as_ptr().cast());
 }
 
 /// A compact copy of the vectors that graph searches traverse with: each vector as `dim`
@@ -177,7 +161,7 @@ impl Int8Vectors {
 
     #[inline]
     pub(crate) fn prefetch(&self, row: u32) {
-        prefetch_ptr(self.codes(row).as_ptr());
+        prefetch(self.codes(row).as_ptr().cast());
     }
 }
 

@@ -39,8 +39,8 @@
 
 use std::collections::HashSet;
 
+use crate::par::{self, *};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
-use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -228,7 +228,7 @@ impl VectorDB {
     /// worker may already hold it further up its stack (a search that stole another
     /// search while waiting in `rayon::join`), and must not queue behind a waiting writer.
     fn read(&self) -> RwLockReadGuard<'_, State> {
-        if rayon::current_thread_index().is_some() {
+        if par::current_thread_index().is_some() {
             self.state.read_recursive()
         } else {
             self.state.read()
@@ -580,7 +580,7 @@ impl VectorDB {
         // Only a hybrid query has two halves to run in parallel: handing a one-sided query
         // to the thread pool costs a cross-thread round trip (~35 µs, halving vector QPS).
         let (vec_hits, text_hits) = if hybrid {
-            rayon::join(vector_side, text_side)
+            par::join(vector_side, text_side)
         } else {
             (vector_side(), text_side())
         };

@@ -116,7 +116,9 @@ impl std::str::FromStr for Fusion {
                 "unknown fusion {s:?}; use rrf, rrf:K, weighted:V,T (e.g. weighted:0.7,0.3), max, min, average or dbsf"
             ))
         };
-        let num = |x: &str| x.trim().parse::<f32>().map_err(|_| bad());
+        // Numbers in JSON's grammar, read by serde_json (already linked): core's own float
+        // parser would add ~10 KB of tables to the wasm module for this one call.
+        let num = |x: &str| serde_json::from_str::<f32>(x.trim()).map_err(|_| bad());
         let f = match (name, arg) {
             ("rrf", None) => Fusion::default(),
             ("rrf", Some(k)) => Fusion::Rrf { k: num(k)? },

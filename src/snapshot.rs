@@ -200,8 +200,16 @@ fn read_sections<'a>(c: &mut Decoder<'a>) -> Decoded<(Header, [&'a [u8]; 6])> {
     if crc32fast::hash(hbytes) != hcrc {
         return Err(c.error("the header fails its CRC check; the snapshot is damaged"));
     }
-    let header: Header =
-        serde_json::from_slice(hbytes).map_err(|e| c.error(format!("header is not valid: {e}")))?;
+    let header: Header = serde_json::from_slice(hbytes).map_err(|e| {
+        // Not `{e}`: serde_json's messages can quote a float, and formatting one would
+        // link a second float formatter into the wasm module (~9 KB gzipped).
+        c.error(format!(
+            "header is not valid ({:?} error at line {}, column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })?;
     header
         .options
         .validate()

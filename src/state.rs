@@ -11,7 +11,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use rayon::prelude::*;
+use crate::par::*;
+use crate::rank::{self, Best};
 
 use crate::distance::Distance;
 use crate::distance::dot_i8;
@@ -386,8 +387,7 @@ impl State {
             })
             .collect();
         tally(walked.len());
-        found.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        found.truncate(k);
+        rank::top(&mut found, k, Best::Lowest);
         found
     }
 
@@ -405,12 +405,7 @@ impl State {
             .filter(|&r| self.accepts(r, filter))
             .map(|r| (r, dist.dist(q, self.vectors.vector(r))))
             .collect();
-        let by = |a: &(u32, f32), b: &(u32, f32)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
-        if all.len() > k {
-            all.select_nth_unstable_by(k - 1, by);
-            all.truncate(k);
-        }
-        all.sort_unstable_by(by);
+        rank::top(&mut all, k, Best::Lowest);
         all.into_iter().map(|(r, d)| (r, dist.score(d))).collect()
     }
 

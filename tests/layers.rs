@@ -21,8 +21,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("filter", &["error"]),
     ("fusion", &["error"]),
     ("query", &["filter", "fusion"]),
-    ("hnsw", &["codec", "error", "options", "distance"]),
-    ("text", &["codec", "error", "options", "distance"]),
+    ("par", &[]),
+    ("rank", &[]),
+    ("hnsw", &["codec", "error", "options", "distance", "par"]),
+    ("text", &["codec", "error", "options", "distance", "rank"]),
     (
         "store",
         &[
@@ -37,7 +39,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "state",
         &[
             "store", "hnsw", "text", "filter", "fusion", "codec", "error", "options", "distance",
-            "document",
+            "document", "par", "rank",
         ],
     ),
     (
@@ -57,7 +59,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "db",
         &[
             "durable", "snapshot", "state", "store", "hnsw", "text", "filter", "fusion", "query",
-            "document", "codec", "error", "options", "distance",
+            "document", "codec", "error", "options", "distance", "par",
         ],
     ),
 ];

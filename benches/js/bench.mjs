@@ -250,7 +250,12 @@ async function main() {
   lines.push(
     `Machine: ${os.cpus()[0]?.model ?? "?"} (${os.cpus().length} cores, shared), Node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`,
   );
-  lines.push("Command: `./scripts/build-npm.sh && npm ci && VJSON_BENCH_DATA=/path/to/rustdocs node benches/js/bench.mjs`.");
+  lines.push(
+    "Command: `./scripts/build-npm.sh && npm ci && VJSON_BENCH_DATA=/path/to/rustdocs" +
+      (LIMIT > 0 ? ` VJSON_BENCH_QUERIES=${LIMIT}` : "") +
+      " node benches/js/bench.mjs`" +
+      (LIMIT > 0 ? ` (the first ${LIMIT} queries: Orama's text and hybrid queries take ~0.2 s each).` : "."),
+  );
   lines.push("");
   lines.push("| system | configuration | measured | insert (s) | vector p50 / p95 (ms) | text p50 / p95 (ms) | hybrid p50 / p95 (ms) | MRR@10 vector | MRR@10 text | MRR@10 hybrid | recall@10 hybrid |");
   lines.push("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -263,17 +268,22 @@ async function main() {
   }
   lines.push("");
   lines.push("″: same index as the row above (built once); –: not applicable, or the same as the row above.");
-  const vj = results.filter((r) => r.name.startsWith("vjson"));
-  const or = results.filter((r) => r.name.startsWith("@orama"));
+  const vj = results.filter((r) => r.name.startsWith("vjson") && r.hybrid);
+  const or = results.filter((r) => r.name.startsWith("@orama") && r.hybrid);
   const best = (rows, key, cmp) => rows.reduce((a, b) => (cmp(a.hybrid[key], b.hybrid[key]) ? a : b));
-  const [fastVj, slowVj, goodVj] = [best(vj, "p50", (a, b) => a <= b), best(vj, "p50", (a, b) => a >= b), best(vj, "mrr", (a, b) => a >= b)];
-  const [fastOr, goodOr] = [best(or, "p50", (a, b) => a <= b), best(or, "mrr", (a, b) => a >= b)];
-  lines.push("");
-  lines.push(
-    `Hybrid p50: vjson ${ms(fastVj.hybrid.p50)} ms (${fastVj.config}) vs Orama's fastest ${ms(fastOr.hybrid.p50)} ms (${fastOr.config}): ` +
-      `**${(fastOr.hybrid.p50 / fastVj.hybrid.p50).toFixed(0)}× faster** (${(fastOr.hybrid.p50 / slowVj.hybrid.p50).toFixed(0)}× for vjson's slower configuration). ` +
-      `Best hybrid MRR@10: vjson ${q4(goodVj.hybrid.mrr)} (${goodVj.config}) vs Orama ${q4(goodOr.hybrid.mrr)} (${goodOr.config}). vjson: ${vj[0].note}.`,
-  );
+  if (vj.length > 0 && or.length > 0) {
+    const [fastVj, slowVj, goodVj] = [best(vj, "p50", (a, b) => a <= b), best(vj, "p50", (a, b) => a >= b), best(vj, "mrr", (a, b) => a >= b)];
+    const [fastOr, goodOr] = [best(or, "p50", (a, b) => a <= b), best(or, "mrr", (a, b) => a >= b)];
+    const insVj = vj.find((r) => r.insertMs !== undefined)?.insertMs;
+    const insOr = or.find((r) => r.insertMs !== undefined)?.insertMs;
+    lines.push("");
+    lines.push(
+      `Insert with text: vjson ${(insVj / 1000).toFixed(2)} s vs Orama ${(insOr / 1000).toFixed(2)} s (**${(insVj / insOr).toFixed(2)}×** Orama's time). ` +
+        `Hybrid p50: vjson ${ms(fastVj.hybrid.p50)} ms (${fastVj.config}) vs Orama's fastest ${ms(fastOr.hybrid.p50)} ms (${fastOr.config}): ` +
+        `**${(fastOr.hybrid.p50 / fastVj.hybrid.p50).toFixed(0)}× faster** (${(fastOr.hybrid.p50 / slowVj.hybrid.p50).toFixed(0)}× for vjson's slower configuration). ` +
+        `Best hybrid MRR@10: vjson ${q4(goodVj.hybrid.mrr)} (${goodVj.config}) vs Orama ${q4(goodOr.hybrid.mrr)} (${goodOr.config}). vjson: ${vj[0].note}.`,
+    );
+  }
   const table = lines.join("\n");
   console.log(`\n${table}\n`);
 

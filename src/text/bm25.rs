@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use super::{Analyzed, BM25_B, BM25_K1, TextIndex, idf, query_terms};
 use crate::error::Result;
+use crate::rank::{self, Best};
 
 /// The in-memory BM25 index.
 #[derive(Default)]
@@ -179,12 +180,7 @@ impl Bm25Index {
             .filter(|&r| accept(r))
             .map(|r| (r, scores[r as usize]))
             .collect();
-        let by_score = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if hits.len() > limit {
-            hits.select_nth_unstable_by(limit - 1, by_score);
-            hits.truncate(limit);
-        }
-        hits.sort_unstable_by(by_score);
+        rank::top(&mut hits, limit, Best::Highest);
         hits
     }
 }

@@ -43,6 +43,7 @@ use super::{
     normalize_token, query_terms,
 };
 use crate::error::{Error, Result};
+use crate::rank::{self, Best};
 
 const ROW: &str = "row";
 const BODY: &str = "body";
@@ -393,7 +394,7 @@ impl Top {
 
     fn finish(self) -> Vec<(u32, f32)> {
         let mut v: Vec<(u32, f32)> = self.heap.into_iter().map(|w| (w.1, w.0)).collect();
-        v.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        rank::sort(&mut v, Best::Highest);
         v
     }
 }

@@ -371,3 +371,63 @@ fn demo_runs_on_the_bundled_sample() {
                 .and(predicate::str::contains("2000 documents")),
         );
 }
+
+#[test]
+fn eval_reports_every_mode_per_kind_on_a_judged_corpus() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sample");
+    let out = vjson()
+        .args([
+            "eval",
+            sample.to_str().unwrap(),
+            "--fusions",
+            "rrf weighted:0.3,0.7",
+            "--json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rows: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let modes: Vec<&str> = rows.iter().map(|r| r["mode"].as_str().unwrap()).collect();
+    assert_eq!(
+        modes,
+        ["vector", "text", "hybrid rrf", "hybrid weighted:0.3,0.7"]
+    );
+    for r in &rows {
+        let groups = r["groups"].as_object().unwrap();
+        // The sample's queries judge api and book documents; "all" counts every query.
+        assert!(
+            groups.contains_key("api") && groups.contains_key("book"),
+            "{r}"
+        );
+        let n = |g: &str| groups[g]["queries"].as_u64().unwrap();
+        assert_eq!(n("all"), n("api") + n("book"));
+        for g in groups.values() {
+            let (mrr, recall, ndcg) = (
+                g["mrr@10"].as_f64().unwrap(),
+                g["recall@10"].as_f64().unwrap(),
+                g["ndcg@10"].as_f64().unwrap(),
+            );
+            // One relevant document per query: 1/(p+1) <= 1/log2(p+2) <= 1 at every rank.
+            assert!(mrr <= ndcg + 1e-9 && ndcg <= recall + 1e-9, "{r}");
+        }
+        // Real retrieval, not noise: every mode finds most sample queries' documents.
+        assert!(groups["all"]["recall@10"].as_f64().unwrap() > 0.5, "{r}");
+    }
+    // A corpus whose vectors do not match its documents is refused in one line.
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["docs.jsonl", "queries.jsonl", "queries.f32", "qrels.jsonl"] {
+        std::fs::copy(sample.join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(dir.path().join("docs.f32"), [0u8; 12]).unwrap();
+    vjson()
+        .args(["eval", dir.path().to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("docs.f32"));
+}

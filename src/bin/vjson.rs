@@ -143,6 +143,30 @@ mod cli {
             /// New database directory (must not exist).
             db: PathBuf,
         },
+        /// Measure search quality on a judged corpus: MRR@10, recall@10 and nDCG@10 of
+        /// vector, text and hybrid search with each fusion, overall and per document kind.
+        /// The corpus is a directory laid out like tests/data/sample: docs.jsonl
+        /// ({"id","title","text","kind"?}), docs.f32, queries.jsonl ({"id","text"}),
+        /// queries.f32 and qrels.jsonl ({"qid","docid"}, one relevant document per query).
+        Eval {
+            /// Corpus directory.
+            corpus: PathBuf,
+            /// Fusions to compare, separated by spaces (as --fusion of search).
+            #[arg(
+                long,
+                default_value = "rrf rrf:10 weighted weighted:0.7,0.3 weighted:0.3,0.7 average max min dbsf"
+            )]
+            fusions: String,
+            /// Candidates each side contributes to a hybrid query (default: the query default).
+            #[arg(long)]
+            candidates: Option<usize>,
+            /// HNSW candidate-list size (default: the database default).
+            #[arg(long)]
+            ef: Option<usize>,
+            /// Print one JSON object per mode instead of the table.
+            #[arg(long)]
+            json: bool,
+        },
     }
 
     /// A CLI failure: a library error, or a message of the CLI's own.
@@ -218,6 +242,13 @@ mod cli {
             }),
             Command::Export { db, out } => export(&db, &out),
             Command::Restore { snapshot, db } => restore(&snapshot, &db),
+            Command::Eval {
+                corpus,
+                fusions,
+                candidates,
+                ef,
+                json,
+            } => eval(&corpus, &fusions, candidates, ef, json),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -616,6 +647,157 @@ mod cli {
                 }
             );
         }
+    }
+
+    /// Quality of one mode over a set of queries.
+    #[derive(Default, Clone, Copy)]
+    struct Quality {
+        queries: usize,
+        mrr: f64,
+        recall: f64,
+        ndcg: f64,
+    }
+
+    impl Quality {
+        /// Adds one query whose relevant document came at `pos` (0-based) of the top 10.
+        fn add(&mut self, pos: Option<usize>) {
+            self.queries += 1;
+            if let Some(p) = pos {
+                self.mrr += 1.0 / (p + 1) as f64;
+                self.recall += 1.0;
+                self.ndcg += 1.0 / ((p + 2) as f64).log2();
+            }
+        }
+
+        fn mean(self) -> (f64, f64, f64) {
+            let n = self.queries.max(1) as f64;
+            (self.mrr / n, self.recall / n, self.ndcg / n)
+        }
+    }
+
+    fn eval(
+        corpus: &Path,
+        fusions: &str,
+        candidates: Option<usize>,
+        ef: Option<usize>,
+        json_out: bool,
+    ) -> CliResult {
+        let fusions: Vec<(String, Fusion)> = fusions
+            .split_whitespace()
+            .map(|f| Ok((f.to_string(), f.parse::<Fusion>()?)))
+            .collect::<vjson::Result<_>>()?;
+        // The dimension follows from docs.f32's size and the number of documents.
+        let docs_jsonl = corpus.join("docs.jsonl");
+        let n_docs = std::fs::read_to_string(&docs_jsonl)
+            .map_err(|e| Failure::Usage(format!("{}: {e}", docs_jsonl.display())))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count();
+        let f32_bytes = std::fs::metadata(corpus.join("docs.f32"))
+            .map_err(|e| Failure::Usage(format!("{}: {e}", corpus.join("docs.f32").display())))?
+            .len() as usize;
+        if n_docs == 0 || f32_bytes % (4 * n_docs) != 0 {
+            return Err(Failure::Usage(format!(
+                "{}: docs.f32 ({f32_bytes} bytes) does not hold one float32 vector per line of docs.jsonl ({n_docs} lines)",
+                corpus.display()
+            )));
+        }
+        let ds = Dataset::load(corpus, f32_bytes / 4 / n_docs)?;
+        let kinds: std::collections::HashMap<&str, &str> = ds
+            .docs
+            .iter()
+            .map(|d| (d.id.as_str(), d.kind.as_str()))
+            .collect();
+        let db = VectorDB::in_memory(Options::new(ds.dim))?;
+        let t = Instant::now();
+        db.insert_batch(ds.documents())?;
+        eprintln!(
+            "eval: {} documents ({}-d), {} queries; indexed in memory in {:.2?}",
+            ds.docs.len(),
+            ds.dim,
+            ds.queries.len(),
+            t.elapsed()
+        );
+        let mut modes: Vec<(String, Option<Fusion>, bool, bool)> = vec![
+            ("vector".into(), None, true, false),
+            ("text".into(), None, false, true),
+        ];
+        modes.extend(
+            fusions
+                .into_iter()
+                .map(|(name, f)| (format!("hybrid {name}"), Some(f), true, true)),
+        );
+        let mut groups: Vec<&str> = vec!["all"];
+        for q in &ds.queries {
+            let kind = kinds.get(q.relevant.as_str()).copied().unwrap_or("");
+            if !kind.is_empty() && !groups.contains(&kind) {
+                groups.push(kind);
+            }
+        }
+        if !json_out {
+            let head: Vec<String> = groups
+                .iter()
+                .map(|g| format!("{:>32}", format!("{g}: MRR@10 recall@10 nDCG@10")))
+                .collect();
+            println!("{:<24} {}", "mode", head.join(" "));
+        }
+        for (name, fusion, vector, text) in modes {
+            let mut quality = vec![Quality::default(); groups.len()];
+            let t = Instant::now();
+            for (i, q) in ds.queries.iter().enumerate() {
+                let mut query = Query::new().k(10);
+                if vector {
+                    query = query.vector(ds.query_vector(i).to_vec());
+                }
+                if text {
+                    query = query.text(q.text.clone());
+                }
+                if let Some(f) = fusion {
+                    query = query.fusion(f);
+                }
+                if let Some(c) = candidates {
+                    query = query.candidates(c);
+                }
+                if let Some(ef) = ef {
+                    query = query.ef_search(ef);
+                }
+                let hits = db.search(&query)?;
+                let pos = hits.iter().take(10).position(|h| h.id == q.relevant);
+                quality[0].add(pos);
+                let kind = kinds.get(q.relevant.as_str()).copied().unwrap_or("");
+                if let Some(g) = groups.iter().position(|g| *g == kind) {
+                    quality[g].add(pos);
+                }
+            }
+            let per_query = t.elapsed() / ds.queries.len().max(1) as u32;
+            if json_out {
+                let by: serde_json::Map<String, serde_json::Value> = groups
+                    .iter()
+                    .zip(&quality)
+                    .map(|(g, q)| {
+                        let (mrr, recall, ndcg) = q.mean();
+                        (
+                            g.to_string(),
+                            json!({"queries": q.queries, "mrr@10": mrr, "recall@10": recall, "ndcg@10": ndcg}),
+                        )
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"mode": name, "groups": by, "mean_query_us": per_query.as_secs_f64() * 1e6})
+                );
+            } else {
+                let cells: Vec<String> = quality
+                    .iter()
+                    .map(|q| {
+                        let (mrr, recall, ndcg) = q.mean();
+                        format!("{:>32}", format!("{mrr:.4} {recall:.4} {ndcg:.4}"))
+                    })
+                    .collect();
+                println!("{name:<24} {}", cells.join(" "));
+            }
+        }
+        Ok(())
     }
 
     /// A temporary directory removed on drop.

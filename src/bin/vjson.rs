@@ -696,7 +696,7 @@ mod cli {
         let f32_bytes = std::fs::metadata(corpus.join("docs.f32"))
             .map_err(|e| Failure::Usage(format!("{}: {e}", corpus.join("docs.f32").display())))?
             .len() as usize;
-        if n_docs == 0 || f32_bytes % (4 * n_docs) != 0 {
+        if n_docs == 0 || !f32_bytes.is_multiple_of(4 * n_docs) {
             return Err(Failure::Usage(format!(
                 "{}: docs.f32 ({f32_bytes} bytes) does not hold one float32 vector per line of docs.jsonl ({n_docs} lines)",
                 corpus.display()

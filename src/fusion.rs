@@ -31,9 +31,12 @@ pub enum Fusion {
         /// Weight of the text side.
         text: f32,
     },
-    /// The larger normalised score.
+    /// The larger normalised score: a row ranks high when either side is sure of it
+    /// (special purpose: favours rows that one side alone finds, at the other's expense).
     Max,
-    /// The smaller normalised score (a missing side counts 0).
+    /// The smaller normalised score (a missing side counts 0): a row ranks high only when
+    /// both sides agree (special purpose: a strict "both" filter; rows found by one side
+    /// only all score 0 and are ordered by the sum of their normalised scores).
     Min,
     /// The mean of the normalised scores (a missing side counts 0).
     Average,
@@ -216,15 +219,19 @@ pub(crate) fn fuse(fusion: Fusion, vector: &[(u32, f32)], text: &[(u32, f32)]) -
             .filter_map(|r| if side == 0 { r.1 } else { r.2 })
             .collect()
     };
-    let mut out: Vec<Fused> = match fusion {
+    // Each fused row with its tie-breaker (see the sort below).
+    let mut out: Vec<(Fused, f32)> = match fusion {
         Fusion::Rrf { k } => {
             let rr = |x: Option<(u32, f32)>| x.map_or(0.0, |(rank, _)| 1.0 / (k + rank as f32));
             rows.iter()
-                .map(|&(row, v, t)| Fused {
-                    row,
-                    score: rr(v) + rr(t),
-                    vector: v.map(|x| x.1),
-                    text: t.map(|x| x.1),
+                .map(|&(row, v, t)| {
+                    let f = Fused {
+                        row,
+                        score: rr(v) + rr(t),
+                        vector: v.map(|x| x.1),
+                        text: t.map(|x| x.1),
+                    };
+                    (f, rr(v).max(rr(t)))
                 })
                 .collect()
         }
@@ -250,18 +257,28 @@ pub(crate) fn fuse(fusion: Fusion, vector: &[(u32, f32)], text: &[(u32, f32)]) -
                         Fusion::Dbsf => v0 + t0,
                         Fusion::Rrf { .. } => unreachable!("handled above"),
                     };
-                    Fused {
+                    let f = Fused {
                         row,
                         score,
                         vector: v,
                         text: t,
-                    }
+                    };
+                    (f, v0 + t0)
                 })
                 .collect()
         }
     };
-    out.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
-    out
+    // Best score first. Equal scores (common with `min`, where every row found by one side
+    // only scores 0, and with `max`) are ordered by the tie-breaker — the sum of the
+    // normalised scores (RRF: the better side's reciprocal rank) — so a row ranked well by
+    // either side comes first; then by row, so the order never depends on input order.
+    out.sort_unstable_by(|(a, ta), (b, tb)| {
+        b.score
+            .total_cmp(&a.score)
+            .then(tb.total_cmp(ta))
+            .then(a.row.cmp(&b.row))
+    });
+    out.into_iter().map(|(f, _)| f).collect()
 }
 
 #[cfg(test)]
@@ -321,5 +338,33 @@ mod tests {
         let avg = fuse(Fusion::Average, &v, &t);
         assert_eq!(avg[0].row, 1);
         assert!((avg[0].score - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn equal_scores_are_ordered_by_the_sides_then_by_row() {
+        // Every row found by one side only: `min` scores them all 0. They come in the order
+        // of their normalised scores (the sides' own order), not of their row numbers.
+        let v = [(7, 0.9), (3, 0.6), (5, 0.1)];
+        let t = [(9, 8.0), (1, 5.0), (4, 2.0)];
+        let rows = |f: Fusion| fuse(f, &v, &t).iter().map(|x| x.row).collect::<Vec<_>>();
+        let min = rows(Fusion::Min);
+        assert!(fuse(Fusion::Min, &v, &t).iter().all(|x| x.score == 0.0));
+        // Normalised: 7 and 9 score 1, 3 0.625 (vector), 1 0.5 (text), 5 and 4 score 0.
+        assert_eq!(min, vec![7, 9, 3, 1, 4, 5]);
+        // The same inputs in another order give the same ranking.
+        let (mut v2, mut t2) = (v.to_vec(), t.to_vec());
+        v2.reverse();
+        t2.reverse();
+        let again: Vec<u32> = fuse(Fusion::Min, &v2, &t2).iter().map(|x| x.row).collect();
+        // (Reversed lists change the ranks, not the scores: the order must not move.)
+        assert_eq!(again, min);
+        // RRF ties (mirrored ranks) go to the row with the better single rank, then row.
+        let rrf = fuse(
+            Fusion::default(),
+            &[(1, 0.9), (2, 0.8)],
+            &[(2, 3.0), (1, 1.0)],
+        );
+        assert_eq!(rrf[0].score, rrf[1].score);
+        assert_eq!([rrf[0].row, rrf[1].row], [1, 2]);
     }
 }

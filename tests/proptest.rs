@@ -547,8 +547,26 @@ proptest! {
         let keys: Vec<u32> = out.iter().map(|x| x.0).collect();
         prop_assert_eq!(keys.iter().copied().collect::<HashSet<_>>(), union.clone());
         prop_assert_eq!(keys.len(), union.len(), "a row appears twice");
+        // Best first; equal scores by the documented tie-breaker (the sum of the normalised
+        // scores, i.e. twice `average`'s; for RRF the better side's reciprocal rank; for
+        // DBSF the score itself), then by row.
+        let tie = |key: u32| -> f64 {
+            match f {
+                Fusion::Rrf { k } => {
+                    let rr = |l: &[(u32, f32)]| {
+                        l.iter().position(|x| x.0 == key).map_or(0.0, |p| 1.0 / (k as f64 + p as f64 + 1.0))
+                    };
+                    rr(&v).max(rr(&t))
+                }
+                Fusion::Dbsf => expected_score(f, &v, &t, key),
+                _ => 2.0 * expected_score(Fusion::Average, &v, &t, key),
+            }
+        };
         for w in out.windows(2) {
-            prop_assert!(w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 < w[1].0), "not sorted: {:?}", out);
+            let (t0, t1) = (tie(w[0].0), tie(w[1].0));
+            let ordered = w[0].1 > w[1].1
+                || (w[0].1 == w[1].1 && (t0 > t1 || (close(t0, t1) && w[0].0 < w[1].0)));
+            prop_assert!(ordered, "not sorted: {:?}", out);
         }
         for &(key, score) in &out {
             let want = expected_score(f, &v, &t, key);

@@ -5,6 +5,10 @@
 #      HNSW32 and flat, usearch on rustdocs, a uniform and a clustered set
 #      (benches/peers/ann.py: build time, peak RSS, index bytes / vector, QPS and recall
 #      per ef) -> the "ann-bench" table and benches/peers/recall_qps.png.
+#   2. Ingest: vjson's insert_batch (vectors; with text and metadata; durably on disk)
+#      against hnswlib's add_items on rustdocs and 10,000 x 768 real-like and random sets
+#      (benches/peers/ingest.py) -> the "ingest-bench" table.
+# The JS table (vjson's npm package vs Orama and Voy) is benches/js/bench.mjs's.
 #
 # Usage: scripts/bench.sh [--rustdocs DIR] [--quick]
 #   --rustdocs DIR   the rustdocs corpus (default: $VJSON_CORPUS, else ../shared/data/rustdocs
@@ -30,3 +34,4 @@ if [ -n "$RUSTDOCS" ]; then EXTRA+=(--rustdocs "$RUSTDOCS"); fi
 
 python3 benches/peers/ann.py "${EXTRA[@]}" --markdown BENCHMARKS.md \
   --plot benches/peers/recall_qps.png
+python3 benches/peers/ingest.py "${EXTRA[@]}" --markdown BENCHMARKS.md

@@ -8,8 +8,9 @@
 //! - [`Fusion::Dbsf`] (distribution-based score fusion) normalises each list by its
 //!   mean ± 3 standard deviations, clamps to `[0, 1]`, and sums.
 //!
-//! A document found by only one side still appears in the fused list. Ties are broken by
-//! row number, so the order is deterministic.
+//! A document found by only one side still appears in the fused list. Equal fused scores
+//! are ordered by the sum of the normalised scores (RRF: the better side's reciprocal
+//! rank), then by row number, so the order is deterministic and meaningful.
 
 use serde::{Deserialize, Serialize};
 

@@ -177,7 +177,7 @@ impl VectorDB {
                 format!("opening {}", path.display()),
                 std::io::Error::new(
                     std::io::ErrorKind::NotFound,
-                    "no vjson database here (no manifest.json); create one with VectorDB::open and options",
+                    "no vjson database here (no manifest.json): create one first",
                 ),
             )
         })?;

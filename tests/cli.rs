@@ -292,7 +292,7 @@ fn errors_are_one_line_with_a_code_and_a_nonzero_exit() {
         ),
         (
             vec!["search", d, "--text", "x", "--filter", "{nope"],
-            "not valid JSON",
+            "[invalid_filter]: invalid filter: not valid JSON",
         ),
         (vec!["search", d, "--vector", "oops"], "JSON array"),
         (vec!["search", d], "[invalid_query]"),

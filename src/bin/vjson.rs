@@ -281,11 +281,6 @@ mod cli {
         Ok(VectorDB::open_existing(db)?)
     }
 
-    fn parse_json(what: &str, s: &str) -> CliResult<serde_json::Value> {
-        serde_json::from_str(s)
-            .map_err(|e| Failure::Usage(format!("--{what} is not valid JSON: {e}")))
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn import(
         db_path: &Path,
@@ -475,7 +470,7 @@ mod cli {
             q = q.text(t);
         }
         if let Some(f) = filter {
-            q = q.filter(Filter::from_json(&parse_json("filter", &f)?)?);
+            q = q.filter(Filter::parse(&f)?);
         }
         if let Some(ef) = ef {
             q = q.ef_search(ef);

@@ -117,6 +117,16 @@ fn import_search_get_delete_stats_compact() {
     let doc: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(doc["id"], "doc3");
     assert_eq!(doc["metadata"]["i"], 3);
+    assert!(
+        doc.get("vector").is_none(),
+        "the vector only with --vector: {doc}"
+    );
+    let out = vjson()
+        .args(["get", db.to_str().unwrap(), "doc3", "--vector"])
+        .assert()
+        .success();
+    let doc: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["vector"].as_array().map(Vec::len), Some(4));
 
     vjson()
         .args(["delete", db.to_str().unwrap(), "doc3", "doc4"])
@@ -136,11 +146,28 @@ fn import_search_get_delete_stats_compact() {
     let stats: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(stats["documents"], 38);
     assert_eq!(stats["deleted"], 2);
-    vjson()
+    // For people: sizes with units (the text index is over a kilobyte), no JSON quoting.
+    let total = stats["disk"]["total_bytes"].as_u64().unwrap();
+    assert!(total > 1024, "{total}");
+    let human = vjson()
         .args(["stats", db.to_str().unwrap()])
         .assert()
         .success()
-        .stdout(predicate::str::contains("documents"));
+        .get_output()
+        .stdout
+        .clone();
+    let human = String::from_utf8(human).unwrap();
+    let line = |key: &str| {
+        human
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("no {key} in {human}"))
+            .to_string()
+    };
+    assert!(line("documents").ends_with(" 38"), "{human}");
+    let size = line("disk.total_bytes");
+    assert!(size.ends_with(" KB") || size.ends_with(" MB"), "{size}");
+    assert!(line("metric").ends_with(" cosine"), "{human}");
 
     vjson()
         .args(["compact", db.to_str().unwrap()])

@@ -107,6 +107,9 @@ mod cli {
             db: PathBuf,
             /// Document id.
             id: String,
+            /// Include the vector (left out by default: hundreds of numbers).
+            #[arg(long)]
+            vector: bool,
         },
         /// Delete documents by id.
         Delete {
@@ -226,7 +229,7 @@ mod cli {
                 ef,
                 json,
             } => search(&db, vector, like, text, filter, k, fusion, ef, json),
-            Command::Get { db, id } => get(&db, &id),
+            Command::Get { db, id, vector } => get(&db, &id, vector),
             Command::Delete { db, ids } => delete(&db, &ids),
             Command::Stats { db, json } => stats(&db, json),
             Command::Compact { db } => open(&db).and_then(|d| {
@@ -525,13 +528,14 @@ mod cli {
         }
     }
 
-    fn get(db_path: &Path, id: &str) -> CliResult {
+    fn get(db_path: &Path, id: &str, with_vector: bool) -> CliResult {
         let db = open(db_path)?;
         let doc = db.get(id)?.ok_or_else(|| Error::NotFound(id.to_owned()))?;
-        println!(
-            "{}",
-            serde_json::to_string(&doc).expect("documents serialise")
-        );
+        let mut v = serde_json::to_value(&doc).expect("documents serialise");
+        if !with_vector && let Some(o) = v.as_object_mut() {
+            o.remove("vector");
+        }
+        println!("{v}");
         Ok(())
     }
 
@@ -565,7 +569,7 @@ mod cli {
         let mut print = |prefix: &str, obj: &serde_json::Map<String, serde_json::Value>| {
             for (k, val) in obj {
                 if !val.is_object() {
-                    writeln!(out, "{prefix}{k:<22} {val}").ok();
+                    writeln!(out, "{prefix}{k:<22} {}", human(k, val)).ok();
                 }
             }
         };
@@ -576,6 +580,44 @@ mod cli {
             }
         }
         Ok(())
+    }
+
+    /// A stats value for people: sizes (`*_bytes`) in B / KB / MB / GB, counts with
+    /// thousands separators, strings unquoted, null as "none". `--json` keeps the raw values.
+    fn human(key: &str, v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::Null => "none".into(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => match n.as_u64() {
+                Some(b) if key.ends_with("_bytes") => {
+                    let units = ["B", "KB", "MB", "GB", "TB"];
+                    let mut x = b as f64;
+                    let mut u = 0;
+                    while x >= 1024.0 && u + 1 < units.len() {
+                        x /= 1024.0;
+                        u += 1;
+                    }
+                    if u == 0 {
+                        format!("{b} B")
+                    } else {
+                        format!("{x:.1} {}", units[u])
+                    }
+                }
+                Some(c) => {
+                    let digits = c.to_string();
+                    let mut grouped = String::new();
+                    for (i, ch) in digits.chars().enumerate() {
+                        if i > 0 && (digits.len() - i) % 3 == 0 {
+                            grouped.push(',');
+                        }
+                        grouped.push(ch);
+                    }
+                    grouped
+                }
+                None => n.to_string(),
+            },
+            other => other.to_string(),
+        }
     }
 
     fn export(db_path: &Path, out: &Path) -> CliResult {

@@ -388,15 +388,38 @@ fn errors_are_one_line_with_a_code_and_a_nonzero_exit() {
 
 #[test]
 fn demo_runs_on_the_bundled_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo");
+    for _ in 0..2 {
+        // The second run replaces the first's database.
+        vjson()
+            .args(["demo", "--show", "1", "--db", db.to_str().unwrap()])
+            .assert()
+            .success()
+            .stdout(
+                predicate::str::contains("MRR@10")
+                    .and(predicate::str::contains("hybrid"))
+                    .and(predicate::str::contains("2000 documents"))
+                    .and(predicate::str::contains("# score"))
+                    .and(predicate::str::contains(format!(
+                        "vjson search {}",
+                        db.display()
+                    ))),
+            );
+    }
+    // The database is kept and answers the command the demo suggests.
+    let hits = search_json(&db, &["--text", "ownership", "--k", "3"]);
+    assert_eq!(hits.len(), 3);
+    // A directory that is not an earlier demo's is never removed.
+    let other = dir.path().join("mine");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("keep.txt"), "x").unwrap();
     vjson()
-        .args(["demo", "--show", "1"])
+        .args(["demo", "--db", other.to_str().unwrap()])
         .assert()
-        .success()
-        .stdout(
-            predicate::str::contains("MRR@10")
-                .and(predicate::str::contains("hybrid"))
-                .and(predicate::str::contains("2000 documents")),
-        );
+        .code(2)
+        .stderr(predicate::str::contains("not an earlier demo"));
+    assert!(other.join("keep.txt").exists());
 }
 
 #[test]

@@ -47,6 +47,11 @@ mod cli {
             /// How many sample queries to show in full.
             #[arg(long, default_value_t = 3)]
             show: usize,
+            /// Where to build the demo database (replaced if it is an earlier demo's; kept
+            /// afterwards, to try `vjson search` on). Default: vjson-demo in the system's
+            /// temporary directory.
+            #[arg(long)]
+            db: Option<PathBuf>,
         },
         /// Import documents from a JSON-lines file: {"id", "vector", "text"?, "metadata"?}
         /// per line. Creates the database when DB does not exist.
@@ -208,7 +213,7 @@ mod cli {
         let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Warn));
         let cli = Cli::parse();
         let result = match cli.command {
-            Command::Demo { data, show } => demo(data, show),
+            Command::Demo { data, show, db } => demo(data, show, db),
             Command::Import {
                 db,
                 file,
@@ -666,12 +671,28 @@ mod cli {
         Ok(())
     }
 
+    /// How a fusion is written on the command line.
+    fn fusion_name(f: Fusion) -> String {
+        match f {
+            Fusion::Rrf { k } => format!("rrf:{k}"),
+            Fusion::Weighted { vector, text } => format!("weighted:{vector},{text}"),
+            Fusion::Max => "max".into(),
+            Fusion::Min => "min".into(),
+            Fusion::Average => "average".into(),
+            Fusion::Dbsf => "dbsf".into(),
+        }
+    }
+
     fn print_demo_hits(title: &str, hits: &[Hit], relevant: &str) {
         println!("  {title}");
+        println!(
+            "    {:>3} {:<7} {:>10} {:>11}  id",
+            "#", "score", "vec", "text"
+        );
         for (i, h) in hits.iter().enumerate() {
             let fmt = |s: Option<f32>| s.map_or("-".to_string(), |s| format!("{s:.3}"));
             println!(
-                "    {:>2}. {:<7.4} vec {:>6} text {:>6}  {}{}",
+                "    {:>2}. {:<7.4} {:>10} {:>11}  {}{}",
                 i + 1,
                 h.score,
                 fmt(h.vector_score),
@@ -837,16 +858,7 @@ mod cli {
         Ok(())
     }
 
-    /// A temporary directory removed on drop.
-    struct TempDir(PathBuf);
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn demo(data: Option<PathBuf>, show: usize) -> CliResult {
+    fn demo(data: Option<PathBuf>, show: usize, db_dir: Option<PathBuf>) -> CliResult {
         let ds = match data {
             Some(dir) => Dataset::load(&dir, 384)?,
             None => vjson::bundled_sample!(),
@@ -857,15 +869,25 @@ mod cli {
             ds.queries.len(),
             ds.dim
         );
-        let tmp = TempDir(std::env::temp_dir().join(format!(
-            "vjson-demo-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        )));
-        let path = tmp.0.join("db");
+        let path = db_dir.unwrap_or_else(|| std::env::temp_dir().join("vjson-demo"));
+        // Only ever remove an earlier demo's database (it carries a marker file).
+        const MARKER: &str = "vjson-demo.txt";
+        if path.exists() {
+            if !path.join(MARKER).is_file() {
+                return Err(Failure::Usage(format!(
+                    "{} exists and is not an earlier demo's database; pass --db NEW_DIR",
+                    path.display()
+                )));
+            }
+            std::fs::remove_dir_all(&path)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+        }
         let db = VectorDB::open(&path, Options::new(ds.dim))?;
+        std::fs::write(
+            path.join(MARKER),
+            "Built by `vjson demo`; the next demo run replaces this database.\n",
+        )
+        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
         let t = Instant::now();
         db.insert_batch(ds.documents())?;
         db.flush()?;
@@ -879,6 +901,12 @@ mod cli {
         let t = Instant::now();
         let db = VectorDB::open_existing(&path)?;
         println!("reopened it in {:.2?}\n", t.elapsed());
+        println!(
+            "Each hit: rank, fused score, then each side's own score: vec = cosine similarity \
+             of the embeddings (-1..1), text = BM25 (0 and up; - = not found by that side).\n\
+             hybrid fuses both lists ({}); \"<== relevant\" marks the judged answer.\n",
+            fusion_name(Fusion::default())
+        );
         let modes = ["vector", "text", "hybrid"];
         let query = |i: usize, mode: &str| {
             let q = &ds.queries[i];
@@ -930,6 +958,11 @@ mod cli {
             println!("  {mode:<8} {mrr:>8.4} {recall:>10.4} {per:>12.2?}");
         }
         db.close()?;
+        let example = ds.queries.first().map_or("ownership", |q| q.text.as_str());
+        println!(
+            "\nThe database is kept at {p}. Try next:\n  vjson search {p} --text {example:?} --k 5\n  vjson stats {p}",
+            p = path.display()
+        );
         Ok(())
     }
 }

@@ -78,3 +78,9 @@ cfg_if::cfg_if! {
         pub use durable::CHECKPOINT_WAL_BYTES;
     }
 }
+
+/// The README's Rust code, compiled and run as a doc test (`cargo test --doc`), so that
+/// what users paste into a new project works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -104,11 +104,11 @@ export interface SearchQuery {
   /** Number of hits, 1 to 10,000. Default 10. */
   k?: number;
   filter?: Filter | null;
-  /** Default "rrf" (k = 60). */
+  /** Default "weighted" (0.5 / 0.5 of min-max normalised scores). */
   fusion?: Fusion | null;
   /** HNSW candidate list for this query. */
   efSearch?: number;
-  /** How many results each side contributes to a hybrid fusion (default max(k, 50)). */
+  /** How many results each side contributes to a hybrid fusion (default max(k, 150)). */
   candidates?: number;
 }
 

@@ -560,7 +560,7 @@ impl VectorDB {
             .transpose()?;
         let hybrid = qv.is_some() && q.text.is_some();
         let fetch = if hybrid {
-            q.candidates.unwrap_or(50).max(k)
+            q.candidates.unwrap_or(Query::DEFAULT_CANDIDATES).max(k)
         } else {
             k
         };

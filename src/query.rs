@@ -25,6 +25,9 @@ pub struct Query {
 impl Query {
     /// The default number of results.
     pub const DEFAULT_K: usize = 10;
+    /// Candidates each side contributes to a hybrid fusion unless the query says
+    /// otherwise (see [`Fusion::default`] for how it was chosen).
+    pub const DEFAULT_CANDIDATES: usize = 150;
 
     /// An empty query (add a vector, a text, or both).
     pub fn new() -> Self {
@@ -55,7 +58,8 @@ impl Query {
         self
     }
 
-    /// How vector and text results are fused (default RRF with k = 60).
+    /// How vector and text results are fused (default [`Fusion::default`]: weighted
+    /// 0.5 / 0.5 of min-max normalised scores).
     pub fn fusion(mut self, fusion: Fusion) -> Self {
         self.fusion = fusion;
         self
@@ -69,7 +73,7 @@ impl Query {
     }
 
     /// How many results each side contributes to a hybrid fusion (default
-    /// `max(k, 50)`).
+    /// `max(k, DEFAULT_CANDIDATES)`; the vector side searches with `ef` at least this).
     pub fn candidates(mut self, n: usize) -> Self {
         self.candidates = Some(n);
         self

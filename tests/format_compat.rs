@@ -65,6 +65,11 @@ fn doc(rng: &mut Rng, id: &str, i: usize) -> Document {
     d
 }
 
+/// The query defaults when the answers were recorded (the defaults have changed since:
+/// the queries name them, so that the answers stay a test of the formats alone).
+const V1_DEFAULT_FUSION: Fusion = Fusion::Rrf { k: 60.0 };
+const V1_DEFAULT_CANDIDATES: usize = 50;
+
 /// The queries whose answers are recorded: vector, text, hybrid (two fusions) and filtered.
 fn queries() -> Vec<(String, Query)> {
     let mut rng = Rng(0xC0FFEE);
@@ -83,7 +88,9 @@ fn queries() -> Vec<(String, Query)> {
                 .vector(v.clone())
                 .text(t.clone())
                 .k(10)
-                .ef_search(200),
+                .ef_search(200)
+                .fusion(V1_DEFAULT_FUSION)
+                .candidates(V1_DEFAULT_CANDIDATES),
         ));
         out.push((
             format!("hybrid weighted {i}"),
@@ -95,7 +102,8 @@ fn queries() -> Vec<(String, Query)> {
                 .fusion(Fusion::Weighted {
                     vector: 0.7,
                     text: 0.3,
-                }),
+                })
+                .candidates(V1_DEFAULT_CANDIDATES),
         ));
         let f = Filter::from_json(&json!({"tag": "even", "n": {"$gte": 20}})).unwrap();
         out.push((
@@ -105,6 +113,8 @@ fn queries() -> Vec<(String, Query)> {
                 .text(t)
                 .k(10)
                 .ef_search(200)
+                .fusion(V1_DEFAULT_FUSION)
+                .candidates(V1_DEFAULT_CANDIDATES)
                 .filter(f),
         ));
     }

@@ -16,8 +16,8 @@
 //
 // Settings, the same for every system where it has them: k = 10; text is "title: body" as
 // vjson's sample loader builds it; English stemming on (vjson always stems; Orama's
-// `stemming: true`); vjson hybrid = RRF (k = 60), Orama hybrid = its default weighted
-// fusion (0.5 / 0.5). Orama's vector similarity threshold is set to 0 (its default 0.8
+// `stemming: true`); vjson hybrid = its default (weighted 0.5 / 0.5 of min-max normalised
+// scores) and RRF (k = 60), Orama hybrid = its default weighted fusion (0.5 / 0.5). Orama's vector similarity threshold is set to 0 (its default 0.8
 // drops most all-MiniLM matches), so it ranks every document like the others. voy-search
 // has vector search only.
 import fs from "node:fs";
@@ -95,8 +95,8 @@ async function vjson(docs) {
     insertMs,
     note: `snapshot ${(snap.byteLength / 1048576).toFixed(1)} MiB, export ${(exportMs / 1000).toFixed(2)} s, import ${(importMs / 1000).toFixed(2)} s`,
     configs: [
-      { label: "hybrid: weighted 0.5 / 0.5 (Orama's fusion)", vector, text, hybrid: hybrid("weighted") },
-      { label: "hybrid: rrf, k = 60 (vjson's default)", hybrid: hybrid("rrf") },
+      { label: "hybrid: vjson's default (weighted 0.5 / 0.5, 150 candidates per side)", vector, text, hybrid: hybrid(undefined) },
+      { label: "hybrid: rrf, k = 60", hybrid: hybrid("rrf") },
       {
         label: "hybrid: weighted 0.5 / 0.5, efSearch 256, candidates 200",
         hybrid: (q) =>

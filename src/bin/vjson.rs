@@ -96,8 +96,8 @@ mod cli {
             /// Number of hits.
             #[arg(long, short, default_value_t = 10)]
             k: usize,
-            /// rrf | rrf:K | weighted:V,T | max | min | average | dbsf
-            #[arg(long, default_value = "rrf")]
+            /// weighted:V,T | rrf | rrf:K | max | min | average | dbsf (default: weighted:0.5,0.5)
+            #[arg(long, default_value = "weighted:0.5,0.5")]
             fusion: Fusion,
             /// HNSW ef_search for this query.
             #[arg(long)]
@@ -162,7 +162,7 @@ mod cli {
             /// Fusions to compare, separated by spaces (as --fusion of search).
             #[arg(
                 long,
-                default_value = "rrf rrf:10 weighted weighted:0.7,0.3 weighted:0.3,0.7 average max min dbsf"
+                default_value = "weighted rrf rrf:10 weighted:0.7,0.3 weighted:0.3,0.7 max min dbsf"
             )]
             fusions: String,
             /// Candidates each side contributes to a hybrid query (default: the query default).

@@ -172,7 +172,7 @@ test("vector, text, fusion and filter controls", async () => {
   await submit();
   assert.equal(await page.getAttribute("#error", "data-code"), "invalid_filter");
   await page.fill("#filter", "");
-  await page.selectOption("#fusion", "rrf");
+  await page.selectOption("#fusion", "weighted"); // the default, as after a reload
 });
 
 test("save to IndexedDB, reload, restore: the saved state comes back", async () => {

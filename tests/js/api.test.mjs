@@ -246,7 +246,7 @@ describe("search", () => {
 
   test("hybrid RRF: a document first on both sides scores 2 / (k + 1)", () => {
     const db = fresh();
-    const hits = db.search({ vector: unit(0), text: "ownership", k: 5 });
+    const hits = db.search({ vector: unit(0), text: "ownership", k: 5, fusion: "rrf" });
     assert.equal(hits[0].id, "rust-own");
     close(hits[0].score, 2 / 61);
     assert.ok(hits[0].vectorScore > 0.99 && hits[0].textScore > 0);
@@ -259,8 +259,12 @@ describe("search", () => {
     close(db.search({ vector: unit(0), text: "ownership", fusion: { type: "rrf", k: 10 } })[0].score, 2 / 11);
     assert.deepEqual(
       db.search({ vector: unit(0), text: "ownership", fusion: { type: "rrf" } }),
-      db.search({ vector: unit(0), text: "ownership" }),
+      db.search({ vector: unit(0), text: "ownership", fusion: "rrf:60" }),
     );
+    // The default is the even weighted fusion: first on both sides scores 0.5 + 0.5.
+    const def = db.search({ vector: unit(0), text: "ownership" });
+    assert.deepEqual(def, db.search({ vector: unit(0), text: "ownership", fusion: "weighted:0.5,0.5" }));
+    close(def[0].score, 1);
   });
 
   test("hybrid with each score fusion", () => {

@@ -134,6 +134,29 @@ impl Dataset {
         )
     }
 
+    /// The vector dimension of a dataset directory: `docs.f32`'s size over the number of
+    /// lines of `docs.jsonl`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn dimension_of(dir: &std::path::Path) -> Result<usize> {
+        let docs = dir.join("docs.jsonl");
+        let lines = std::fs::read_to_string(&docs)
+            .map_err(|e| Error::io(docs.display(), e))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count();
+        let vectors = dir.join("docs.f32");
+        let bytes = std::fs::metadata(&vectors)
+            .map_err(|e| Error::io(vectors.display(), e))?
+            .len() as usize;
+        if lines == 0 || !bytes.is_multiple_of(4 * lines) {
+            return Err(Error::InvalidOptions(format!(
+                "{}: docs.f32 ({bytes} bytes) does not hold one float32 vector per line of docs.jsonl ({lines} lines)",
+                dir.display()
+            )));
+        }
+        Ok(bytes / 4 / lines)
+    }
+
     /// The vector of document `i`.
     pub fn doc_vector(&self, i: usize) -> &[f32] {
         &self.doc_vectors[i * self.dim..(i + 1) * self.dim]

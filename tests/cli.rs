@@ -478,6 +478,8 @@ fn eval_reports_every_mode_per_kind_on_a_judged_corpus() {
     vjson()
         .args(["eval", dir.path().to_str().unwrap()])
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains("docs.f32"));
+        .code(1)
+        .stderr(
+            predicate::str::contains("[invalid_options]").and(predicate::str::contains("docs.f32")),
+        );
 }

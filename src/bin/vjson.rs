@@ -152,7 +152,8 @@ mod cli {
             db: PathBuf,
         },
         /// Measure search quality on a judged corpus: MRR@10, recall@10 and nDCG@10 of
-        /// vector, text and hybrid search with each fusion, overall and per document kind.
+        /// vector, text and hybrid search with each fusion, overall and per document kind,
+        /// and the median query time of each.
         /// The corpus is a directory laid out like tests/data/sample: docs.jsonl
         /// ({"id","title","text","kind"?}), docs.f32, queries.jsonl ({"id","text"}),
         /// queries.f32 and qrels.jsonl ({"qid","docid"}, one relevant document per query).
@@ -744,23 +745,7 @@ mod cli {
             .split_whitespace()
             .map(|f| Ok((f.to_string(), f.parse::<Fusion>()?)))
             .collect::<vjson::Result<_>>()?;
-        // The dimension follows from docs.f32's size and the number of documents.
-        let docs_jsonl = corpus.join("docs.jsonl");
-        let n_docs = std::fs::read_to_string(&docs_jsonl)
-            .map_err(|e| Failure::Usage(format!("{}: {e}", docs_jsonl.display())))?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .count();
-        let f32_bytes = std::fs::metadata(corpus.join("docs.f32"))
-            .map_err(|e| Failure::Usage(format!("{}: {e}", corpus.join("docs.f32").display())))?
-            .len() as usize;
-        if n_docs == 0 || !f32_bytes.is_multiple_of(4 * n_docs) {
-            return Err(Failure::Usage(format!(
-                "{}: docs.f32 ({f32_bytes} bytes) does not hold one float32 vector per line of docs.jsonl ({n_docs} lines)",
-                corpus.display()
-            )));
-        }
-        let ds = Dataset::load(corpus, f32_bytes / 4 / n_docs)?;
+        let ds = Dataset::load(corpus, Dataset::dimension_of(corpus)?)?;
         let kinds: std::collections::HashMap<&str, &str> = ds
             .docs
             .iter()
@@ -797,11 +782,11 @@ mod cli {
                 .iter()
                 .map(|g| format!("{:>32}", format!("{g}: MRR@10 recall@10 nDCG@10")))
                 .collect();
-            println!("{:<24} {}", "mode", head.join(" "));
+            println!("{:<24} {} {:>9}", "mode", head.join(" "), "p50");
         }
         for (name, fusion, vector, text) in modes {
             let mut quality = vec![Quality::default(); groups.len()];
-            let t = Instant::now();
+            let mut times = Vec::with_capacity(ds.queries.len());
             for (i, q) in ds.queries.iter().enumerate() {
                 let mut query = Query::new().k(10);
                 if vector {
@@ -819,7 +804,9 @@ mod cli {
                 if let Some(ef) = ef {
                     query = query.ef_search(ef);
                 }
+                let t = Instant::now();
                 let hits = db.search(&query)?;
+                times.push(t.elapsed());
                 let pos = hits.iter().take(10).position(|h| h.id == q.relevant);
                 quality[0].add(pos);
                 let kind = kinds.get(q.relevant.as_str()).copied().unwrap_or("");
@@ -827,7 +814,8 @@ mod cli {
                     quality[g].add(pos);
                 }
             }
-            let per_query = t.elapsed() / ds.queries.len().max(1) as u32;
+            times.sort_unstable();
+            let p50 = times.get(times.len() / 2).copied().unwrap_or_default();
             if json_out {
                 let by: serde_json::Map<String, serde_json::Value> = groups
                     .iter()
@@ -842,7 +830,7 @@ mod cli {
                     .collect();
                 println!(
                     "{}",
-                    json!({"mode": name, "groups": by, "mean_query_us": per_query.as_secs_f64() * 1e6})
+                    json!({"mode": name, "groups": by, "p50_us": p50.as_secs_f64() * 1e6})
                 );
             } else {
                 let cells: Vec<String> = quality
@@ -852,7 +840,7 @@ mod cli {
                         format!("{:>32}", format!("{mrr:.4} {recall:.4} {ndcg:.4}"))
                     })
                     .collect();
-                println!("{name:<24} {}", cells.join(" "));
+                println!("{name:<24} {} {:>9.0?}", cells.join(" "), p50);
             }
         }
         Ok(())

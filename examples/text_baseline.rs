@@ -1,0 +1,120 @@
+//! The text side against Tantivy's defaults (see `vjson eval` for the fusions): MRR@10 and
+//! recall@10 of vjson's BM25 and of Tantivy's default full-text setup on a judged corpus
+//! laid out like `tests/data/sample`.
+//!
+//! ```text
+//! cargo run --release --example text_baseline -- CORPUS_DIR
+//! ```
+//!
+//! - vjson: its analyser (split on non-alphanumerics, drop tokens over 40 bytes,
+//!   lower-case, English stemming) and BM25 (k1 1.2, b 0.75), through the public API.
+//! - Tantivy's defaults: one `TEXT` field with Tantivy's `default` tokenizer
+//!   (`SimpleTokenizer`, `RemoveLongFilter(40)`, `LowerCaser`; no stemming), the query text
+//!   through `QueryParser::parse_query_lenient` (terms OR-ed), BM25 `TopDocs`.
+//!
+//! Both index `title: text`, as the corpora were embedded. Queries are grouped by the
+//! relevant document's `kind`.
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    use std::collections::HashMap;
+
+    use tantivy::collector::TopDocs;
+    use tantivy::query::QueryParser;
+    use tantivy::schema::{STORED, STRING, Schema, TEXT, Value};
+    use tantivy::{Index, TantivyDocument, doc};
+    use vjson::dataset::Dataset;
+    use vjson::{Options, Query, VectorDB};
+
+    let dir = std::env::args()
+        .nth(1)
+        .ok_or("usage: text_baseline CORPUS_DIR")?;
+    let dir = std::path::Path::new(&dir);
+    let ds = Dataset::load(dir, Dataset::dimension_of(dir)?)?;
+    let kind: HashMap<&str, &str> = ds
+        .docs
+        .iter()
+        .map(|d| (d.id.as_str(), d.kind.as_str()))
+        .collect();
+
+    // vjson's BM25 (in memory; Tantivy on disk ranks the same: tests/tantivy_parity.rs).
+    let db = VectorDB::in_memory(Options::new(ds.dim))?;
+    db.insert_batch(ds.documents())?;
+
+    // Tantivy's defaults.
+    let mut schema = Schema::builder();
+    let id = schema.add_text_field("id", STRING | STORED);
+    let body = schema.add_text_field("body", TEXT);
+    let index = Index::create_in_ram(schema.build());
+    let mut writer = index.writer(100_000_000)?;
+    for d in &ds.docs {
+        writer
+            .add_document(doc!(id => d.id.clone(), body => format!("{}: {}", d.title, d.text)))?;
+    }
+    writer.commit()?;
+    let searcher = index.reader()?.searcher();
+    let parser = QueryParser::for_index(&index, vec![body]);
+
+    // (system, group) -> (queries, reciprocal ranks, found)
+    let mut stats: HashMap<(&str, &str), (usize, f64, usize)> = HashMap::new();
+    for q in &ds.queries {
+        let vj: Vec<String> = db
+            .search(&Query::new().text(q.text.clone()).k(10))?
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
+        let (query, _errors) = parser.parse_query_lenient(&q.text);
+        let tv: Vec<String> = searcher
+            .search(&query, &TopDocs::with_limit(10).order_by_score())?
+            .into_iter()
+            .map(|(_, addr)| {
+                let d: TantivyDocument = searcher.doc(addr)?;
+                Ok(d.get_first(id)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string())
+            })
+            .collect::<tantivy::Result<_>>()?;
+        let group = kind.get(q.relevant.as_str()).copied().unwrap_or("");
+        for (system, ranked) in [("vjson BM25", &vj), ("tantivy default", &tv)] {
+            let pos = ranked.iter().position(|r| *r == q.relevant);
+            for g in ["all", group] {
+                let e = stats.entry((system, g)).or_default();
+                e.0 += 1;
+                if let Some(p) = pos {
+                    e.1 += 1.0 / (p + 1) as f64;
+                    e.2 += 1;
+                }
+            }
+        }
+    }
+    let mut groups: Vec<&str> = stats.keys().map(|k| k.1).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    println!(
+        "{:<18} {}",
+        "system",
+        groups
+            .iter()
+            .map(|g| format!("{:>26}", format!("{g}: MRR@10 recall@10")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    for system in ["vjson BM25", "tantivy default"] {
+        let cells: Vec<String> = groups
+            .iter()
+            .map(|g| {
+                let (n, rr, found) = stats[&(system, *g)];
+                format!(
+                    "{:>26}",
+                    format!("{:.4} {:.4}", rr / n as f64, found as f64 / n as f64)
+                )
+            })
+            .collect();
+        println!("{system:<18} {}", cells.join(" "));
+    }
+    Ok(())
+}

@@ -4,7 +4,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A document: an id, a vector, optional text for full-text search, optional metadata.
+///
+/// Read from JSON (the CLI's JSON lines) it must have exactly these keys: an unknown one
+/// (say `"meta"`, or a top-level `"title"`) is an error that names it, not silently
+/// dropped data — as in the npm package, which rejects unknown keys too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Document {
     /// Unique id (non-empty, at most [`crate::MAX_ID_BYTES`] bytes).
     pub id: String,

@@ -294,6 +294,27 @@ fn import_reports_bad_lines_and_writes_no_partial_batch() {
         .success();
     let stats: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(stats["documents"], 12);
+
+    // An unknown key is an error with its line and name, never silently dropped data.
+    let unknown = dir.path().join("unknown.jsonl");
+    std::fs::write(
+        &unknown,
+        "{\"id\": \"u1\", \"vector\": [1, 0, 0, 0]}\n{\"id\": \"u2\", \"vector\": [0, 1, 0, 0], \"meta\": {\"a\": 1}}\n",
+    )
+    .unwrap();
+    vjson()
+        .args(["import", db.to_str().unwrap(), unknown.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains(":2:").and(predicate::str::contains("unknown field `meta`")),
+        );
+    assert!(
+        !search_json(&db, &["--vector", "[1,0,0,0]", "--k", "20"])
+            .iter()
+            .any(|h| h["id"] == "u1"),
+        "nothing of the failed batch was written"
+    );
 }
 
 #[test]

@@ -183,13 +183,22 @@ export class VectorDB {
   [Symbol.dispose](): void;
 }
 
-/** What `init` accepts: where or what the wasm module is. */
+/** The wasm module's bytes: an ArrayBuffer or a view of one (what the DOM calls BufferSource). */
+export type ModuleBytes = ArrayBuffer | ArrayBufferView;
+
+/**
+ * What `init` accepts: where or what the wasm module is — a URL (string or `URL`), a
+ * `Request` or `Response`, the bytes, or a compiled `WebAssembly.Module`. Typed
+ * structurally, so that these declarations check without the DOM library (Node-only
+ * projects) as well as with it.
+ */
 export type InitInput =
-  | RequestInfo
-  | URL
-  | Response
-  | BufferSource
-  | WebAssembly.Module;
+  | string
+  | { readonly href: string }
+  | { readonly url: string }
+  | { arrayBuffer(): Promise<ArrayBuffer> }
+  | ModuleBytes
+  | object;
 
 /**
  * Loads the wasm module (browsers: call once before `new VectorDB`; by default it fetches
@@ -201,7 +210,7 @@ export default function init(
 export { init };
 
 /** Instantiates the wasm module synchronously from its bytes or a compiled module. */
-export function initSync(module: { module: BufferSource | WebAssembly.Module }): unknown;
+export function initSync(module: { module: ModuleBytes | object }): unknown;
 
 /** Saves the database's snapshot in IndexedDB under `name`; resolves with its byte size. */
 export function saveToIndexedDB(db: VectorDB, name: string): Promise<number>;

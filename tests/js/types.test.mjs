@@ -11,27 +11,34 @@ import { REPO } from "./helpers.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
-test("index.d.ts describes the API (tsc --strict)", () => {
-  const tsc = path.join(REPO, "node_modules", "typescript", "bin", "tsc");
-  assert.ok(fs.existsSync(tsc), "typescript is a dev dependency of the repository (npm ci)");
-  const project = path.dirname(HERE);
-  const config = path.join(project, "tsconfig.json");
-  fs.writeFileSync(
-    config,
-    JSON.stringify({
-      compilerOptions: {
-        strict: true,
-        noEmit: true,
-        target: "es2022",
-        module: "nodenext",
-        moduleResolution: "nodenext",
-        lib: ["es2022", "dom", "esnext.disposable"],
-        types: [],
-        skipLibCheck: false,
-      },
-      files: [path.join(HERE, "types-check.ts")],
-    }),
-  );
-  const r = spawnSync(process.execPath, [tsc, "-p", config], { cwd: project, encoding: "utf8" });
-  assert.equal(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
-});
+// Two projects: a browser one (with the DOM library) and a Node-only one (no DOM, no
+// @types): the declarations must check in both.
+for (const [name, lib] of [
+  ["with the DOM library", ["es2022", "dom", "esnext.disposable"]],
+  ["Node-only (no DOM library)", ["es2022", "esnext.disposable"]],
+]) {
+  test(`index.d.ts describes the API (tsc --strict, ${name})`, () => {
+    const tsc = path.join(REPO, "node_modules", "typescript", "bin", "tsc");
+    assert.ok(fs.existsSync(tsc), "typescript is a dev dependency of the repository (npm ci)");
+    const project = path.dirname(HERE);
+    const config = path.join(project, "tsconfig.json");
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          target: "es2022",
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          lib,
+          types: [],
+          skipLibCheck: false,
+        },
+        files: [path.join(HERE, "types-check.ts")],
+      }),
+    );
+    const r = spawnSync(process.execPath, [tsc, "-p", config], { cwd: project, encoding: "utf8" });
+    assert.equal(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
+  });
+}

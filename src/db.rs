@@ -379,6 +379,22 @@ impl VectorDB {
         self.write(&mut w, old, vec![p])
     }
 
+    /// Inserts many documents, each replacing any document with the same id, all or
+    /// nothing (as [`VectorDB::insert_batch`]; ids must not repeat within the batch).
+    /// Searches see every old document or every new one, never a mix.
+    pub fn upsert_batch(&self, docs: Vec<Document>) -> Result<()> {
+        let prepared = self.prepare_all(docs)?;
+        let mut w = self.writer.lock();
+        let old: Vec<u32> = {
+            let state = self.read();
+            prepared
+                .iter()
+                .filter_map(|p| state.ids.get(&p.id).copied())
+                .collect()
+        };
+        self.write(&mut w, old, prepared)
+    }
+
     /// Deletes a document.
     pub fn delete(&self, id: &str) -> Result<()> {
         let mut w = self.writer.lock();

@@ -504,3 +504,139 @@ fn eval_reports_every_mode_per_kind_on_a_judged_corpus() {
             predicate::str::contains("[invalid_options]").and(predicate::str::contains("docs.f32")),
         );
 }
+
+#[test]
+fn imports_resume_with_skip_existing_and_replace_with_upsert() {
+    let dir = tempfile::tempdir().unwrap();
+    let (part, all) = (dir.path().join("part.jsonl"), dir.path().join("all.jsonl"));
+    write_docs(&part, 10, 0);
+    write_docs(&all, 30, 0);
+    let db = dir.path().join("db");
+    let d = db.to_str().unwrap();
+    vjson()
+        .args(["import", d, part.to_str().unwrap()])
+        .assert()
+        .success();
+    // Rerunning the whole file stops at the first id already present, and says what to do.
+    vjson()
+        .args(["import", d, all.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(":1:").and(predicate::str::contains("--skip-existing")));
+    vjson()
+        .args(["import", d, all.to_str().unwrap(), "--skip-existing"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("imported 20 documents")
+                .and(predicate::str::contains("skipped 10 already present"))
+                .and(predicate::str::contains("now holds 30")),
+        );
+    // --upsert replaces: new texts for the first five ids, and one new id.
+    let mut s = String::new();
+    for i in 0..6 {
+        let doc = json!({"id": format!("doc{i}"), "vector": [0.0, 0.0, 0.0, 1.0], "text": format!("rewritten {i}")});
+        s.push_str(&format!("{doc}\n"));
+    }
+    s.push_str(&format!(
+        "{}\n",
+        json!({"id": "new", "vector": [1.0, 1.0, 0.0, 0.0]})
+    ));
+    let up = dir.path().join("up.jsonl");
+    std::fs::write(&up, s).unwrap();
+    vjson()
+        .args(["import", d, up.to_str().unwrap(), "--upsert"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("6 replaced").and(predicate::str::contains("now holds 31")),
+        );
+    let out = vjson().args(["get", d, "doc3"]).assert().success();
+    let doc: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["text"], "rewritten 3");
+    // The two cannot be combined.
+    vjson()
+        .args([
+            "import",
+            d,
+            up.to_str().unwrap(),
+            "--upsert",
+            "--skip-existing",
+        ])
+        .assert()
+        .code(2);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_an_import_after_a_whole_batch_and_it_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("many.jsonl");
+    let n = 15_000;
+    let mut s = String::with_capacity(n * 80);
+    for i in 0..n {
+        let v: Vec<f32> = (0..8)
+            .map(|j| ((i * 7 + j * 13) % 17) as f32 + 1.0)
+            .collect();
+        s.push_str(&format!(
+            "{}\n",
+            json!({"id": format!("d{i}"), "vector": v})
+        ));
+    }
+    std::fs::write(&file, s).unwrap();
+    let db = dir.path().join("db");
+    // Batches of 10, each fsynced: the import takes seconds, long enough to interrupt.
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vjson"))
+        .args([
+            "import",
+            db.to_str().unwrap(),
+            file.to_str().unwrap(),
+            "--batch",
+            "10",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first batches are in, then press Ctrl-C.
+    let t = std::time::Instant::now();
+    while !db.join("manifest.json").exists() && t.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "stderr: {stderr}");
+    assert!(
+        stderr.contains("rerun with --skip-existing to continue"),
+        "{stderr}"
+    );
+    let stats = vjson()
+        .args(["stats", db.to_str().unwrap(), "--json"])
+        .assert()
+        .success();
+    let stats: Value = serde_json::from_slice(&stats.get_output().stdout).unwrap();
+    let done = stats["documents"].as_u64().unwrap() as usize;
+    assert!(
+        done > 0 && done < n,
+        "{done} of {n} imported before the interrupt"
+    );
+    vjson()
+        .args([
+            "import",
+            db.to_str().unwrap(),
+            file.to_str().unwrap(),
+            "--skip-existing",
+        ])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains(format!("skipped {done} already present"))
+                .and(predicate::str::contains(format!("now holds {n}"))),
+        );
+}

@@ -500,6 +500,33 @@ fn index_of(id: &str) -> usize {
 }
 
 #[test]
+fn upsert_batch_replaces_and_inserts_all_or_nothing() {
+    let db = VectorDB::in_memory(Options::new(384)).unwrap();
+    db.insert_batch((0..50).map(doc).collect()).unwrap();
+    db.upsert_batch(vec![doc(10).text("zyzzyva replaced ten"), doc(60)])
+        .unwrap();
+    assert_eq!(db.len(), 51);
+    assert_eq!(
+        db.get(&id(10)).unwrap().unwrap().text.as_deref(),
+        Some("zyzzyva replaced ten")
+    );
+    let hits = db.search(&Query::new().text("zyzzyva").k(5)).unwrap();
+    assert_eq!(ids(&hits), vec![id(10)]);
+    // A repeated id or a bad document rejects the whole batch.
+    assert_eq!(
+        code(db.upsert_batch(vec![doc(11).text("x"), doc(11)])),
+        "duplicate_id"
+    );
+    assert_eq!(
+        code(db.upsert_batch(vec![doc(12).text("y"), Document::new("bad", vec![1.0])])),
+        "dimension_mismatch"
+    );
+    assert_eq!(db.get(&id(11)).unwrap().unwrap().text, doc(11).text);
+    assert_eq!(db.get(&id(12)).unwrap().unwrap().text, doc(12).text);
+    assert_eq!(db.len(), 51);
+}
+
+#[test]
 fn upsert_replaces_delete_removes_get_fetches() {
     let s = sample();
     let db = VectorDB::in_memory(Options::new(384)).unwrap();

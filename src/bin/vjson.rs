@@ -69,9 +69,16 @@ mod cli {
             /// Documents per write batch (each batch is one log record).
             #[arg(long, default_value_t = 1000)]
             batch: usize,
-            /// Skip bad lines (reporting them) instead of stopping at the first.
+            /// Skip bad lines (the first ten are shown, then a count) instead of stopping
+            /// at the first.
             #[arg(long)]
             skip_bad: bool,
+            /// Skip documents whose id is already in the database (to resume an import).
+            #[arg(long, conflicts_with = "upsert")]
+            skip_existing: bool,
+            /// Replace documents whose id is already in the database.
+            #[arg(long)]
+            upsert: bool,
             /// Do not index text for full-text search (new database only).
             #[arg(long)]
             no_fulltext: bool,
@@ -182,6 +189,8 @@ mod cli {
     enum Failure {
         Db(Error),
         Usage(String),
+        /// Stopped by Ctrl-C after a clean stop; the message says how to go on.
+        Interrupted(String),
     }
 
     impl From<Error> for Failure {
@@ -222,8 +231,22 @@ mod cli {
                 metric,
                 batch,
                 skip_bad,
+                skip_existing,
+                upsert,
                 no_fulltext,
-            } => import(&db, &file, dim, metric, batch, skip_bad, no_fulltext),
+            } => import(
+                &db,
+                &file,
+                ImportOptions {
+                    dim,
+                    metric,
+                    batch,
+                    skip_bad,
+                    skip_existing,
+                    upsert,
+                    no_fulltext,
+                },
+            ),
             Command::Search {
                 db,
                 vector,
@@ -265,6 +288,10 @@ mod cli {
                 eprintln!("vjson: error [{}]: {e}{}", e.code(), hint(&e));
                 ExitCode::FAILURE
             }
+            Err(Failure::Interrupted(msg)) => {
+                eprintln!("vjson: {msg}");
+                ExitCode::from(130)
+            }
             Err(Failure::Usage(msg)) => {
                 eprintln!("vjson: error: {msg}");
                 ExitCode::from(2)
@@ -290,16 +317,35 @@ mod cli {
         Ok(VectorDB::open_existing(db)?)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn import(
-        db_path: &Path,
-        file: &Path,
+    struct ImportOptions {
         dim: Option<usize>,
         metric: Metric,
         batch: usize,
         skip_bad: bool,
+        skip_existing: bool,
+        upsert: bool,
         no_fulltext: bool,
-    ) -> CliResult {
+    }
+
+    /// Set by Ctrl-C during an import: the current batch is finished, then it stops.
+    static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// Bad lines shown one by one under --skip-bad before only counting them.
+    const SHOWN_BAD_LINES: usize = 10;
+
+    fn import(db_path: &Path, file: &Path, o: ImportOptions) -> CliResult {
+        let ImportOptions {
+            dim,
+            metric,
+            batch,
+            skip_bad,
+            skip_existing,
+            upsert,
+            no_fulltext,
+        } = o;
+        // Best effort: without a handler Ctrl-C still stops the process, and every batch
+        // already written stays (each is one atomic log record).
+        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst));
         if batch == 0 {
             return Err(Failure::Usage("--batch must be at least 1".into()));
         }
@@ -370,6 +416,8 @@ mod cli {
         );
         let started = Instant::now();
         let (mut imported, mut skipped, mut bytes) = (0usize, 0usize, 0u64);
+        let (mut existing, mut replaced) = (0usize, 0usize);
+        let mut first_bad: Option<(usize, String)> = None;
         let mut docs: Vec<Document> = Vec::with_capacity(batch);
         let mut in_batch = std::collections::HashSet::new();
         let mut line_no = pending_first.as_ref().map_or(0, |p| p.0 - 1);
@@ -382,12 +430,27 @@ mod cli {
                 return Ok(());
             }
             let n = docs.len();
-            db.insert_batch(std::mem::take(docs))?;
+            if upsert {
+                db.upsert_batch(std::mem::take(docs))?;
+            } else {
+                db.insert_batch(std::mem::take(docs))?;
+            }
             in_batch.clear();
             *imported += n;
             Ok(())
         };
         for line in first.into_iter().chain(lines) {
+            if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                // Finish the batch read so far, then stop cleanly.
+                flush_batch(&mut docs, &mut in_batch, &mut imported)?;
+                bar.abandon();
+                let total_docs = db.len();
+                db.close()?;
+                return Err(Failure::Interrupted(format!(
+                    "interrupted after line {line_no}: {imported} documents imported into {} (it now holds {total_docs}); rerun with --skip-existing to continue",
+                    db_path.display()
+                )));
+            }
             line_no += 1;
             let line = line
                 .map_err(|e| Failure::Usage(format!("{}: line {line_no}: {e}", file.display())))?;
@@ -400,24 +463,40 @@ mod cli {
                 .map_err(|e| format!("not a document ({e}); expected {{\"id\", \"vector\", \"text\"?, \"metadata\"?}}"))
                 .and_then(|doc| {
                     db.validate(&doc).map_err(|e| format!("[{}] {e}", e.code()))?;
-                    if in_batch.contains(&doc.id) || db.contains(&doc.id) {
+                    let in_db = db.contains(&doc.id);
+                    if skip_existing && in_db {
+                        return Ok(None);
+                    }
+                    if !upsert && (in_batch.contains(&doc.id) || in_db) {
                         return Err(format!(
-                            "[duplicate_id] id {:?} is already in the database or earlier in this batch",
+                            "[duplicate_id] id {:?} is already in the database or earlier in this batch; pass --skip-existing to skip such documents or --upsert to replace them",
                             doc.id
                         ));
                     }
-                    Ok(doc)
+                    Ok(Some((doc, in_db)))
                 });
             match checked {
-                Ok(doc) => {
+                Ok(None) => existing += 1,
+                Ok(Some((doc, in_db))) => {
+                    if in_batch.contains(&doc.id) {
+                        // --upsert and the id repeats within this batch: the later line
+                        // wins, so write the batch so far first.
+                        flush_batch(&mut docs, &mut in_batch, &mut imported)?;
+                    }
+                    replaced += usize::from(in_db);
                     in_batch.insert(doc.id.clone());
                     docs.push(doc);
                 }
                 Err(msg) if skip_bad => {
                     skipped += 1;
-                    bar.suspend(|| {
-                        eprintln!("vjson: skipping {}:{line_no}: {msg}", file.display())
-                    });
+                    if first_bad.is_none() {
+                        first_bad = Some((line_no, msg.clone()));
+                    }
+                    if skipped <= SHOWN_BAD_LINES {
+                        bar.suspend(|| {
+                            eprintln!("vjson: skipping {}:{line_no}: {msg}", file.display())
+                        });
+                    }
                 }
                 Err(msg) => {
                     bar.abandon();
@@ -438,14 +517,32 @@ mod cli {
         let secs = started.elapsed().as_secs_f64();
         let total_docs = db.len();
         db.close()?;
+        let mut notes = Vec::new();
+        if replaced > 0 {
+            notes.push(format!("{replaced} replaced existing documents"));
+        }
+        if existing > 0 {
+            notes.push(format!("skipped {existing} already present"));
+        }
+        if skipped > 0 {
+            let (line, msg) = first_bad.unwrap_or_default();
+            notes.push(format!(
+                "skipped {skipped} bad lines (first: line {line}: {msg}{})",
+                if skipped > SHOWN_BAD_LINES {
+                    format!("; {} more not shown", skipped - SHOWN_BAD_LINES)
+                } else {
+                    String::new()
+                }
+            ));
+        }
         println!(
             "imported {imported} documents into {} in {secs:.2}s ({:.0} docs/s){}; it now holds {total_docs}",
             db_path.display(),
             imported as f64 / secs.max(1e-9),
-            if skipped > 0 {
-                format!(", skipped {skipped} bad lines")
-            } else {
+            if notes.is_empty() {
                 String::new()
+            } else {
+                format!("; {}", notes.join("; "))
             }
         );
         Ok(())

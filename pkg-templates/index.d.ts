@@ -157,6 +157,8 @@ export class VectorDB {
   insert(doc: Document): void;
   /** Inserts many documents, all or nothing. */
   insertBatch(docs: Document[]): void;
+  /** Inserts many documents, each replacing any document with the same id; all or nothing. */
+  upsertBatch(docs: Document[]): void;
   /** Inserts a document, replacing any with the same id. */
   upsert(doc: Document): void;
   /** Deletes a document (throws `not_found` if there is none). */

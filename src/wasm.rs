@@ -234,6 +234,17 @@ fn document(v: &JsValue) -> JsResult<Document> {
     Ok(doc)
 }
 
+/// An array of documents, the argument of `what` (`insertBatch`, `upsertBatch`).
+fn documents(docs: &JsValue, what: &str) -> JsResult<Vec<Document>> {
+    let arr = docs.dyn_ref::<Array>().ok_or_else(|| {
+        js_error(
+            "empty_id",
+            &format!("{what} takes an array of documents, got {}", describe(docs)),
+        )
+    })?;
+    arr.iter().map(|d| document(&d)).collect()
+}
+
 /// A fusion name (`"rrf"`, `"rrf:60"`, `"weighted:0.7,0.3"`, `"max"`, ...) or an object
 /// `{type: "rrf", k}` / `{type: "weighted", vector, text}` / `{type: "max"}`.
 fn fusion(v: &JsValue) -> JsResult<Fusion> {
@@ -451,25 +462,21 @@ impl VectorDB {
     /// Inserts an array of documents, all or nothing.
     #[wasm_bindgen(js_name = insertBatch)]
     pub fn insert_batch(&self, docs: JsValue) -> JsResult<()> {
-        let arr = docs.dyn_ref::<Array>().ok_or_else(|| {
-            js_error(
-                "empty_id",
-                &format!(
-                    "insertBatch takes an array of documents, got {}",
-                    describe(&docs)
-                ),
-            )
-        })?;
-        let docs = arr
-            .iter()
-            .map(|d| document(&d))
-            .collect::<JsResult<Vec<_>>>()?;
+        let docs = documents(&docs, "insertBatch")?;
         self.db.insert_batch(docs).map_err(throw)
     }
 
     /// Inserts a document, replacing any document with the same id.
     pub fn upsert(&self, doc: JsValue) -> JsResult<()> {
         self.db.upsert(document(&doc)?).map_err(throw)
+    }
+
+    /// Inserts an array of documents, each replacing any document with the same id, all
+    /// or nothing.
+    #[wasm_bindgen(js_name = upsertBatch)]
+    pub fn upsert_batch(&self, docs: JsValue) -> JsResult<()> {
+        let docs = documents(&docs, "upsertBatch")?;
+        self.db.upsert_batch(docs).map_err(throw)
     }
 
     /// Deletes a document; throws `not_found` when there is none with this id.

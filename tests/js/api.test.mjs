@@ -184,6 +184,28 @@ describe("construction and documents", () => {
     assert.equal(db.size, 5);
   });
 
+  test("upsertBatch replaces and inserts, all or nothing", () => {
+    const db = fresh();
+    db.upsertBatch([
+      { id: "rust-own", vector: unit(6), text: "zyzzyva" },
+      { id: "new1", vector: unit(5) },
+    ]);
+    assert.equal(db.size, 6);
+    assert.equal(db.get("rust-own").text, "zyzzyva");
+    assert.deepEqual(db.search({ text: "zyzzyva" }).map((h) => h.id), ["rust-own"]);
+    throwsCode(
+      () =>
+        db.upsertBatch([
+          { id: "rust-own", vector: unit(5), text: "changed" },
+          { id: "new2", vector: [1, 2] },
+        ]),
+      "dimension_mismatch",
+    );
+    assert.equal(db.get("rust-own").text, "zyzzyva");
+    assert.equal(db.size, 6);
+    throwsCode(() => db.upsertBatch("nope"), "empty_id");
+  });
+
   test("upsert replaces and inserts", () => {
     const db = fresh();
     db.upsert({ id: "rust-life", vector: unit(1), text: "lifetimes explained", metadata: { year: 2025 } });

@@ -22,6 +22,7 @@ async function main(): Promise<void> {
   const db = new VectorDB(options);
   db.insert({ id: "a", vector: new Float32Array(4), text: "hello", metadata: { year: 2024, tags: ["x"], nested: { ok: true } } });
   db.insertBatch([{ id: "b", vector: [1, 2, 3, 4] }]);
+  db.upsertBatch([{ id: "b", vector: [1, 2, 3, 5] }]);
   db.upsert({ id: "b", vector: [1, 2, 3, 5], text: null, metadata: null });
   const doc: StoredDocument | undefined = db.get("a");
   if (doc) {

@@ -8,6 +8,22 @@ use serde_json::Value;
 /// Read from JSON (the CLI's JSON lines) it must have exactly these keys: an unknown one
 /// (say `"meta"`, or a top-level `"title"`) is an error that names it, not silently
 /// dropped data — as in the npm package, which rejects unknown keys too.
+///
+/// ```
+/// use serde_json::json;
+/// use vjson::Document;
+///
+/// let doc = Document::new("api:std::vec::Vec", vec![0.1, 0.2, 0.3])
+///     .text("A contiguous growable array type")
+///     .metadata(json!({"crate": "std", "kind": "struct"}));
+/// assert_eq!(doc.id, "api:std::vec::Vec");
+/// // From JSON: exactly id, vector, text?, metadata?.
+/// let line = r#"{"id": "d1", "vector": [1, 0, 0], "text": "hello"}"#;
+/// let d: Document = serde_json::from_str(line).unwrap();
+/// assert_eq!(d.text.as_deref(), Some("hello"));
+/// let err = serde_json::from_str::<Document>(r#"{"id": "d2", "vector": [1], "meta": {}}"#);
+/// assert!(err.unwrap_err().to_string().contains("unknown field `meta`"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Document {
@@ -47,7 +63,22 @@ impl Document {
     }
 }
 
-/// One search result.
+/// One search result, best first in the list a search returns.
+///
+/// ```
+/// use vjson::{Document, Options, Query, VectorDB};
+///
+/// let db = VectorDB::in_memory(Options::new(2))?;
+/// db.insert(Document::new("a", vec![1.0, 0.0]).text("ownership and borrowing"))?;
+/// db.insert(Document::new("b", vec![0.0, 1.0]).text("lifetimes"))?;
+/// let hits = db.search(&Query::new().vector(vec![1.0, 0.1]).text("borrowing").k(2))?;
+/// let top = &hits[0];
+/// assert_eq!(top.id, "a");
+/// assert!(top.vector_score.is_some() && top.text_score.is_some()); // found by both sides
+/// assert_eq!(hits[1].text_score, None);                            // "b" only by the vector side
+/// assert!(top.score >= hits[1].score);
+/// # Ok::<(), vjson::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
     /// The document id.

@@ -9,7 +9,19 @@ use std::fmt;
 /// A vjson result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in vjson.
+/// Everything that can go wrong in vjson. Match on the variant, or on [`Error::code`], a
+/// stable string that the npm package (`err.code`) and the CLI (`[code]`) report too.
+///
+/// ```
+/// use vjson::{Document, Error, Options, VectorDB};
+///
+/// let db = VectorDB::in_memory(Options::new(3))?;
+/// let err = db.insert(Document::new("x", vec![1.0, 2.0])).unwrap_err();
+/// assert_eq!(err.code(), "dimension_mismatch");
+/// assert!(matches!(err, Error::DimensionMismatch { .. }));
+/// println!("{err}"); // says what was expected and what came
+/// # Ok::<(), vjson::Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

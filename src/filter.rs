@@ -1,45 +1,46 @@
 //! Metadata filters: Mongo-style JSON parsed once into a [`Filter`], evaluated per document.
-//!
-//! # Syntax
-//!
-//! A filter is a JSON object. Each key is either a logical operator (`$and`, `$or`, `$not`)
-//! or a field path (dotted for nested objects, `"a.b.c"`; a numeric segment indexes an
-//! array, `"tags.0"`). A field's value is either an object of operators,
-//! `{"$gte": 2020, "$lt": 2025}` (all must hold), or a bare value, which means `$eq`.
-//! Several keys in one object must all hold. `{}` matches everything.
-//!
-//! ```
-//! use vjson::Filter;
-//! use serde_json::json;
-//! let f = Filter::from_json(&json!({"year": {"$gte": 2020}, "tags": {"$contains": "rust"}})).unwrap();
-//! assert!(f.matches(Some(&json!({"year": 2024, "tags": ["rust", "db"]}))));
-//! assert!(!f.matches(Some(&json!({"year": 2019, "tags": ["rust"]}))));
-//! ```
-//!
-//! # Type rules
-//!
-//! | operator | operand | true when |
-//! |---|---|---|
-//! | `$eq` | any JSON | the field equals the operand (numbers compare by value, `1 == 1.0`); an array field also matches when one element equals a non-array operand; `null` matches a missing field |
-//! | `$ne` | any JSON | `$eq` is false (so a missing field matches `$ne: 5`) |
-//! | `$gt $gte $lt $lte` | number or string | field and operand are both numbers, or both strings (byte-wise order); for an array field, any element; any other pairing is simply false |
-//! | `$in` | array | `$eq` holds for some element of the operand |
-//! | `$nin` | array | `$in` is false |
-//! | `$exists` | boolean | the path is present (even if `null`) == operand |
-//! | `$contains` | any JSON | the field is a string containing the operand string, or an array with an element equal to the operand |
-//! | `$prefix` | string | the field is a string starting with the operand, or an array with such a string |
-//! | `$and` `$or` | non-empty array of filters | all / any hold |
-//! | `$not` | a filter object | it does not hold |
-//!
-//! Anything else (an unknown operator, an operand of the wrong type, an empty `$and`, a field
-//! object that mixes operators and plain keys) is an [`Error::InvalidFilter`] naming the
-//! offending path.
+//! The syntax and type rules are documented on [`Filter`].
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result, json_type};
 
-/// A parsed metadata filter.
+/// A parsed metadata filter: Mongo-style JSON, parsed once, evaluated per document.
+///
+/// # Syntax
+///
+/// A filter is a JSON object. Each key is either a logical operator (`$and`, `$or`, `$not`)
+/// or a field path (dotted for nested objects, `"a.b.c"`; a numeric segment indexes an
+/// array, `"tags.0"`). A field's value is either an object of operators,
+/// `{"$gte": 2020, "$lt": 2025}` (all must hold), or a bare value, which means `$eq`.
+/// Several keys in one object must all hold. `{}` matches everything.
+///
+/// ```
+/// use vjson::Filter;
+/// use serde_json::json;
+/// let f = Filter::from_json(&json!({"year": {"$gte": 2020}, "tags": {"$contains": "rust"}})).unwrap();
+/// assert!(f.matches(Some(&json!({"year": 2024, "tags": ["rust", "db"]}))));
+/// assert!(!f.matches(Some(&json!({"year": 2019, "tags": ["rust"]}))));
+/// ```
+///
+/// # Type rules
+///
+/// | operator | operand | true when |
+/// |---|---|---|
+/// | `$eq` | any JSON | the field equals the operand (numbers compare by value, `1 == 1.0`); an array field also matches when one element equals a non-array operand; `null` matches a missing field |
+/// | `$ne` | any JSON | `$eq` is false (so a missing field matches `$ne: 5`) |
+/// | `$gt $gte $lt $lte` | number or string | field and operand are both numbers, or both strings (byte-wise order); for an array field, any element; any other pairing is simply false |
+/// | `$in` | array | `$eq` holds for some element of the operand |
+/// | `$nin` | array | `$in` is false |
+/// | `$exists` | boolean | the path is present (even if `null`) == operand |
+/// | `$contains` | any JSON | the field is a string containing the operand string, or an array with an element equal to the operand |
+/// | `$prefix` | string | the field is a string starting with the operand, or an array with such a string |
+/// | `$and` `$or` | non-empty array of filters | all / any hold |
+/// | `$not` | a filter object | it does not hold |
+///
+/// Anything else (an unknown operator, an operand of the wrong type, an empty `$and`, a field
+/// object that mixes operators and plain keys) is an [`Error::InvalidFilter`] naming the
+/// offending path.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     node: Node,

@@ -97,7 +97,25 @@ pub enum Quantization {
     Int8,
 }
 
-/// Options of a database.
+/// Options of a database: fixed when it is created (a disk database keeps them in its
+/// manifest, a snapshot in its header), except `ef_search`, which a query may override.
+///
+/// ```
+/// use vjson::{Metric, Options, Quantization, VectorDB};
+///
+/// let opts = Options::new(384)           // the dimension; everything else has a default
+///     .metric(Metric::Cosine)             // cosine (default), dot or l2
+///     .m(16)                              // HNSW links per node (default 16)
+///     .ef_construction(200)               // build-time candidate list (default 200)
+///     .ef_search(100)                     // query-time candidate list (default 100)
+///     .quantization(Quantization::Int8)   // walk the graph on int8 codes (default)
+///     .fulltext(true);                    // index document texts (default)
+/// let db = VectorDB::in_memory(opts)?;
+/// assert_eq!(db.options().dimension, 384);
+/// // Bad options are an `invalid_options` error, not a panic.
+/// assert_eq!(VectorDB::in_memory(Options::new(0)).err().map(|e| e.code()), Some("invalid_options"));
+/// # Ok::<(), vjson::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Options {
     /// Vector dimension.

@@ -12,6 +12,7 @@ import init, {
 } from "vjson";
 
 const DIM = 384;
+const CANDIDATES = 150; // per side, as the package's default hybrid query
 const STORE_NAME = "vjson-demo";
 const $ = (id) => document.getElementById(id);
 
@@ -81,7 +82,31 @@ function mode() {
   return document.querySelector('input[name="mode"]:checked').value;
 }
 
-function renderHits(hits, relevant) {
+/** Query words, lower-cased, for highlighting. */
+function queryTerms(text) {
+  return (text ?? "").toLowerCase().match(/[\p{L}\p{N}]+/gu)?.filter((t) => t.length >= 2) ?? [];
+}
+
+/** A rough English stem, only to decide what to highlight (the index stems properly). */
+function stem(w) {
+  return w.replace(/(ing|ed|es|s|ly)$/u, "") || w;
+}
+
+/** `text` into `el`, the words that match a query term wrapped in <mark>. */
+function highlight(el, text, terms) {
+  const stems = new Set(terms.map(stem));
+  for (const part of text.split(/([\p{L}\p{N}]+)/u)) {
+    if (part && stems.has(stem(part.toLowerCase()))) {
+      const m = document.createElement("mark");
+      m.textContent = part;
+      el.append(m);
+    } else if (part) {
+      el.append(part);
+    }
+  }
+}
+
+function renderHits(hits, relevant, ranks = null, terms = []) {
   const list = $("hits");
   list.replaceChildren();
   for (const h of hits) {
@@ -101,10 +126,10 @@ function renderHits(hits, relevant) {
 
     const scores = document.createElement("div");
     scores.className = "scores";
-    for (const [label, value, cls] of [
-      ["score", h.score, "score"],
-      ["vector", h.vectorScore, "vector-score"],
-      ["text", h.textScore, "text-score"],
+    for (const [label, value, cls, rank] of [
+      ["score", h.score, "score", null],
+      ["vector", h.vectorScore, "vector-score", ranks?.vector.get(h.id)],
+      ["text", h.textScore, "text-score", ranks?.text.get(h.id)],
     ]) {
       const span = document.createElement("span");
       span.className = cls;
@@ -112,6 +137,13 @@ function renderHits(hits, relevant) {
       const b = document.createElement("b");
       b.textContent = fmt(value);
       span.append(b);
+      if (ranks) {
+        // Where this side ranked the document on its own (– : not in its candidates).
+        const r = document.createElement("i");
+        r.className = "rank";
+        r.textContent = rank ? ` #${rank}` : "";
+        span.append(r);
+      }
       scores.append(span);
     }
     const del = document.createElement("button");
@@ -138,16 +170,28 @@ function renderHits(hits, relevant) {
     const snippet = document.createElement("p");
     snippet.className = "snippet";
     const text = h.text ?? "";
-    snippet.textContent = text.length > 240 ? `${text.slice(0, 240)}…` : text;
+    highlight(snippet, text.length > 240 ? `${text.slice(0, 240)}…` : text, terms);
 
     li.append(id, scores, meta, snippet);
     list.append(li);
   }
 }
 
+function setNote(text) {
+  $("note").hidden = !text;
+  $("note").textContent = text ?? "";
+}
+
+/** Rank (1-based) of each id on one side alone, over the candidates a hybrid query uses. */
+function sideRanks(query) {
+  const ids = db.search({ ...query, k: CANDIDATES }).map((h) => h.id);
+  return new Map(ids.map((id, i) => [id, i + 1]));
+}
+
 function search() {
   clearError();
-  const m = mode();
+  setNote("");
+  let m = mode();
   const q = selectedQuery();
   const text = $("text").value.trim();
   const k = Number($("k").value) || 10;
@@ -163,19 +207,33 @@ function search() {
         throw err;
       }
     }
-    if (m !== "text") {
-      if (!q) {
-        const err = new Error("pick a sample query: its embedding is the query vector");
+    // Only the sample queries have embeddings: free text is searched as text, and said so.
+    const free = text !== "" && (!q || text !== q.text);
+    if (m !== "text" && (free || !q)) {
+      if (!text) {
+        const err = new Error("type a query, or pick a sample query (its embedding is the query vector)");
         err.code = "invalid_query";
         throw err;
       }
-      query.vector = q.vector;
+      setNote(
+        `No embedding for free text: showing full-text results. Pick a sample query below for ${m} search.`,
+      );
+      m = "text";
     }
+    if (m !== "text") query.vector = q.vector;
     if (m !== "vector") query.text = text || (q ? q.text : "");
     const started = performance.now();
     const hits = db.search(query);
     const took = performance.now() - started;
-    renderHits(hits, q && m !== "text" ? q.relevant : relevantFor(query.text));
+    const ranks =
+      m === "hybrid"
+        ? {
+            vector: sideRanks({ vector: query.vector, filter: query.filter }),
+            text: sideRanks({ text: query.text, filter: query.filter }),
+          }
+        : null;
+    const relevant = q && m !== "text" ? q.relevant : relevantFor(query.text);
+    renderHits(hits, relevant, ranks, m === "vector" ? [] : queryTerms(query.text));
     const what = m === "vector" ? "vector" : m === "text" ? "full-text" : `hybrid (${query.fusion})`;
     $("summary").textContent = `${hits.length} hits for a ${what} search in ${ms(took)}`;
     $("summary").dataset.took = String(took);
@@ -273,6 +331,12 @@ async function main() {
   if (!hasOPFS()) {
     $("save-opfs").disabled = true;
     $("load-opfs").disabled = true;
+  }
+  // Starter results: the first sample query, so the page never opens empty.
+  if (queries.length > 0) {
+    $("queries").value = "0";
+    $("text").value = queries[0].text;
+    search();
   }
 }
 

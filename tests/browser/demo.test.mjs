@@ -2,7 +2,8 @@
 // package: a hybrid search whose hits in the DOM equal native vjson's top-10 for the same
 // snapshot and query; text, vector, fusion and filter controls; a delete saved to
 // IndexedDB, the page reloaded and the database restored from IndexedDB (and from OPFS),
-// with the delete still in effect. Leaves a screenshot in tests/js/.tmp/browser/.
+// with the delete still in effect; free text, per-side ranks, highlighting, and the layout
+// at 390 px. Leaves screenshots (desktop and mobile) in tests/js/.tmp/browser/.
 //
 // Run: node --test tests/browser/  (scripts/test.sh does, after tests/js/run.mjs has
 // packed the package; VJSON_PKG / VJSON_WORK override where things are).
@@ -116,10 +117,14 @@ function stableQuery() {
   throw new Error("no query with a stable hybrid ranking");
 }
 
-test("the page loads the snapshot", async () => {
+test("the page loads the snapshot and shows starter results", async () => {
   assert.equal(await size(), 2000);
   assert.match(await page.textContent("#status"), /snapshot \(384-d, cosine\)/);
   assert.equal(await page.$$eval("#queries option", (o) => o.length), 500);
+  // The first sample query is searched on load: the page never opens empty.
+  await page.waitForFunction(() => document.querySelectorAll("#hits li").length > 0);
+  assert.equal(await page.inputValue("#text"), queries[0].text);
+  assert.match(await page.textContent("#summary"), /^10 hits for a hybrid/);
 });
 
 test("a hybrid search shows native vjson's top-10 with vector, text and fused scores", async () => {
@@ -173,6 +178,55 @@ test("vector, text, fusion and filter controls", async () => {
   assert.equal(await page.getAttribute("#error", "data-code"), "invalid_filter");
   await page.fill("#filter", "");
   await page.selectOption("#fusion", "weighted"); // the default, as after a reload
+});
+
+test("free text falls back to text search with a note; ranks and highlighted terms", async () => {
+  await setMode("hybrid");
+  await pick(stableQuery());
+  // Per-side ranks beside the scores of a hybrid search.
+  const ranks = await page.$$eval("#hits .vector-score .rank, #hits .text-score .rank", (r) =>
+    r.map((x) => x.textContent.trim()),
+  );
+  assert.ok(ranks.some((r) => /^#\d+$/.test(r)), `ranks shown: ${ranks}`);
+  // Free text has no embedding: text results, and the page says so.
+  await page.fill("#text", "borrow checker lifetimes");
+  await submit();
+  assert.equal(await page.isHidden("#error"), true, await page.textContent("#error"));
+  assert.match(await page.textContent("#note"), /No embedding for free text: showing full-text results/);
+  const fallback = await hitIds();
+  assert.equal(fallback.length, 10);
+  assert.match(await page.textContent("#summary"), /full-text search/);
+  // ... the same hits as the text mode gives, with the query's words marked in the snippets.
+  await setMode("text");
+  await submit();
+  assert.equal(await page.isHidden("#note"), true);
+  assert.deepEqual(await hitIds(), fallback);
+  const marks = await page.$$eval("#hits .snippet mark", (m) => m.map((x) => x.textContent.toLowerCase()));
+  assert.ok(
+    marks.length > 0 && marks.every((m) => /^(borrow|check|lifetime)/.test(m)),
+    `highlighted: ${marks.join(", ")}`,
+  );
+  await setMode("hybrid");
+});
+
+test("at 390 px wide nothing overflows and the Search button is whole", async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  try {
+    await pick(stableQuery());
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(overflow <= 390, `page is ${overflow} px wide at 390`);
+    const button = await page.$eval("#search", (b) => {
+      const r = b.getBoundingClientRect();
+      return { left: r.left, right: r.right, width: r.width };
+    });
+    assert.ok(button.left >= 0 && button.right <= 390 && button.width > 40, JSON.stringify(button));
+    // The relevant badge never breaks inside its words.
+    const badge = await page.$eval("#hits .mark", (m) => getComputedStyle(m).whiteSpace).catch(() => "nowrap");
+    assert.equal(badge, "nowrap");
+    await page.screenshot({ path: path.join(OUT, "mobile.png"), fullPage: false });
+  } finally {
+    await page.setViewportSize({ width: 1200, height: 1500 });
+  }
 });
 
 test("save to IndexedDB, reload, restore: the saved state comes back", async () => {

@@ -104,6 +104,9 @@ impl Fusion {
 }
 
 impl Fusion {
+    /// RRF's customary rank constant: what `rrf` means without one.
+    pub const RRF_K: f32 = 60.0;
+
     /// Fuses two ranked lists of `(key, score)` pairs, each best first, into one list of
     /// `(key, fused score)`, best first, ties broken by key: exactly what
     /// [`crate::VectorDB::search`] does with its vector and text sides (keys are row
@@ -136,6 +139,21 @@ impl Fusion {
     }
 }
 
+/// The name [`FromStr`](std::str::FromStr) reads back: `rrf:K`, `weighted:V,T`, `max`, `min`,
+/// `average`, `dbsf`.
+impl std::fmt::Display for Fusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fusion::Rrf { k } => write!(f, "rrf:{k}"),
+            Fusion::Weighted { vector, text } => write!(f, "weighted:{vector},{text}"),
+            Fusion::Max => f.write_str("max"),
+            Fusion::Min => f.write_str("min"),
+            Fusion::Average => f.write_str("average"),
+            Fusion::Dbsf => f.write_str("dbsf"),
+        }
+    }
+}
+
 impl std::str::FromStr for Fusion {
     type Err = Error;
 
@@ -156,7 +174,7 @@ impl std::str::FromStr for Fusion {
         // parser would add ~10 KB of tables to the wasm module for this one call.
         let num = |x: &str| serde_json::from_str::<f32>(x.trim()).map_err(|_| bad());
         let f = match (name, arg) {
-            ("rrf", None) => Fusion::Rrf { k: 60.0 },
+            ("rrf", None) => Fusion::Rrf { k: Fusion::RRF_K },
             ("rrf", Some(k)) => Fusion::Rrf { k: num(k)? },
             ("weighted", None) => Fusion::Weighted {
                 vector: 0.5,
@@ -321,6 +339,22 @@ mod tests {
     #[test]
     fn parses_every_name() {
         assert_eq!("rrf".parse::<Fusion>().unwrap(), Fusion::Rrf { k: 60.0 });
+        // Display writes what parsing reads back.
+        for f in [
+            Fusion::Rrf { k: 10.0 },
+            Fusion::default(),
+            Fusion::Weighted {
+                vector: 0.7,
+                text: 0.3,
+            },
+            Fusion::Max,
+            Fusion::Min,
+            Fusion::Average,
+            Fusion::Dbsf,
+        ] {
+            assert_eq!(f.to_string().parse::<Fusion>().unwrap(), f, "{f}");
+        }
+        assert_eq!(Fusion::default().to_string(), "weighted:0.5,0.5");
         assert_eq!("rrf:10".parse::<Fusion>().unwrap(), Fusion::Rrf { k: 10.0 });
         assert_eq!(
             "weighted:0.7,0.3".parse::<Fusion>().unwrap(),

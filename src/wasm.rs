@@ -285,7 +285,7 @@ fn fusion(v: &JsValue) -> JsResult<Fusion> {
         "rrf" => {
             check_keys(v, &["type", "k"], "invalid_query", "fusion")?;
             if is_nullish(&prop(v, "k")) {
-                Fusion::Rrf { k: 60.0 }
+                Fusion::Rrf { k: Fusion::RRF_K }
             } else {
                 Fusion::Rrf { k: num("k", 0.0)? }
             }

@@ -769,18 +769,6 @@ mod cli {
         Ok(())
     }
 
-    /// How a fusion is written on the command line.
-    fn fusion_name(f: Fusion) -> String {
-        match f {
-            Fusion::Rrf { k } => format!("rrf:{k}"),
-            Fusion::Weighted { vector, text } => format!("weighted:{vector},{text}"),
-            Fusion::Max => "max".into(),
-            Fusion::Min => "min".into(),
-            Fusion::Average => "average".into(),
-            Fusion::Dbsf => "dbsf".into(),
-        }
-    }
-
     fn print_demo_hits(title: &str, hits: &[Hit], relevant: &str) {
         println!("  {title}");
         println!(
@@ -990,7 +978,7 @@ mod cli {
             "Each hit: rank, fused score, then each side's own score: vec = cosine similarity \
              of the embeddings (-1..1), text = BM25 (0 and up; - = not found by that side).\n\
              hybrid fuses both lists ({}); \"<== relevant\" marks the judged answer.\n",
-            fusion_name(Fusion::default())
+            Fusion::default()
         );
         let modes = ["vector", "text", "hybrid"];
         let query = |i: usize, mode: &str| {

@@ -261,18 +261,18 @@ def worker(system, d: Path, m, efc):
     serve(at)
 
 
-def vjson_binary() -> str:
-    """Builds examples/bench_hnsw.rs and returns the executable's path (honours
-    CARGO_TARGET_DIR)."""
+def example_binary(name: str) -> str:
+    """Builds examples/NAME.rs (release) and returns the executable's path, wherever
+    CARGO_TARGET_DIR puts it."""
     out = subprocess.run(
-        ["cargo", "build", "--release", "--example", "bench_hnsw", "--message-format=json"],
+        ["cargo", "build", "--release", "--example", name, "--message-format=json"],
         cwd=ROOT, check=True, capture_output=True, text=True).stdout
     for line in out.splitlines():
         msg = json.loads(line)
         if msg.get("reason") == "compiler-artifact" and msg.get("executable") and \
-                msg["target"]["name"] == "bench_hnsw":
+                msg["target"]["name"] == name:
             return msg["executable"]
-    sys.exit("cargo did not report the bench_hnsw executable")
+    sys.exit(f"cargo did not report the {name} executable")
 
 
 class Child:
@@ -457,7 +457,7 @@ def main():
     out = Path(a.out) if a.out else target_dir() / "ann-bench"
     sets = make_datasets(a.datasets.split(","), a.quick, a.rustdocs, out / "data")
     systems = a.systems.split(",")
-    exe = vjson_binary() if any(s.startswith("vjson") for s in systems) else None
+    exe = example_binary("bench_hnsw") if any(s.startswith("vjson") for s in systems) else None
     results = {}
     for name, d in sets:
         meta = json.loads((d / "meta.json").read_text())

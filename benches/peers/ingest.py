@@ -87,18 +87,6 @@ def hnswlib_worker(d: Path):
     print(json.dumps({"what": "ingest", "insert_s": time.perf_counter() - t}), flush=True)
 
 
-def vjson_binary() -> str:
-    out = subprocess.run(
-        ["cargo", "build", "--release", "--example", "bench_ingest", "--message-format=json"],
-        cwd=ann.ROOT, check=True, capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        msg = json.loads(line)
-        if msg.get("reason") == "compiler-artifact" and msg.get("executable") and \
-                msg["target"]["name"] == "bench_ingest":
-            return msg["executable"]
-    sys.exit("cargo did not report the bench_ingest executable")
-
-
 def measure(mode, d: Path, texts, exe, scratch: Path):
     meta = json.loads((d / "meta.json").read_text())
     if mode == "hnswlib":
@@ -148,7 +136,7 @@ def main():
         return
     out = ann.target_dir() / "ann-bench"
     sets = make_sets(a.rustdocs, a.quick, out / "data")
-    exe = vjson_binary()
+    exe = ann.example_binary("bench_ingest")
     results = {}
     with tempfile.TemporaryDirectory(dir=out) as scratch:
         for name, d, texts in sets:

@@ -60,28 +60,8 @@ mod cli {
             db: PathBuf,
             /// The JSON-lines file.
             file: PathBuf,
-            /// Vector dimension of a new database (default: the first line's).
-            #[arg(long)]
-            dim: Option<usize>,
-            /// Metric of a new database.
-            #[arg(long, default_value = "cosine")]
-            metric: Metric,
-            /// Documents per write batch (each batch is one log record).
-            #[arg(long, default_value_t = 1000)]
-            batch: usize,
-            /// Skip bad lines (the first ten are shown, then a count) instead of stopping
-            /// at the first.
-            #[arg(long)]
-            skip_bad: bool,
-            /// Skip documents whose id is already in the database (to resume an import).
-            #[arg(long, conflicts_with = "upsert")]
-            skip_existing: bool,
-            /// Replace documents whose id is already in the database.
-            #[arg(long)]
-            upsert: bool,
-            /// Do not index text for full-text search (new database only).
-            #[arg(long)]
-            no_fulltext: bool,
+            #[command(flatten)]
+            options: ImportOptions,
         },
         /// Search by vector, by text, or both (hybrid).
         Search {
@@ -224,29 +204,7 @@ mod cli {
         let cli = Cli::parse();
         let result = match cli.command {
             Command::Demo { data, show, db } => demo(data, show, db),
-            Command::Import {
-                db,
-                file,
-                dim,
-                metric,
-                batch,
-                skip_bad,
-                skip_existing,
-                upsert,
-                no_fulltext,
-            } => import(
-                &db,
-                &file,
-                ImportOptions {
-                    dim,
-                    metric,
-                    batch,
-                    skip_bad,
-                    skip_existing,
-                    upsert,
-                    no_fulltext,
-                },
-            ),
+            Command::Import { db, file, options } => import(&db, &file, options),
             Command::Search {
                 db,
                 vector,
@@ -317,13 +275,30 @@ mod cli {
         Ok(VectorDB::open_existing(db)?)
     }
 
+    /// How `import` reads and writes.
+    #[derive(clap::Args)]
     struct ImportOptions {
+        /// Vector dimension of a new database (default: the first line's).
+        #[arg(long)]
         dim: Option<usize>,
+        /// Metric of a new database.
+        #[arg(long, default_value = "cosine")]
         metric: Metric,
+        /// Documents per write batch (each batch is one log record).
+        #[arg(long, default_value_t = 1000)]
         batch: usize,
+        /// Skip bad lines (the first ten are shown, then a count) instead of stopping
+        /// at the first.
+        #[arg(long)]
         skip_bad: bool,
+        /// Skip documents whose id is already in the database (to resume an import).
+        #[arg(long, conflicts_with = "upsert")]
         skip_existing: bool,
+        /// Replace documents whose id is already in the database.
+        #[arg(long)]
         upsert: bool,
+        /// Do not index text for full-text search (new database only).
+        #[arg(long)]
         no_fulltext: bool,
     }
 

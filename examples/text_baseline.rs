@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     use tantivy::query::QueryParser;
     use tantivy::schema::{STORED, STRING, Schema, TEXT, Value};
     use tantivy::{Index, TantivyDocument, doc};
-    use vjson::dataset::Dataset;
+    use vjson::dataset::{Dataset, Quality};
     use vjson::{Options, Query, VectorDB};
 
     let dir = std::env::args()
@@ -58,8 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let searcher = index.reader()?.searcher();
     let parser = QueryParser::for_index(&index, vec![body]);
 
-    // (system, group) -> (queries, reciprocal ranks, found)
-    let mut stats: HashMap<(&str, &str), (usize, f64, usize)> = HashMap::new();
+    let mut stats: HashMap<(&str, &str), Quality> = HashMap::new();
     for q in &ds.queries {
         let vj: Vec<String> = db
             .search(&Query::new().text(q.text.clone()).k(10))?
@@ -82,12 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (system, ranked) in [("vjson BM25", &vj), ("tantivy default", &tv)] {
             let pos = ranked.iter().position(|r| *r == q.relevant);
             for g in ["all", group] {
-                let e = stats.entry((system, g)).or_default();
-                e.0 += 1;
-                if let Some(p) = pos {
-                    e.1 += 1.0 / (p + 1) as f64;
-                    e.2 += 1;
-                }
+                stats.entry((system, g)).or_default().add(pos);
             }
         }
     }
@@ -107,11 +101,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let cells: Vec<String> = groups
             .iter()
             .map(|g| {
-                let (n, rr, found) = stats[&(system, *g)];
-                format!(
-                    "{:>26}",
-                    format!("{:.4} {:.4}", rr / n as f64, found as f64 / n as f64)
-                )
+                let q = stats[&(system, *g)];
+                format!("{:>26}", format!("{:.4} {:.4}", q.mrr(), q.recall()))
             })
             .collect();
         println!("{system:<18} {}", cells.join(" "));

@@ -192,21 +192,53 @@ impl Dataset {
     }
 }
 
+/// Retrieval quality over known-item queries (one relevant document each), at 10:
+/// add each query's rank of its relevant document, then read the means.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Quality {
+    /// Queries added.
+    pub queries: usize,
+    reciprocal_ranks: f64,
+    found: usize,
+    gains: f64,
+}
+
+impl Quality {
+    /// Adds one query whose relevant document came at `rank` (0-based; `None`, or 10 and
+    /// beyond, when not in the top 10).
+    pub fn add(&mut self, rank: Option<usize>) {
+        self.queries += 1;
+        if let Some(p) = rank.filter(|&p| p < 10) {
+            self.reciprocal_ranks += 1.0 / (p + 1) as f64;
+            self.found += 1;
+            self.gains += 1.0 / ((p + 2) as f64).log2();
+        }
+    }
+
+    /// Mean reciprocal rank at 10 (0 with no queries).
+    pub fn mrr(&self) -> f64 {
+        self.reciprocal_ranks / self.queries.max(1) as f64
+    }
+
+    /// Share of queries whose relevant document is in the top 10.
+    pub fn recall(&self) -> f64 {
+        self.found as f64 / self.queries.max(1) as f64
+    }
+
+    /// nDCG at 10 (with one relevant document, its gain `1 / log2(rank + 2)`).
+    pub fn ndcg(&self) -> f64 {
+        self.gains / self.queries.max(1) as f64
+    }
+}
+
 /// Mean reciprocal rank at 10 and recall at 10 of ranked id lists against one relevant
 /// id each.
 pub fn mrr_recall_at_10<'a>(runs: impl IntoIterator<Item = (&'a [Hit], &'a str)>) -> (f64, f64) {
-    let (mut mrr, mut hits, mut n) = (0.0, 0usize, 0usize);
+    let mut q = Quality::default();
     for (ranked, relevant) in runs {
-        n += 1;
-        if let Some(pos) = ranked.iter().take(10).position(|h| h.id == relevant) {
-            mrr += 1.0 / (pos + 1) as f64;
-            hits += 1;
-        }
+        q.add(ranked.iter().take(10).position(|h| h.id == relevant));
     }
-    if n == 0 {
-        return (0.0, 0.0);
-    }
-    (mrr / n as f64, hits as f64 / n as f64)
+    (q.mrr(), q.recall())
 }
 
 /// The bundled sample (`tests/data/sample/`), embedded into the calling crate with
@@ -238,4 +270,22 @@ macro_rules! bundled_sample {
         )
         .expect("the bundled sample parses")
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quality_means_over_known_item_queries() {
+        let mut q = Quality::default();
+        for rank in [Some(0), Some(1), None, Some(12)] {
+            q.add(rank);
+        }
+        assert_eq!(q.queries, 4);
+        assert!((q.mrr() - (1.0 + 0.5) / 4.0).abs() < 1e-12);
+        assert!((q.recall() - 0.5).abs() < 1e-12);
+        assert!((q.ndcg() - (1.0 + 1.0 / 3f64.log2()) / 4.0).abs() < 1e-12);
+        assert_eq!(Quality::default().mrr(), 0.0);
+    }
 }

@@ -21,7 +21,7 @@ mod cli {
     use clap::{Parser, Subcommand};
     use indicatif::{ProgressBar, ProgressStyle};
     use serde_json::json;
-    use vjson::dataset::{Dataset, mrr_recall_at_10};
+    use vjson::dataset::{Dataset, Quality, mrr_recall_at_10};
     use vjson::{Document, Error, Filter, Fusion, Hit, Metric, Options, Query, VectorDB};
 
     #[derive(Parser)]
@@ -768,32 +768,6 @@ mod cli {
         }
     }
 
-    /// Quality of one mode over a set of queries.
-    #[derive(Default, Clone, Copy)]
-    struct Quality {
-        queries: usize,
-        mrr: f64,
-        recall: f64,
-        ndcg: f64,
-    }
-
-    impl Quality {
-        /// Adds one query whose relevant document came at `pos` (0-based) of the top 10.
-        fn add(&mut self, pos: Option<usize>) {
-            self.queries += 1;
-            if let Some(p) = pos {
-                self.mrr += 1.0 / (p + 1) as f64;
-                self.recall += 1.0;
-                self.ndcg += 1.0 / ((p + 2) as f64).log2();
-            }
-        }
-
-        fn mean(self) -> (f64, f64, f64) {
-            let n = self.queries.max(1) as f64;
-            (self.mrr / n, self.recall / n, self.ndcg / n)
-        }
-    }
-
     fn eval(
         corpus: &Path,
         fusions: &str,
@@ -881,7 +855,7 @@ mod cli {
                     .iter()
                     .zip(&quality)
                     .map(|(g, q)| {
-                        let (mrr, recall, ndcg) = q.mean();
+                        let (mrr, recall, ndcg) = (q.mrr(), q.recall(), q.ndcg());
                         (
                             g.to_string(),
                             json!({"queries": q.queries, "mrr@10": mrr, "recall@10": recall, "ndcg@10": ndcg}),
@@ -896,7 +870,7 @@ mod cli {
                 let cells: Vec<String> = quality
                     .iter()
                     .map(|q| {
-                        let (mrr, recall, ndcg) = q.mean();
+                        let (mrr, recall, ndcg) = (q.mrr(), q.recall(), q.ndcg());
                         format!("{:>32}", format!("{mrr:.4} {recall:.4} {ndcg:.4}"))
                     })
                     .collect();

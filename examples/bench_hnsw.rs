@@ -34,11 +34,17 @@ fn main() -> std::process::ExitCode {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+#[path = "support/f32_rows.rs"]
+mod f32_rows;
+
+#[cfg(not(target_arch = "wasm32"))]
 mod native {
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
     use std::time::Instant;
 
     use rayon::prelude::*;
+
+    use super::f32_rows::read_f32;
     use serde_json::json;
     use vjson::{Document, Metric, Options, Quantization, Query, VectorDB};
 
@@ -79,12 +85,9 @@ mod native {
                 "--data" => a.data = PathBuf::from(val),
                 "--dim" => a.dim = num(&val)?,
                 "--metric" => {
-                    a.metric = match val.as_str() {
-                        "cosine" => Metric::Cosine,
-                        "dot" => Metric::Dot,
-                        "l2" => Metric::L2,
-                        other => return Err(format!("--metric: unknown metric {other:?}")),
-                    }
+                    a.metric = val
+                        .parse::<Metric>()
+                        .map_err(|e| format!("--metric: {e}"))?
                 }
                 "--quantization" => {
                     a.quantization = match val.as_str() {
@@ -112,21 +115,6 @@ mod native {
             }
         }
         Ok(a)
-    }
-
-    pub(super) fn read_f32(path: &Path, dim: usize) -> Result<Vec<Vec<f32>>, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        if bytes.len() % (4 * dim) != 0 {
-            return Err(format!("{}: not rows of {dim} float32", path.display()));
-        }
-        Ok(bytes
-            .chunks_exact(4 * dim)
-            .map(|row| {
-                row.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect()
-            })
-            .collect())
     }
 
     /// The exact top-k rows per query: from `truth_k{k}.u32` when present, else by brute

@@ -33,11 +33,17 @@ fn main() -> std::process::ExitCode {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+#[path = "support/f32_rows.rs"]
+mod f32_rows;
+
+#[cfg(not(target_arch = "wasm32"))]
 mod native {
     use std::path::PathBuf;
     use std::time::Instant;
 
     use serde_json::{Value, json};
+
+    use super::f32_rows::read_f32;
     use vjson::{Document, Metric, Options, VectorDB};
 
     struct Args {
@@ -69,12 +75,9 @@ mod native {
                 "--data" => a.data = PathBuf::from(val),
                 "--dim" => a.dim = num(&val)?,
                 "--metric" => {
-                    a.metric = match val.as_str() {
-                        "cosine" => Metric::Cosine,
-                        "dot" => Metric::Dot,
-                        "l2" => Metric::L2,
-                        other => return Err(format!("--metric: unknown metric {other:?}")),
-                    }
+                    a.metric = val
+                        .parse::<Metric>()
+                        .map_err(|e| format!("--metric: {e}"))?
                 }
                 "--texts" => a.texts = Some(PathBuf::from(val)),
                 "--disk" => a.disk = Some(PathBuf::from(val)),
@@ -86,22 +89,6 @@ mod native {
             return Err("--data DIR is required".into());
         }
         Ok(a)
-    }
-
-    fn vectors(a: &Args) -> Result<Vec<Vec<f32>>, String> {
-        let path = a.data.join("docs.f32");
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        if bytes.len() % (4 * a.dim) != 0 {
-            return Err(format!("{}: not rows of {} float32", path.display(), a.dim));
-        }
-        Ok(bytes
-            .chunks_exact(4 * a.dim)
-            .map(|row| {
-                row.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect()
-            })
-            .collect())
     }
 
     /// `(text, metadata)` per line of a rustdocs-style JSONL file.
@@ -123,7 +110,7 @@ mod native {
 
     pub fn run() -> Result<(), String> {
         let a = parse()?;
-        let vecs = vectors(&a)?;
+        let vecs = read_f32(&a.data.join("docs.f32"), a.dim)?;
         let texts = a.texts.as_ref().map(texts).transpose()?;
         if texts.as_ref().is_some_and(Vec::is_empty) {
             return Err("--texts: no lines".into());

@@ -18,6 +18,8 @@ import struct
 import numpy as np
 from tokenizers import Tokenizer
 
+from embed import load_texts  # the same text per document or query as the vectors
+
 
 def load_safetensors(path):
     with open(path, "rb") as f:
@@ -95,13 +97,7 @@ def main():
     tok = Tokenizer.from_file(a.tokenizer)
     tok.no_padding()
     tok.enable_truncation(max_length=a.max_len)
-    texts = []
-    with open(a.input) as f:
-        for line in f:
-            o = json.loads(line)
-            texts.append(o["title"] + ": " + o["text"] if a.mode == "doc" else o["text"])
-            if len(texts) == a.n:
-                break
+    texts = load_texts(a.input, a.mode)[:a.n]
     X = np.fromfile(a.vectors, dtype="<f4", count=len(texts) * 384).reshape(len(texts), 384)
     ref = np.stack([encode(np.array(tok.encode(t).ids), W, cfg) for t in texts])
     cos = (ref * X).sum(1)

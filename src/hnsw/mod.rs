@@ -552,10 +552,11 @@ impl Hnsw {
         layer: u8,
         buf: &mut Vec<u32>,
     ) -> (u32, f32) {
+        let mut measured = 0;
         loop {
             let mut changed = false;
             self.links_into(ep, layer, buf);
-            tally(buf.len());
+            measured += buf.len();
             for &n in buf.iter() {
                 let d = qd.dist(n);
                 if d < ep_dist {
@@ -565,6 +566,7 @@ impl Hnsw {
                 }
             }
             if !changed {
+                tally(measured);
                 return (ep, ep_dist);
             }
         }

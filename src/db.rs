@@ -373,10 +373,7 @@ impl VectorDB {
     /// Inserts a document, replacing any document with the same id (searches see the old
     /// one or the new one, never both or neither).
     pub fn upsert(&self, doc: Document) -> Result<()> {
-        let p = self.prepare(doc)?;
-        let mut w = self.writer.lock();
-        let old: Vec<u32> = self.read().ids.get(&p.id).copied().into_iter().collect();
-        self.write(&mut w, old, vec![p])
+        self.upsert_batch(vec![doc])
     }
 
     /// Inserts many documents, each replacing any document with the same id, all or

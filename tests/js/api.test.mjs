@@ -151,6 +151,16 @@ describe("construction and documents", () => {
     assert.deepEqual(db.search({ vector: unit(0), k: 1 })[0].metadata, metadata);
   });
 
+  test("metadata numbers read back exactly through a snapshot", () => {
+    // 17 significant digits, beyond 2^53, tiny and huge exponents: each must come back as the
+    // same double after the snapshot stores it as text and the wasm core parses it again.
+    const nums = [1020362608286044.3, 0.1 + 0.2, 5e-324, 1.7976931348623157e308, -123456.78901234567, 2 ** 60];
+    const db = new VectorDB({ dimension: DIM });
+    db.insert({ id: "f", vector: unit(0), metadata: { nums } });
+    const back = VectorDB.importSnapshot(db.exportSnapshot()).get("f").metadata.nums;
+    for (let i = 0; i < nums.length; i++) assert.ok(Object.is(back[i], nums[i]), `${nums[i]} came back as ${back[i]}`);
+  });
+
   test("insertBatch is all or nothing", () => {
     const db = fresh();
     assert.equal(db.size, 5);

@@ -141,6 +141,7 @@ export type ErrorCode =
   | "invalid_snapshot"
   | "corrupt"
   | "locked"
+  | "read_only"
   | "io"
   | "text_index"
   | "unsupported";

@@ -131,8 +131,9 @@ impl VectorDB {
     /// Reopening maps the stored vectors and graph (nothing is rebuilt) and replays the
     /// write-ahead log past the last checkpoint; a torn or damaged log tail is cut off and
     /// reported in [`Stats::disk`]. Damaged data files are a `corrupt` error. Only one
-    /// `VectorDB` may have a database open at a time, in this process or any other: the
-    /// next gets a `locked` error.
+    /// `VectorDB` may have a database open for writing at a time, in this process or any
+    /// other: the next gets a `locked` error naming the process that holds it. Readers
+    /// need no such turn: see [`VectorDB::open_read_only`].
     ///
     /// ```
     /// use vjson::{Document, Options, Query, VectorDB};
@@ -154,7 +155,56 @@ impl VectorDB {
             records,
             options,
         } = crate::durable::open(path.as_ref(), &opts)?;
-        let db = Self::new(options, state, Journal::Disk(Box::new(journal)));
+        Self::replayed(options, state, journal, records)
+    }
+
+    /// Opens the on-disk database in `path` read-only, with the options it was created
+    /// with (native only).
+    ///
+    /// Any number of read-only opens, in this process or others, work beside the one
+    /// writer ([`VectorDB::open`]): a read-only open writes nothing to the directory and
+    /// never waits for the writer. It sees every write the writer had logged when it
+    /// opened (replaying the write-ahead log in memory), each whole — a batch is all there
+    /// or not at all — and nothing written later: open it again to see newer writes.
+    /// Writes, [`VectorDB::compact`] and the like are `read_only` errors; `flush` and
+    /// `close` have nothing to do. It is an `io` error (not found) when `path` holds no
+    /// database.
+    ///
+    /// ```
+    /// use vjson::{Document, Options, Query, VectorDB};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let writer = VectorDB::open(dir.path(), Options::new(2))?;
+    /// writer.insert(Document::new("a", vec![1.0, 0.0]).text("ownership"))?;
+    /// // The writer stays open; a reader sees what it wrote so far.
+    /// let reader = VectorDB::open_read_only(dir.path())?;
+    /// assert_eq!(reader.search(&Query::new().text("ownership"))?[0].id, "a");
+    /// assert_eq!(reader.delete("a").unwrap_err().code(), "read_only");
+    /// writer.insert(Document::new("b", vec![0.0, 1.0]))?;
+    /// assert_eq!((reader.len(), VectorDB::open_read_only(dir.path())?.len()), (1, 2));
+    /// # Ok::<(), vjson::Error>(())
+    /// ```
+    // cfg: as `open`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open_read_only(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let crate::durable::Opened {
+            state,
+            journal,
+            records,
+            options,
+        } = crate::durable::open_read_only(path.as_ref())?;
+        Self::replayed(options, state, journal, records)
+    }
+
+    /// A database over `state` after replaying the log `records` on it.
+    // cfg: log records exist only on disk.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn replayed(
+        options: Options,
+        state: State,
+        journal: Journal,
+        records: Vec<crate::store::wal::WalRecord>,
+    ) -> Result<Self> {
+        let db = Self::new(options, state, journal);
         {
             let mut w = db.writer.lock();
             for rec in records {
@@ -172,15 +222,8 @@ impl VectorDB {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn open_existing(path: impl AsRef<std::path::Path>) -> Result<Self> {
         let path = path.as_ref();
-        let opts = crate::store::manifest::Manifest::stored_options(path)?.ok_or_else(|| {
-            Error::io(
-                format!("opening {}", path.display()),
-                std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no vjson database here (no manifest.json): create one first",
-                ),
-            )
-        })?;
+        let opts = crate::store::manifest::Manifest::stored_options(path)?
+            .ok_or_else(|| crate::store::manifest::no_database(path))?;
         Self::open(path, opts)
     }
 
@@ -464,6 +507,9 @@ impl VectorDB {
     /// Checkpoints an on-disk database in three phases (capture under the read lock,
     /// write with no lock, apply under the write lock). Nothing to do in memory.
     fn checkpoint(&self, w: &mut Journal) -> Result<()> {
+        if w.is_read_only() {
+            return Ok(());
+        }
         w.usable()?;
         let captured = match w.checkpoint_capture(&self.read()) {
             Ok(Some(c)) => c,

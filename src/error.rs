@@ -100,9 +100,15 @@ pub enum Error {
         /// What is wrong with it.
         detail: String,
     },
-    /// Another process holds the database's write lock.
-    #[error("database {0} is locked by another process; close the other writer or open a copy")]
+    /// Another open database (in this process or another) holds the database's write
+    /// lock; the message names that process and what to do.
+    #[error("{0}")]
     Locked(String),
+    /// A write on a database opened read-only.
+    #[error(
+        "database {0} is open read-only; writes go through the one writer (open it for writing)"
+    )]
+    ReadOnly(String),
     /// An operating-system I/O error.
     #[error("I/O error{}: {source}", context.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
     Io {
@@ -138,6 +144,7 @@ impl Error {
             Error::InvalidSnapshot(_) => "invalid_snapshot",
             Error::Corrupt { .. } => "corrupt",
             Error::Locked(_) => "locked",
+            Error::ReadOnly(_) => "read_only",
             Error::Io { .. } => "io",
             Error::Text(_) => "text_index",
             Error::Unsupported(_) => "unsupported",
@@ -160,6 +167,7 @@ impl Error {
         "invalid_snapshot",
         "corrupt",
         "locked",
+        "read_only",
         "io",
         "text_index",
         "unsupported",

@@ -653,3 +653,121 @@ fn check_resume(db: &Path, file: &Path, n: usize) {
                 .and(predicate::str::contains(format!("now holds {n}"))),
         );
 }
+
+#[test]
+fn eight_reader_processes_search_while_a_writer_process_imports() {
+    // The writer imports batches of BATCH documents; every document of batch b carries the
+    // token "tokb" and metadata {"batch": b}. Eight threads keep starting `vjson search`
+    // and `vjson stats` processes on the same directory meanwhile: none may fail, and
+    // each must see whole batches only.
+    const BATCH: usize = 200;
+    const N: usize = 8_000;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("docs.jsonl");
+    let mut s = String::new();
+    for i in 0..N {
+        let b = i / BATCH;
+        let v: Vec<f32> = (0..16)
+            .map(|j| ((i * 31 + j * 17) % 23) as f32 - 11.0)
+            .collect();
+        let doc = json!({"id": format!("d{i}"), "vector": v, "text": format!("tok{b} shared words"), "metadata": {"batch": b}});
+        s.push_str(&format!("{doc}\n"));
+    }
+    std::fs::write(&file, s).unwrap();
+    let db = dir.path().join("db");
+    let bin = assert_cmd::cargo::cargo_bin("vjson");
+    let mut writer = std::process::Command::new(&bin)
+        .args(["import", db.to_str().unwrap(), file.to_str().unwrap()])
+        .args(["--batch", &BATCH.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !db.join("manifest.json").exists() && t.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let readers: Vec<_> = (0..8)
+        .map(|r| {
+            let (bin, db, writing) = (bin.clone(), db.clone(), writing.clone());
+            std::thread::spawn(move || {
+                // (runs started while the writer was writing, documents seen)
+                let mut during = 0;
+                let mut seen = Vec::new();
+                let mut i = r;
+                let mut last = false;
+                while !last {
+                    let started_during = writing.load(std::sync::atomic::Ordering::SeqCst);
+                    // Once the writer is done, one last `stats`.
+                    if !started_during && i % 2 == 0 {
+                        i += 1;
+                    }
+                    last = !started_during;
+                    let b = (i * 7) % (N / BATCH);
+                    let out = if i % 2 == 0 {
+                        std::process::Command::new(&bin)
+                            .args(["search", db.to_str().unwrap(), "--text"])
+                            .arg(format!("tok{b}"))
+                            .args(["-k", "1000", "--json"])
+                            .output()
+                            .unwrap()
+                    } else {
+                        std::process::Command::new(&bin)
+                            .args(["stats", db.to_str().unwrap(), "--json"])
+                            .output()
+                            .unwrap()
+                    };
+                    let stdout = String::from_utf8_lossy(&out.stdout);
+                    assert!(
+                        out.status.success(),
+                        "reader {r} failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    if i % 2 == 0 {
+                        let hits: Vec<Value> = stdout
+                            .lines()
+                            .map(|l| serde_json::from_str(l).unwrap())
+                            .collect();
+                        assert!(
+                            hits.len() == BATCH || hits.is_empty(),
+                            "batch {b} half visible: {} hits",
+                            hits.len()
+                        );
+                        assert!(hits.iter().all(|h| h["metadata"]["batch"] == json!(b)));
+                    } else {
+                        let stats: Value = serde_json::from_str(&stdout).unwrap();
+                        let docs = stats["documents"].as_u64().unwrap() as usize;
+                        assert_eq!(docs % BATCH, 0, "part of a batch: {docs} documents");
+                        assert_eq!(stats["disk"]["read_only"], json!(true));
+                        seen.push(docs);
+                    }
+                    during += started_during as usize;
+                    i += 1;
+                }
+                (during, seen)
+            })
+        })
+        .collect();
+    let out = writer.wait().unwrap();
+    writing.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(out.success(), "the writer failed");
+    let mut during = 0;
+    let mut seen = Vec::new();
+    for r in readers {
+        let (d, s) = r.join().unwrap();
+        during += d;
+        seen.extend(s);
+    }
+    println!(
+        "{during} reader processes ran while the writer imported; documents seen: {:?}..{:?}",
+        seen.iter().min(),
+        seen.iter().max()
+    );
+    assert!(during >= 8, "the readers did not run beside the writer");
+    assert_eq!(
+        seen.iter().max(),
+        Some(&N),
+        "a reader after the import sees it all"
+    );
+}

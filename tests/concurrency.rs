@@ -5,7 +5,9 @@
 //! upserts replace documents in place, so a batch never shows an id twice or misses one;
 //! `len()` always counts whole batches. On disk the writer also checkpoints while readers
 //! run (remapping the vectors and swapping Tantivy searchers). Nothing may panic, and the
-//! final state (and, on disk, the reopened state) must hold every batch.
+//! final state (and, on disk, the reopened state) must hold every batch. Read-only opens
+//! beside the writer (another handle on the same directory) see exactly the batches
+//! acknowledged before they opened, or more, each whole.
 
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -224,4 +226,111 @@ fn searches_complete_while_a_long_batch_is_linked() {
     );
     assert!(middle > 0, "searches were blocked through the batch");
     assert_eq!(db.len(), 6500);
+}
+
+/// What a read-only open must show: exactly the batches `0..n` for some `n` no smaller
+/// than the batches acknowledged before it opened, each whole, and nothing else.
+fn check_read_only_open(path: &std::path::Path, acked_before: usize, rng: &mut Rng) -> usize {
+    let db = VectorDB::open_read_only(path).unwrap();
+    assert_eq!(
+        db.len() % BATCH,
+        0,
+        "a read-only open counts part of a batch"
+    );
+    let n = db.len() / BATCH;
+    assert!(
+        n >= acked_before,
+        "opened after batch {acked_before} was acknowledged, sees {n}"
+    );
+    for b in [rng.index(n.max(1)), n, rng.index(BATCHES)] {
+        let expect = if b < n { BATCH } else { 0 };
+        let tag = Filter::from_json(&json!({"batch": b})).unwrap();
+        let counts = [
+            batch_ids(
+                &db,
+                Query::new()
+                    .vector(rng.vector(DIM))
+                    .filter(tag)
+                    .k(BATCH + 10),
+                b,
+                "read-only filtered vector",
+            ),
+            batch_ids(
+                &db,
+                Query::new().text(format!("tok{b}")).k(BATCH + 10),
+                b,
+                "read-only text",
+            ),
+        ];
+        assert_eq!(counts, [expect; 2], "batch {b} of the {n} this open sees");
+    }
+    let disk = db.stats().disk.unwrap();
+    assert!(disk.read_only);
+    // Writes are refused; flush and close have nothing to do.
+    let code = |r: vjson::Result<()>| r.unwrap_err().code();
+    assert_eq!(code(db.insert(doc(rng, BATCHES, 0, 0))), "read_only");
+    assert_eq!(code(db.delete("b0-0")), "read_only");
+    assert_eq!(code(db.compact()), "read_only");
+    db.flush().unwrap();
+    db.close().unwrap();
+    n
+}
+
+#[test]
+fn read_only_opens_see_whole_batches_beside_the_writer() {
+    // One writer inserts batches, replaces documents, checkpoints and compacts, while
+    // reader threads open the same directory read-only again and again.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = VectorDB::open(&path, Options::new(DIM)).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = (0..3)
+        .map(|t| {
+            let (path, done, acked) = (path.clone(), done.clone(), acked.clone());
+            std::thread::spawn(move || {
+                let mut rng = Rng(0x51ED + t);
+                let mut seen = Vec::new();
+                while !done.load(SeqCst) {
+                    let a = acked.load(SeqCst);
+                    seen.push(check_read_only_open(&path, a, &mut rng));
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut rng = Rng(7);
+    for b in 0..BATCHES {
+        let batch: Vec<Document> = (0..BATCH).map(|i| doc(&mut rng, b, i, 0)).collect();
+        db.insert_batch(batch).unwrap();
+        acked.store(b + 1, SeqCst);
+        let (old, i) = (rng.index(b + 1), rng.index(BATCH));
+        db.upsert(doc(&mut rng, old, i, b + 1)).unwrap();
+        if b % 10 == 4 {
+            db.flush().unwrap();
+        }
+        if b == BATCHES / 2 {
+            db.compact().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    done.store(true, SeqCst);
+    let seen: Vec<usize> = readers
+        .into_iter()
+        .flat_map(|r| r.join().unwrap())
+        .collect();
+    println!(
+        "{} read-only opens beside the writer saw {:?}..{:?} batches",
+        seen.len(),
+        seen.iter().min(),
+        seen.iter().max()
+    );
+    assert!(
+        seen.iter().any(|&n| n > 0 && n < BATCHES),
+        "no read-only open happened while the writer was writing"
+    );
+    // A reader opened now sees everything, the writer still open.
+    assert_eq!(check_read_only_open(&path, BATCHES, &mut rng), BATCHES);
+    db.close().unwrap();
+    assert_eq!(check_read_only_open(&path, BATCHES, &mut rng), BATCHES);
 }

@@ -1199,7 +1199,7 @@ fn every_in_memory_error_code_is_reachable() {
     assert_eq!(db.len(), 1);
     assert_eq!(db.search(&Query::new().text("alpha")).unwrap().len(), 1);
 
-    let disk_only = ["corrupt", "locked", "io", "text_index"];
+    let disk_only = ["corrupt", "locked", "read_only", "io", "text_index"];
     for c in Error::CODES {
         assert!(
             reached.contains(c) || disk_only.contains(c),

@@ -430,7 +430,14 @@ fn a_second_writer_gets_locked() {
     db.insert(small_doc(1)).unwrap();
     let e = err(VectorDB::open(&path, Options::new(3)));
     assert_eq!(e.code(), "locked");
-    assert!(e.to_string().contains("locked"), "{e}");
+    // The message names who holds the lock and what to do.
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("process {}", std::process::id())) && msg.contains("read-only"),
+        "{msg}"
+    );
+    // Readers need no turn.
+    assert_eq!(VectorDB::open_read_only(&path).unwrap().len(), 1);
     assert_eq!(code(VectorDB::open_existing(&path)), "locked");
     db.close().unwrap();
     let db = VectorDB::open(&path, Options::new(3)).unwrap();

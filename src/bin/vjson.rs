@@ -260,7 +260,9 @@ mod cli {
     /// What to do next, for the errors where the library message cannot know.
     fn hint(e: &Error) -> &'static str {
         match e.code() {
-            "locked" => "",
+            "locked" => {
+                "\n  hint: `vjson search`, `get`, `stats` and `export` work beside the writer"
+            }
             "io" if e.to_string().contains("no vjson database") => {
                 "\n  hint: create it with `vjson import DB FILE.jsonl` or `vjson restore SNAPSHOT DB`"
             }
@@ -273,6 +275,11 @@ mod cli {
 
     fn open(db: &Path) -> CliResult<VectorDB> {
         Ok(VectorDB::open_existing(db)?)
+    }
+
+    /// For the commands that only read: any number of them run beside one writer.
+    fn open_read_only(db: &Path) -> CliResult<VectorDB> {
+        Ok(VectorDB::open_read_only(db)?)
     }
 
     /// How `import` reads and writes.
@@ -535,7 +542,7 @@ mod cli {
         ef: Option<usize>,
         json_out: bool,
     ) -> CliResult {
-        let db = open(db_path)?;
+        let db = open_read_only(db_path)?;
         let mut q = Query::new().k(k).fusion(fusion);
         if let Some(v) = vector {
             let v: Vec<f32> = serde_json::from_str(&v).map_err(|e| {
@@ -607,7 +614,7 @@ mod cli {
     }
 
     fn get(db_path: &Path, id: &str, with_vector: bool) -> CliResult {
-        let db = open(db_path)?;
+        let db = open_read_only(db_path)?;
         let doc = db.get(id)?.ok_or_else(|| Error::NotFound(id.to_owned()))?;
         let mut v = serde_json::to_value(&doc).expect("documents serialise");
         if !with_vector && let Some(o) = v.as_object_mut() {
@@ -633,7 +640,7 @@ mod cli {
     }
 
     fn stats(db_path: &Path, json_out: bool) -> CliResult {
-        let db = open(db_path)?;
+        let db = open_read_only(db_path)?;
         let s = db.stats();
         if json_out {
             println!(
@@ -699,7 +706,7 @@ mod cli {
     }
 
     fn export(db_path: &Path, out: &Path) -> CliResult {
-        let db = open(db_path)?;
+        let db = open_read_only(db_path)?;
         let bytes = db.export_snapshot()?;
         let tmp = out.with_extension("snap.tmp");
         std::fs::write(&tmp, &bytes)

@@ -13,8 +13,6 @@
 //! rebuilds the graph and the text index over them, switches to it by the manifest, and
 //! replaces the state.
 
-use std::fs;
-
 use memmap2::Mmap;
 
 use super::disk::DiskJournal;
@@ -25,6 +23,7 @@ use crate::error::Result;
 use crate::hnsw::{ExactSpace, Hnsw, VectorSource};
 use crate::state::State;
 use crate::store::file::{AppendFile, corrupt, sync_dir};
+use crate::store::lock::readers_present;
 use crate::store::manifest::{FORMAT, FORMAT_VERSION, FileRef, Manifest, remove_strays};
 use crate::store::{MappedVectors, Rows, VectorFile, Vectors};
 use crate::text::{TantivyWriter, Text};
@@ -128,12 +127,12 @@ impl DiskJournal {
             ..self.manifest.clone()
         };
         m.write(&self.dir)?;
-        let old = std::mem::replace(&mut self.manifest, m);
+        self.manifest = m;
         self.wal.reset()?;
-        for f in [&old.live_file, &old.hnsw] {
-            if !self.manifest.names().contains(&f.name.as_str()) {
-                let _ = fs::remove_file(self.dir.join(&f.name));
-            }
+        // The previous checkpoint's files (and any an earlier checkpoint left) go unless a
+        // read-only open may be opening from the previous manifest.
+        if !readers_present(&self.dir) {
+            remove_strays(&self.dir, &self.manifest.names());
         }
         let map = self.vec_file.map(n as u64 * dim * 4)?;
         Ok(Written {
@@ -284,6 +283,8 @@ impl DiskJournal {
         {
             log::warn!("closing the replaced full-text index: {e}");
         }
-        remove_strays(&self.dir, &self.manifest.names());
+        if !readers_present(&self.dir) {
+            remove_strays(&self.dir, &self.manifest.names());
+        }
     }
 }

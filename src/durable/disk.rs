@@ -5,7 +5,6 @@
 //!
 //! Opening and recovery are in `open.rs`; checkpoints and compaction in `checkpoint.rs`.
 
-use std::fs::File;
 use std::path::PathBuf;
 
 use super::DiskStats;
@@ -13,6 +12,7 @@ use super::open::CHECKPOINT_WAL_BYTES;
 use crate::error::{Error, Result};
 use crate::options::{Durability, Options};
 use crate::store::file::{AppendFile, disk_size};
+use crate::store::lock::WriterLock;
 use crate::store::manifest::Manifest;
 use crate::store::wal::{self, Wal};
 use crate::store::{Row, VectorFile};
@@ -22,7 +22,7 @@ use crate::text::TantivyWriter;
 pub(crate) struct DiskJournal {
     pub(super) dir: PathBuf,
     /// Held (flock) while the database is open; released when dropped.
-    pub(super) _lock: File,
+    pub(super) _lock: WriterLock,
     pub(super) manifest: Manifest,
     pub(super) opts: Options,
     pub(super) wal: Wal,
@@ -145,26 +145,44 @@ impl DiskJournal {
 
     /// The on-disk figures for [`crate::Stats`].
     pub(crate) fn stats(&self) -> DiskStats {
-        let size = |name: &str| disk_size(&self.dir.join(name));
-        let vectors_bytes = size(&self.manifest.vectors.name);
-        let rows_bytes = size(&self.manifest.rows_file.name) + size(&self.manifest.live_file.name);
-        let graph_bytes = size(&self.manifest.hnsw.name);
-        let text_bytes = self.manifest.text.as_deref().map_or(0, size);
         DiskStats {
-            path: self.dir.display().to_string(),
-            checkpoint_seq: self.manifest.checkpoint_seq,
             last_seq: self.last_seq,
             wal_bytes: self.wal.len(),
             wal_records: self.wal.records(),
             wal_records_replayed: self.replayed,
             wal_bytes_truncated: self.truncated,
             text_index_rebuilt: self.text_rebuilt,
+            last_error: self.last_error.clone().or_else(|| self.broken.clone()),
+            ..DiskStats::of_files(&self.dir, &self.manifest, self.wal.len())
+        }
+    }
+}
+
+impl DiskStats {
+    /// The figures of the files `manifest` names (and a log of `wal_bytes`); the log and
+    /// recovery figures are the caller's to fill in.
+    pub(super) fn of_files(dir: &std::path::Path, manifest: &Manifest, wal_bytes: u64) -> Self {
+        let size = |name: &str| disk_size(&dir.join(name));
+        let vectors_bytes = size(&manifest.vectors.name);
+        let rows_bytes = size(&manifest.rows_file.name) + size(&manifest.live_file.name);
+        let graph_bytes = size(&manifest.hnsw.name);
+        let text_bytes = manifest.text.as_deref().map_or(0, size);
+        DiskStats {
+            path: dir.display().to_string(),
+            read_only: false,
+            checkpoint_seq: manifest.checkpoint_seq,
+            last_seq: manifest.checkpoint_seq,
+            wal_bytes,
+            wal_records: 0,
+            wal_records_replayed: 0,
+            wal_bytes_truncated: 0,
+            text_index_rebuilt: false,
             vectors_bytes,
             rows_bytes,
             graph_bytes,
             text_bytes,
-            total_bytes: vectors_bytes + rows_bytes + graph_bytes + text_bytes + self.wal.len(),
-            last_error: self.last_error.clone().or_else(|| self.broken.clone()),
+            total_bytes: vectors_bytes + rows_bytes + graph_bytes + text_bytes + wal_bytes,
+            last_error: None,
         }
     }
 }

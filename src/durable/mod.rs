@@ -7,7 +7,9 @@
 //!   no-ops and compaction rebuilds the state from its live rows;
 //! - [`Journal::Disk`] (native): the database directory (`disk.rs`) — the write-ahead log,
 //!   the data files, Tantivy — opened and recovered by `open.rs`, folded and compacted by
-//!   `checkpoint.rs`.
+//!   `checkpoint.rs`;
+//! - [`Journal::ReadOnly`] (native): a read-only open of a database directory
+//!   (`reader.rs`), which replays the log in memory and refuses writes.
 //!
 //! This layer sits between `db.rs` and the state: it takes `&State` or `&mut State`, never
 //! a lock (`db.rs` takes every lock, and calls each method here under the lock its doc
@@ -18,13 +20,15 @@
 //! log at open runs the same sequence without `log`.
 
 // cfg: the on-disk database needs a file system, memory maps and Tantivy, which wasm32
-// does not have; everything native-only of this layer is in these three files.
+// does not have; everything native-only of this layer is in these four files.
 #[cfg(not(target_arch = "wasm32"))]
 mod checkpoint;
 #[cfg(not(target_arch = "wasm32"))]
 mod disk;
 #[cfg(not(target_arch = "wasm32"))]
 mod open;
+#[cfg(not(target_arch = "wasm32"))]
+mod reader;
 
 use serde::Serialize;
 
@@ -40,12 +44,17 @@ pub(crate) use disk::DiskJournal;
 pub use open::CHECKPOINT_WAL_BYTES;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use open::{Opened, open};
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use reader::{ReadOnlyJournal, open_read_only};
 
 /// The on-disk side of [`crate::Stats`]: the files, the log and what recovery did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DiskStats {
     /// The database directory.
     pub path: String,
+    /// Opened read-only ([`crate::VectorDB::open_read_only`]): the database as of that
+    /// open, writes refused.
+    pub read_only: bool,
     /// The last log sequence number folded into the data files.
     pub checkpoint_seq: u64,
     /// The last log sequence number written (one per write).
@@ -81,6 +90,9 @@ pub(crate) enum Journal {
     /// An on-disk database (native only).
     #[cfg(not(target_arch = "wasm32"))]
     Disk(Box<DiskJournal>),
+    /// An on-disk database opened read-only (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    ReadOnly(Box<ReadOnlyJournal>),
 }
 
 /// A checkpoint between its phases: what was captured from the state, then what was
@@ -117,6 +129,8 @@ impl Journal {
             Journal::Memory => Ok(()),
             #[cfg(not(target_arch = "wasm32"))]
             Journal::Disk(d) => d.log(deletes, inserts),
+            #[cfg(not(target_arch = "wasm32"))]
+            Journal::ReadOnly(r) => Err(r.refuse()),
         }
     }
 
@@ -134,6 +148,9 @@ impl Journal {
             Journal::Memory => Ok(()),
             #[cfg(not(target_arch = "wasm32"))]
             Journal::Disk(d) => d.persist(deletes, first_row, inserts, index_text),
+            // Replaying the log in memory: the files stay as they are.
+            #[cfg(not(target_arch = "wasm32"))]
+            Journal::ReadOnly(_) => Ok(()),
         }
     }
 
@@ -144,6 +161,8 @@ impl Journal {
             Journal::Memory => true,
             #[cfg(not(target_arch = "wasm32"))]
             Journal::Disk(d) => d.text_seq().is_none_or(|t| seq > t),
+            #[cfg(not(target_arch = "wasm32"))]
+            Journal::ReadOnly(r) => r.text_seq().is_none_or(|t| seq > t),
         }
     }
 
@@ -153,6 +172,8 @@ impl Journal {
             Journal::Memory => false,
             #[cfg(not(target_arch = "wasm32"))]
             Journal::Disk(d) => d.wants_checkpoint(),
+            #[cfg(not(target_arch = "wasm32"))]
+            Journal::ReadOnly(_) => false,
         }
     }
 
@@ -161,6 +182,8 @@ impl Journal {
     pub(crate) fn checkpoint_capture(&mut self, state: &State) -> Result<Option<Checkpoint>> {
         match self {
             Journal::Memory => Ok(None),
+            #[cfg(not(target_arch = "wasm32"))]
+            Journal::ReadOnly(_) => Ok(None),
             #[cfg(not(target_arch = "wasm32"))]
             Journal::Disk(d) => Ok(d.checkpoint_capture(state)?.map(Checkpoint::Captured)),
         }
@@ -205,6 +228,8 @@ impl Journal {
             Journal::Memory => Ok(Compaction::Memory(state.clone_live())),
             #[cfg(not(target_arch = "wasm32"))]
             Journal::Disk(d) => Ok(Compaction::Disk(Box::new(d.compact_capture(state)?))),
+            #[cfg(not(target_arch = "wasm32"))]
+            Journal::ReadOnly(r) => Err(r.refuse()),
         }
     }
 
@@ -241,16 +266,30 @@ impl Journal {
             Journal::Memory => None,
             #[cfg(not(target_arch = "wasm32"))]
             Journal::Disk(d) => Some(d.stats()),
+            #[cfg(not(target_arch = "wasm32"))]
+            Journal::ReadOnly(r) => Some(r.stats()),
         }
     }
 
-    /// Refuses writes after a failure left memory and disk out of step (on disk).
+    /// Refuses writes after a failure left memory and disk out of step (on disk), and
+    /// always when opened read-only.
     pub(crate) fn usable(&self) -> Result<()> {
         match self {
             Journal::Memory => Ok(()),
             #[cfg(not(target_arch = "wasm32"))]
             Journal::Disk(d) => d.usable(),
+            #[cfg(not(target_arch = "wasm32"))]
+            Journal::ReadOnly(r) => Err(r.refuse()),
         }
+    }
+
+    /// True when opened read-only: there is nothing to checkpoint, and writes are refused.
+    pub(crate) fn is_read_only(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Journal::ReadOnly(_) = self {
+            return true;
+        }
+        false
     }
 
     /// Marks an on-disk database as out of step with its files (writes refused until it
@@ -260,6 +299,8 @@ impl Journal {
             Journal::Memory => e,
             #[cfg(not(target_arch = "wasm32"))]
             Journal::Disk(d) => d.fail(e),
+            #[cfg(not(target_arch = "wasm32"))]
+            Journal::ReadOnly(_) => e,
         }
     }
 }

@@ -10,18 +10,21 @@
 //! Damaged data files are a `corrupt` error; the text index is derived data and is
 //! rebuilt from the stored texts when it is missing or does not match the log.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::path::Path;
 
+use memmap2::Mmap;
+
+use super::Journal;
 use super::disk::DiskJournal;
 use crate::error::{Error, Result};
 use crate::hnsw::Hnsw;
 use crate::options::Options;
 use crate::state::State;
 use crate::store::file::{AppendFile, corrupt, disk_size, io_err, sync_dir};
+use crate::store::lock::{LOCK, READERS, WriterLock, readers_present};
 use crate::store::manifest::{
-    FORMAT, FORMAT_VERSION, FileRef, LOCK, MANIFEST, Manifest, WAL_DIR, WAL_FILE, is_ours,
-    remove_strays,
+    FORMAT, FORMAT_VERSION, FileRef, MANIFEST, Manifest, WAL_DIR, WAL_FILE, is_ours, remove_strays,
 };
 use crate::store::wal::{Recovery, Wal, WalRecord};
 use crate::store::{MappedVectors, Rows, VectorFile, Vectors};
@@ -34,7 +37,7 @@ pub const CHECKPOINT_WAL_BYTES: u64 = 64 << 20;
 /// replay on top, and the options in effect.
 pub(crate) struct Opened {
     pub(crate) state: State,
-    pub(crate) journal: DiskJournal,
+    pub(crate) journal: Journal,
     pub(crate) records: Vec<WalRecord>,
     pub(crate) options: Options,
 }
@@ -85,7 +88,7 @@ fn create(dir: &Path, opts: &Options) -> Result<Manifest> {
     let entries = fs::read_dir(dir).map_err(|e| io_err("listing", dir, e))?;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name == LOCK {
+        if name == LOCK || name == READERS {
             continue;
         }
         let holds_data = match name.as_str() {
@@ -117,7 +120,7 @@ fn create(dir: &Path, opts: &Options) -> Result<Manifest> {
     let graph = Hnsw::new(&opts.hnsw).to_bytes();
     let hnsw = FileRef::write(dir, "hnsw.0.bin".into(), &graph)?;
     let text = if opts.fulltext {
-        TantivyWriter::create(&dir.join("tantivy"), 0)?;
+        TantivyWriter::create(&dir.join("tantivy"))?.commit(0)?;
         Some("tantivy".to_string())
     } else {
         None
@@ -161,21 +164,7 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
         }
         Err(e) => return Err(io_err("opening database directory", dir, e)),
     }
-    let lock_path = dir.join(LOCK);
-    let lock = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(|e| io_err("opening", &lock_path, e))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(Error::Locked(dir.display().to_string()));
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locking", &lock_path, e)),
-    }
+    let lock = WriterLock::acquire(dir)?;
 
     let manifest = if dir.join(MANIFEST).exists() {
         Manifest::read(dir)?
@@ -187,49 +176,14 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
     let mut opts = given.clone();
     opts.hnsw.m = manifest.options.hnsw.m;
     let dim = opts.dimension;
-    let rows_n = usize::try_from(manifest.rows)
-        .map_err(|_| corrupt(&dir.join(MANIFEST), "row count too large"))?;
-
-    // Vectors.
-    let vec_bytes = manifest.rows.checked_mul(dim as u64 * 4);
-    if vec_bytes != Some(manifest.vectors.bytes) {
-        return Err(corrupt(
-            &dir.join(MANIFEST),
-            format!(
-                "{} rows of dimension {dim} do not take {} bytes",
-                manifest.rows, manifest.vectors.bytes
-            ),
-        ));
-    }
-    let vec_file = VectorFile::new(AppendFile::open(
-        dir.join(&manifest.vectors.name),
-        manifest.vectors.bytes,
-    )?);
-    let map = vec_file.map(manifest.vectors.bytes)?;
-
-    // Rows and liveness.
-    let rows_file = AppendFile::open(dir.join(&manifest.rows_file.name), manifest.rows_file.bytes)?;
-    let mut rows = Rows::decode(&rows_file.read_all()?, rows_n)
-        .map_err(|e| e.into_corrupt(&rows_file.path))?;
-    let live_path = dir.join(&manifest.live_file.name);
-    let live_rows = rows
-        .apply_live(&manifest.live_file.read(dir)?)
-        .map_err(|e| e.into_corrupt(&live_path))?;
-    if live_rows as u64 != manifest.live_rows {
-        return Err(corrupt(
-            &live_path,
-            format!(
-                "marks {live_rows} rows live but the manifest says {}",
-                manifest.live_rows
-            ),
-        ));
-    }
-
-    // Graph.
-    let hnsw_path = dir.join(&manifest.hnsw.name);
-    let graph = manifest.hnsw.read(dir)?;
-    let hnsw =
-        Hnsw::from_bytes(&graph, &opts.hnsw, rows_n).map_err(|e| e.into_corrupt(&hnsw_path))?;
+    let Checkpointed {
+        vec_file,
+        map,
+        rows_file,
+        rows,
+        hnsw,
+    } = load(dir, &manifest, &opts, true)?;
+    let rows_n = rows.len();
 
     // The log.
     let wal_dir = dir.join(WAL_DIR);
@@ -240,6 +194,7 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
             records,
             truncated_bytes,
             last_seq,
+            ..
         },
     ) = Wal::open(&wal_dir.join(WAL_FILE), dim, manifest.checkpoint_seq)?;
 
@@ -283,8 +238,12 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
     vec_file.file.cut_extra()?;
     rows_file.cut_extra()?;
     wal.cut_tail()?;
-    remove_strays(dir, &manifest.names());
-    let journal = DiskJournal {
+    // Files an older manifest names stay while read-only opens are around (one may be
+    // opening from that manifest); the next open or checkpoint without readers removes them.
+    if !readers_present(dir) {
+        remove_strays(dir, &manifest.names());
+    }
+    let journal = Journal::Disk(Box::new(DiskJournal {
         dir: dir.to_owned(),
         _lock: lock,
         manifest,
@@ -300,7 +259,7 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
         text_rebuilt,
         last_error: None,
         retired_text: None,
-    };
+    }));
     Ok(Opened {
         state,
         journal,
@@ -309,12 +268,88 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
     })
 }
 
+/// The data files a manifest names, opened and checked: what a writer's and a reader's
+/// open share.
+pub(super) struct Checkpointed {
+    pub(super) vec_file: VectorFile,
+    pub(super) map: Option<Mmap>,
+    pub(super) rows_file: AppendFile,
+    pub(super) rows: Rows,
+    pub(super) hnsw: Hnsw,
+}
+
+/// Opens (for appending when `writable`) and checks the vector, row, liveness and graph
+/// files `manifest` names, and maps the vectors.
+pub(super) fn load(
+    dir: &Path,
+    manifest: &Manifest,
+    opts: &Options,
+    writable: bool,
+) -> Result<Checkpointed> {
+    let open = if writable {
+        AppendFile::open
+    } else {
+        AppendFile::open_read_only
+    };
+    let dim = opts.dimension;
+    let rows_n = usize::try_from(manifest.rows)
+        .map_err(|_| corrupt(&dir.join(MANIFEST), "row count too large"))?;
+
+    // Vectors.
+    let vec_bytes = manifest.rows.checked_mul(dim as u64 * 4);
+    if vec_bytes != Some(manifest.vectors.bytes) {
+        return Err(corrupt(
+            &dir.join(MANIFEST),
+            format!(
+                "{} rows of dimension {dim} do not take {} bytes",
+                manifest.rows, manifest.vectors.bytes
+            ),
+        ));
+    }
+    let vec_file = VectorFile::new(open(
+        dir.join(&manifest.vectors.name),
+        manifest.vectors.bytes,
+    )?);
+    let map = vec_file.map(manifest.vectors.bytes)?;
+
+    // Rows and liveness.
+    let rows_file = open(dir.join(&manifest.rows_file.name), manifest.rows_file.bytes)?;
+    let mut rows = Rows::decode(&rows_file.read_all()?, rows_n)
+        .map_err(|e| e.into_corrupt(&rows_file.path))?;
+    let live_path = dir.join(&manifest.live_file.name);
+    let live_rows = rows
+        .apply_live(&manifest.live_file.read(dir)?)
+        .map_err(|e| e.into_corrupt(&live_path))?;
+    if live_rows as u64 != manifest.live_rows {
+        return Err(corrupt(
+            &live_path,
+            format!(
+                "marks {live_rows} rows live but the manifest says {}",
+                manifest.live_rows
+            ),
+        ));
+    }
+
+    // Graph.
+    let hnsw_path = dir.join(&manifest.hnsw.name);
+    let graph = manifest.hnsw.read(dir)?;
+    let hnsw =
+        Hnsw::from_bytes(&graph, &opts.hnsw, rows_n).map_err(|e| e.into_corrupt(&hnsw_path))?;
+    Ok(Checkpointed {
+        vec_file,
+        map,
+        rows_file,
+        rows,
+        hnsw,
+    })
+}
+
 /// Builds a fresh Tantivy index in `tdir` from the live rows' texts, committed as `seq`.
 pub(super) fn rebuild_text(tdir: &Path, rows: &Rows, seq: u64) -> Result<TantivyWriter> {
     if tdir.exists() {
         fs::remove_dir_all(tdir).map_err(|e| io_err("removing", tdir, e))?;
     }
-    let mut w = TantivyWriter::create(tdir, seq)?;
+    let mut w = TantivyWriter::create(tdir)?;
     for r in 0..rows.len() {
         if let (true, Some(t)) = (rows.live[r], rows.texts[r].as_deref()) {
             w.add(r as u32, t)?;

@@ -106,9 +106,19 @@ impl AppendFile {
     /// Opens a file that must hold at least `valid` bytes. What lies beyond is cut by
     /// [`AppendFile::cut_extra`], once the whole database checked out.
     pub(crate) fn open(path: PathBuf, valid: u64) -> Result<Self> {
+        Self::open_with(path, valid, true)
+    }
+
+    /// As [`AppendFile::open`], for reading only (a read-only open of the database):
+    /// appending or cutting fails.
+    pub(crate) fn open_read_only(path: PathBuf, valid: u64) -> Result<Self> {
+        Self::open_with(path, valid, false)
+    }
+
+    fn open_with(path: PathBuf, valid: u64, append: bool) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
-            .append(true)
+            .append(append)
             .open(&path)
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! db/
-//!   LOCK               held (flock) by the one process that has the database open
+//!   LOCK               held (flock) by the one writer that has the database open (`lock.rs`)
+//!   READERS            shared (flock) by the read-only opens (`lock.rs`)
 //!   manifest.json      format version, options, checkpoint number and the log sequence
 //!                      number it covers, row counts, and the data files below
 //!   wal/current.log    the write-ahead log (`wal.rs`)
@@ -25,6 +26,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::file::{corrupt, io_err, read_checked, sync_dir, write_replace};
+use super::lock::{LOCK, READERS};
 use crate::error::Result;
 use crate::options::Options;
 
@@ -33,7 +35,6 @@ pub(crate) const FORMAT: &str = "vjson";
 /// The on-disk format version this build writes and reads.
 pub(crate) const FORMAT_VERSION: u32 = 1;
 
-pub(crate) const LOCK: &str = "LOCK";
 pub(crate) const MANIFEST: &str = "manifest.json";
 pub(crate) const WAL_DIR: &str = "wal";
 pub(crate) const WAL_FILE: &str = "current.log";
@@ -161,12 +162,23 @@ impl Manifest {
     }
 }
 
+/// The error for a directory that holds no database (no manifest).
+pub(crate) fn no_database(dir: &Path) -> crate::error::Error {
+    crate::error::Error::io(
+        format!("opening {}", dir.display()),
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no vjson database here (no manifest.json): create one first",
+        ),
+    )
+}
+
 fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && name != "."
         && name != ".."
         && !name.contains(['/', '\\'])
-        && ![LOCK, MANIFEST, WAL_DIR].contains(&name)
+        && ![LOCK, READERS, MANIFEST, WAL_DIR].contains(&name)
 }
 
 /// True for the names of data files and directories vjson writes (and `*.tmp` leftovers).

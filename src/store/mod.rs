@@ -7,12 +7,14 @@
 //!   being written), and the codecs of `rows.dat` and the liveness bitmap;
 //! - `vectors.rs`: [`Vectors`] in memory or memory-mapped, and the vector file;
 //! - natively, `file.rs` (append-only files, atomic replacement, checked reads),
-//!   `manifest.rs` (the directory layout and `manifest.json`) and `wal.rs` (the
-//!   write-ahead log).
+//!   `lock.rs` (the writer's and the readers' file locks), `manifest.rs` (the directory
+//!   layout and `manifest.json`) and `wal.rs` (the write-ahead log).
 
 // cfg: the files below need a file system; wasm32 keeps everything in memory.
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod file;
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) mod lock;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod manifest;
 mod rows;

@@ -226,12 +226,13 @@ mod mapped {
     /// The invariant every `unsafe` below relies on: **a mapped byte range of
     /// `vectors.f32` is never changed or cut while the map exists.** It holds because
     ///
-    /// - the file is only ever appended to while a database has it open (the `LOCK` file,
-    ///   taken with `flock` at open, keeps every other vjson process out);
+    /// - the file is only ever appended to while a database has it open for writing (the
+    ///   `LOCK` file, taken with `flock` at open, keeps every other writer out);
     /// - the one truncation, at open (cutting what an unfinished checkpoint appended past
     ///   the manifest's length, `AppendFile::cut_extra`), only removes bytes *past* the
     ///   mapped range: the map covers exactly the manifest's length, which the file was
-    ///   checked to hold;
+    ///   checked to hold; a read-only open in another process maps the length of the
+    ///   manifest it read, never more than the latest manifest's;
     /// - compaction writes a new file (`vectors.<c>.f32`) and switches to it; the old map
     ///   is dropped with the old state, and the old file is removed only after that;
     /// - only the writer replaces the map ([`MappedVectors::install`]), under the

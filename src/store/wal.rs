@@ -45,6 +45,12 @@ pub(crate) struct Recovery {
     pub(crate) truncated_bytes: u64,
     /// The last sequence number in the log, or the checkpoint's when it is empty.
     pub(crate) last_seq: u64,
+    /// Good records in the log (the checkpoint's included, until the log is emptied).
+    pub(crate) in_log: u64,
+    /// Bytes of the good records.
+    pub(crate) valid_bytes: u64,
+    /// Why the log ended before the end of the file (a torn or damaged tail).
+    pub(crate) cut: Option<String>,
 }
 
 /// The open log file.
@@ -133,6 +139,55 @@ pub(crate) fn decode(payload: &[u8], dim: usize) -> Decoded<WalRecord> {
     })
 }
 
+/// Reads every good record of the log at `path` (a missing log is empty) without
+/// changing it: the records past `checkpoint_seq`, and where the good records end. The
+/// log ends at the first damaged or torn record, or at a break in the sequence numbers
+/// (a record left from before the log was last emptied).
+pub(crate) fn read(path: &Path, dim: usize, checkpoint_seq: u64) -> Result<Recovery> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io_err("reading", path, e)),
+    };
+    let mut d = Decoder::new(&bytes, "wal/current.log");
+    let mut pos = 0usize;
+    let mut prev: Option<u64> = None;
+    let mut records = Vec::new();
+    let mut count = 0u64;
+    let mut cut = None;
+    while d.remaining() > 0 {
+        let rec = d.frame("record").and_then(|payload| decode(payload, dim));
+        let rec = match rec {
+            Ok(rec) if prev.is_none_or(|p| rec.seq == p + 1) => rec,
+            Ok(rec) => {
+                cut = Some(format!(
+                    "record {} follows record {prev:?}; the log ends there",
+                    rec.seq
+                ));
+                break;
+            }
+            Err(e) => {
+                cut = Some(format!("{e}; the log ends at byte {pos}"));
+                break;
+            }
+        };
+        prev = Some(rec.seq);
+        pos = d.position();
+        count += 1;
+        if rec.seq > checkpoint_seq {
+            records.push(rec);
+        }
+    }
+    Ok(Recovery {
+        records,
+        truncated_bytes: (bytes.len() - pos) as u64,
+        last_seq: prev.unwrap_or(checkpoint_seq).max(checkpoint_seq),
+        in_log: count,
+        valid_bytes: pos as u64,
+        cut,
+    })
+}
+
 impl Wal {
     /// Creates an empty log file at `path`.
     pub(crate) fn create(path: &Path) -> Result<()> {
@@ -145,42 +200,10 @@ impl Wal {
     /// `checkpoint_seq`. A bad tail is cut off the file by [`Wal::cut_tail`] (called once
     /// the rest of the database checked out too).
     pub(crate) fn open(path: &Path, dim: usize, checkpoint_seq: u64) -> Result<(Wal, Recovery)> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io_err("reading", path, e)),
-        };
-        let mut d = Decoder::new(&bytes, "wal/current.log");
-        let mut pos = 0usize;
-        let mut prev: Option<u64> = None;
-        let mut records = Vec::new();
-        let mut count = 0u64;
-        while d.remaining() > 0 {
-            let rec = d.frame("record").and_then(|payload| decode(payload, dim));
-            let rec = match rec {
-                Ok(rec) if prev.is_none_or(|p| rec.seq == p + 1) => rec,
-                Ok(rec) => {
-                    log::warn!(
-                        "{}: record {} follows record {:?}; the log is cut there",
-                        path.display(),
-                        rec.seq,
-                        prev
-                    );
-                    break;
-                }
-                Err(e) => {
-                    log::warn!("{}: {e}; the log is cut at byte {pos}", path.display());
-                    break;
-                }
-            };
-            prev = Some(rec.seq);
-            pos = d.position();
-            count += 1;
-            if rec.seq > checkpoint_seq {
-                records.push(rec);
-            }
+        let recovery = read(path, dim, checkpoint_seq)?;
+        if let Some(why) = &recovery.cut {
+            log::warn!("{}: {why}", path.display());
         }
-        let truncated_bytes = (bytes.len() - pos) as u64;
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -188,21 +211,16 @@ impl Wal {
             .truncate(false)
             .open(path)
             .map_err(|e| io_err("opening", path, e))?;
-        let last_seq = prev.unwrap_or(checkpoint_seq).max(checkpoint_seq);
         Ok((
             Wal {
                 file,
                 path: path.to_owned(),
-                len: pos as u64,
-                records: count,
+                len: recovery.valid_bytes,
+                records: recovery.in_log,
                 poisoned: false,
-                bad_tail: truncated_bytes,
+                bad_tail: recovery.truncated_bytes,
             },
-            Recovery {
-                records,
-                truncated_bytes,
-                last_seq,
-            },
+            recovery,
         ))
     }
 

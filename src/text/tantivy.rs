@@ -114,6 +114,57 @@ fn schema() -> Schema {
     b.build()
 }
 
+/// The commit an index's `meta.json` names: its log sequence number (the payload) and
+/// Tantivy's opstamp (which every commit raises).
+struct CommitMeta {
+    seq: u64,
+    opstamp: u64,
+}
+
+/// Opens the index in `dir` and reads its last commit; `None` when there is no index or
+/// no commit of ours yet.
+fn open_index(dir: &Path) -> Result<Option<(Index, CommitMeta)>> {
+    if !dir.join("meta.json").is_file() {
+        return Ok(None);
+    }
+    let index = Index::open_in_dir(dir).map_err(|e| {
+        text_err(
+            &format!(
+                "opening {} (delete that directory to have it rebuilt from the stored texts)",
+                dir.display()
+            ),
+            e,
+        )
+    })?;
+    let meta = commit_meta(&index, dir)?;
+    Ok(meta.map(|m| (index, m)))
+}
+
+fn commit_meta(index: &Index, dir: &Path) -> Result<Option<CommitMeta>> {
+    let metas = index
+        .load_metas()
+        .map_err(|e| text_err(&format!("reading {}", dir.display()), e))?;
+    Ok(metas
+        .payload
+        .as_deref()
+        .and_then(|p| p.parse::<u64>().ok())
+        .map(|seq| CommitMeta {
+            seq,
+            opstamp: metas.opstamp,
+        }))
+}
+
+fn fields(index: &Index, dir: &Path) -> Result<(Field, Field)> {
+    let schema = index.schema();
+    match (schema.get_field(ROW), schema.get_field(BODY)) {
+        (Ok(row), Ok(body)) => Ok((row, body)),
+        _ => Err(Error::Text(format!(
+            "{} is not a vjson full-text index (fields row and body missing)",
+            dir.display()
+        ))),
+    }
+}
+
 /// The writing half: index, writer, reader. Held by the database's single writer.
 pub(crate) struct TantivyWriter {
     writer: IndexWriter<TantivyDocument>,
@@ -124,57 +175,29 @@ pub(crate) struct TantivyWriter {
 }
 
 impl TantivyWriter {
-    /// Creates an empty index in `dir` (which must not hold one) and commits it as
-    /// covering sequence number `seq`.
-    pub(crate) fn create(dir: &Path, seq: u64) -> Result<Self> {
+    /// Creates an empty index in `dir` (which must not hold one), with no commit yet: until
+    /// the first [`TantivyWriter::commit`] names the sequence number it covers, an open
+    /// finds no usable index there (a build that was cut short is rebuilt, never used).
+    pub(crate) fn create(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         let index = Index::create_in_dir(dir, schema())
             .map_err(|e| text_err(&format!("creating the index in {}", dir.display()), e))?;
-        let mut w = Self::with_index(index, dir, 0)?;
-        w.commit(seq)?;
-        Ok(w)
+        Self::with_index(index, dir, 0)
     }
 
-    /// Opens the index in `dir`; `Ok(None)` when `dir` holds no index at all (it is then
-    /// rebuilt from the rows). Damage is a `text_index` error.
+    /// Opens the index in `dir`; `Ok(None)` when `dir` holds no committed index (none at
+    /// all, or a build cut short before its first commit): it is then rebuilt from the
+    /// rows. Damage is a `text_index` error.
     pub(crate) fn open(dir: &Path) -> Result<Option<Self>> {
-        if !dir.join("meta.json").is_file() {
-            return Ok(None);
+        match open_index(dir)? {
+            Some((index, meta)) => Self::with_index(index, dir, meta.seq).map(Some),
+            None => Ok(None),
         }
-        let index = Index::open_in_dir(dir).map_err(|e| {
-            text_err(
-                &format!(
-                    "opening {} (delete that directory to have it rebuilt from the stored texts)",
-                    dir.display()
-                ),
-                e,
-            )
-        })?;
-        let metas = index
-            .load_metas()
-            .map_err(|e| text_err(&format!("reading {}", dir.display()), e))?;
-        let seq = metas
-            .payload
-            .as_deref()
-            .and_then(|p| p.parse::<u64>().ok())
-            .ok_or_else(|| {
-                Error::Text(format!(
-                    "{} has no vjson commit payload; delete that directory to have it rebuilt",
-                    dir.display()
-                ))
-            })?;
-        Self::with_index(index, dir, seq).map(Some)
     }
 
     fn with_index(index: Index, dir: &Path, seq: u64) -> Result<Self> {
-        let schema = index.schema();
-        let (Ok(row), Ok(body)) = (schema.get_field(ROW), schema.get_field(BODY)) else {
-            return Err(Error::Text(format!(
-                "{} is not a vjson full-text index (fields row and body missing)",
-                dir.display()
-            )));
-        };
+        let (row, body) = fields(&index, dir)?;
         index.tokenizers().register(ANALYZER, analyzer());
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -280,6 +303,32 @@ pub(crate) struct TantivyText {
 }
 
 impl TantivyText {
+    /// Opens the index in `dir` for searching only, with no writer and writing nothing (a
+    /// read-only open of the database; the writer may be committing meanwhile): the search
+    /// half for rows `0..next_row` over the last commit, and the log sequence number that
+    /// commit covers. `Ok(None)` when there is no committed index, or a commit landed while
+    /// it was being opened (the caller tries again).
+    pub(crate) fn open_read_only(dir: &Path, next_row: u32) -> Result<Option<(Self, u64)>> {
+        let Some((index, before)) = open_index(dir)? else {
+            return Ok(None);
+        };
+        let (_, body) = fields(&index, dir)?;
+        let reader: IndexReader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| text_err(&format!("opening a reader on {}", dir.display()), e))?;
+        // The reader loaded the commit that was current while it opened: the one read above
+        // unless the opstamp moved.
+        match commit_meta(&index, dir)? {
+            Some(after) if after.opstamp == before.opstamp => Ok(Some((
+                TantivyText::new(reader.searcher(), body, next_row)?,
+                before.seq,
+            ))),
+            _ => Ok(None),
+        }
+    }
+
     fn new(searcher: Searcher, body: Field, base: u32) -> Result<Self> {
         let mut t = TantivyText {
             committed_docs: 0,
@@ -542,7 +591,7 @@ mod tests {
         // Forty equal texts in four segments, committed highest rows first: a top 5 of
         // equal scores is rows 0..5, wherever Tantivy happens to visit them.
         let dir = tempfile::tempdir().unwrap();
-        let mut w = TantivyWriter::create(dir.path(), 0).unwrap();
+        let mut w = TantivyWriter::create(dir.path()).unwrap();
         for (seq, block) in [30u32, 20, 10, 0].into_iter().enumerate() {
             for row in block..block + 10 {
                 w.add(row, "ownership and borrowing").unwrap();
@@ -561,9 +610,40 @@ mod tests {
     }
 
     #[test]
+    fn an_index_without_a_commit_is_not_used() {
+        // A rebuild cut short: documents added, no commit naming a sequence number yet.
+        let dir = tempfile::tempdir().unwrap();
+        let w = TantivyWriter::create(dir.path()).unwrap();
+        w.add(0, "ownership").unwrap();
+        drop(w);
+        assert!(TantivyWriter::open(dir.path()).unwrap().is_none());
+        assert!(
+            TantivyText::open_read_only(dir.path(), 1)
+                .unwrap()
+                .is_none()
+        );
+        // Rebuilt and committed, both halves open it at that sequence number.
+        std::fs::remove_dir_all(dir.path()).unwrap();
+        let mut w = TantivyWriter::create(dir.path()).unwrap();
+        w.add(0, "ownership").unwrap();
+        w.commit(3).unwrap();
+        let (t, seq) = TantivyText::open_read_only(dir.path(), 1).unwrap().unwrap();
+        assert_eq!(seq, 3);
+        assert_eq!(t.search("ownership", 5, &|_| true).unwrap().len(), 1);
+        drop(w);
+        assert_eq!(
+            TantivyWriter::open(dir.path())
+                .unwrap()
+                .unwrap()
+                .committed_seq(),
+            3
+        );
+    }
+
+    #[test]
     fn delta_and_commit_score_alike() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = TantivyWriter::create(dir.path(), 0).unwrap();
+        let mut w = TantivyWriter::create(dir.path()).unwrap();
         let docs = [
             "ownership and borrowing in rust",
             "rust ownership rules: each value has an owner",

@@ -32,7 +32,7 @@ function stillWorks(db) {
 }
 
 // Codes that only the native on-disk database or its Tantivy index can produce.
-const NATIVE_ONLY = ["corrupt", "locked", "io", "text_index"];
+const NATIVE_ONLY = ["corrupt", "locked", "read_only", "io", "text_index"];
 
 const triggers = {
   dimension_mismatch: [

@@ -82,6 +82,8 @@ pub struct VectorDB {
     writer: Mutex<Journal>,
     /// True for databases from [`VectorDB::open`] (fixed at construction).
     on_disk: bool,
+    /// True for databases from [`VectorDB::open_read_only`] (fixed at construction).
+    read_only: bool,
 }
 
 /// Counts that describe a database.
@@ -118,6 +120,7 @@ impl VectorDB {
             opts,
             state: RwLock::new(state),
             on_disk: journal.is_disk(),
+            read_only: journal.is_read_only(),
             writer: Mutex::new(journal),
         }
     }
@@ -387,6 +390,7 @@ impl VectorDB {
     /// Inserts a new document; its id must not exist yet (see [`VectorDB::upsert`]).
     /// The document is searchable when this returns (and, on disk, logged).
     pub fn insert(&self, doc: Document) -> Result<()> {
+        self.writable()?;
         let p = self.prepare(doc)?;
         let mut w = self.writer.lock();
         if self.read().ids.contains_key(&p.id) {
@@ -399,6 +403,7 @@ impl VectorDB {
     /// exists or repeats) rejects the batch and changes nothing. The graph links the new
     /// documents in parallel, while searches go on; they see the batch once it is whole.
     pub fn insert_batch(&self, docs: Vec<Document>) -> Result<()> {
+        self.writable()?;
         let prepared = self.prepare_all(docs)?;
         let mut w = self.writer.lock();
         if let Some(p) = {
@@ -423,6 +428,7 @@ impl VectorDB {
     /// nothing (as [`VectorDB::insert_batch`]; ids must not repeat within the batch).
     /// Searches see every old document or every new one, never a mix.
     pub fn upsert_batch(&self, docs: Vec<Document>) -> Result<()> {
+        self.writable()?;
         let prepared = self.prepare_all(docs)?;
         let mut w = self.writer.lock();
         let old: Vec<u32> = {
@@ -437,6 +443,7 @@ impl VectorDB {
 
     /// Deletes a document.
     pub fn delete(&self, id: &str) -> Result<()> {
+        self.writable()?;
         let mut w = self.writer.lock();
         let row = *self
             .read()
@@ -444,6 +451,15 @@ impl VectorDB {
             .get(id)
             .ok_or_else(|| Error::NotFound(id.to_owned()))?;
         self.write(&mut w, vec![row], Vec::new())
+    }
+
+    /// Refuses every write on a read-only open, before anything is checked.
+    fn writable(&self) -> Result<()> {
+        if self.read_only {
+            self.writer.lock().usable()
+        } else {
+            Ok(())
+        }
     }
 
     /// A validated write: `deletes` (live rows), then `inserts` (ids that are new once the
@@ -577,6 +593,22 @@ impl VectorDB {
             q = q.text(t);
         }
         self.search(&q)
+    }
+
+    /// Runs many searches, in parallel natively (in order on wasm32): the hits of each
+    /// query, in the order of `queries`. The first query that fails fails the call.
+    ///
+    /// ```
+    /// use vjson::{Document, Options, Query, VectorDB};
+    /// let db = VectorDB::in_memory(Options::new(2))?;
+    /// db.insert_batch(vec![Document::new("x", vec![1.0, 0.0]), Document::new("y", vec![0.0, 1.0])])?;
+    /// let queries = [Query::new().vector(vec![1.0, 0.1]).k(1), Query::new().vector(vec![0.1, 1.0]).k(1)];
+    /// let hits = db.search_batch(&queries)?;
+    /// assert_eq!((hits[0][0].id.as_str(), hits[1][0].id.as_str()), ("x", "y"));
+    /// # Ok::<(), vjson::Error>(())
+    /// ```
+    pub fn search_batch(&self, queries: &[Query]) -> Result<Vec<Vec<Hit>>> {
+        queries.par_iter().map(|q| self.search(q)).collect()
     }
 
     /// Runs a vector, text or hybrid search. Hits come best first.

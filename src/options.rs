@@ -83,6 +83,19 @@ pub enum Durability {
     Buffered,
 }
 
+impl std::str::FromStr for Durability {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "fsync" => Ok(Durability::Fsync),
+            "buffered" => Ok(Durability::Buffered),
+            other => Err(Error::InvalidOptions(format!(
+                "unknown durability {other:?}; use \"fsync\" or \"buffered\""
+            ))),
+        }
+    }
+}
+
 /// How graph searches measure distances (see [`Options::quantization`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -55,6 +55,24 @@ fn wal_path(db: &Path) -> PathBuf {
 }
 
 /// The ids every sample query returns, in the three modes (k = 10).
+/// Every file under `dir` (but the readers' lock file) with its bytes.
+fn files_and_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if e.file_name() != "READERS" {
+                out.push((p.clone(), fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 fn answers(db: &VectorDB) -> Vec<Vec<String>> {
     let ds = sample();
     let mut out = Vec::new();
@@ -168,6 +186,30 @@ fn reopen_replays_the_log_after_a_crash() {
     let expect = answers(&db);
     let len = db.len();
     drop(db);
+
+    // A read-only open of what the crash left replays the log in memory, answers the
+    // same, and changes no byte of the directory (beside its own lock file).
+    let before = files_and_bytes(&crash);
+    {
+        let ro = VectorDB::open_read_only(&crash).unwrap();
+        assert_eq!(ro.len(), len);
+        let d = ro.stats().disk.unwrap();
+        assert!(d.read_only);
+        assert_eq!(d.wal_records_replayed, 104);
+        assert_eq!(ro.get(&docs[3].id).unwrap(), None);
+        assert_eq!(ro.get(&docs[7].id).unwrap().unwrap().text, up.text);
+        let got = answers(&ro);
+        let same = expect.iter().zip(&got).filter(|(a, b)| a == b).count();
+        assert!(
+            same as f64 >= 0.97 * expect.len() as f64,
+            "read-only: {same} of {} answers agree",
+            expect.len()
+        );
+    }
+    assert!(
+        files_and_bytes(&crash) == before,
+        "a read-only open changed the directory"
+    );
 
     let db = VectorDB::open(&crash, Options::new(384)).unwrap();
     let s = db.stats();

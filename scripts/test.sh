@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of vjson: native Rust (unit, integration, doc, CLI), the core's tests
-# on wasm32 under Node, and the npm package in Node and headless Chromium.
+# on wasm32 under Node, the npm package in Node and headless Chromium, and the Python
+# package (built with maturin into a virtualenv, tested with pytest).
 # Installs what it needs first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,3 +59,14 @@ step "npm package: build, then Node tests on the packed package"
 node tests/js/run.mjs
 step "npm package: the www/ demo in headless Chromium"
 CHROMIUM="$(command -v chromium)" node --test tests/browser/
+
+# --- Python package (issue 11) ------------------------------------------------------------
+# A virtualenv with maturin, pytest, numpy and mypy; clippy on the binding crate; the wheel
+# built and installed by `maturin develop --release`; mypy.stubtest on the stubs; then
+# pytest: the seed's examples verbatim, every method and error type, numpy without copies,
+# threads, and the cross-target checks (a database from Python read by the CLI built above,
+# snapshots between Python and the npm package built above: VJSON_REQUIRE_ALL makes a
+# missing one a failure, not a skip).
+step "Python package: build (maturin), stubtest, pytest"
+VJSON_REQUIRE_ALL=1 ./scripts/python.sh
+step "done"

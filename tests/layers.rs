@@ -204,3 +204,35 @@ fn the_scanner_sees_what_it_must_refuse() {
     assert!(allows(store, "store", "hnsw::VectorSource"));
     assert!(allows(store, "store", "codec::Decoder"));
 }
+
+#[test]
+fn the_core_knows_nothing_of_python() {
+    // The Python binding is a crate of its own over the core (bindings/python), as the
+    // CLI and wasm.rs only translate: the core neither depends on PyO3 or numpy nor
+    // mentions them, so a plain `cargo test` never links libpython.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let deps: Vec<&str> = manifest
+        .split("\n[")
+        .filter(|section| section.contains("dependencies]"))
+        .collect();
+    assert!(!deps.is_empty());
+    for section in deps {
+        for name in ["pyo3", "numpy"] {
+            assert!(
+                !section.lines().any(|l| l.trim_start().starts_with(name)),
+                "the core's Cargo.toml depends on {name}"
+            );
+        }
+    }
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    for f in files {
+        let text = fs::read_to_string(&f).unwrap();
+        assert!(
+            !text.contains("pyo3") && !text.contains("PyErr"),
+            "{} mentions PyO3",
+            f.display()
+        );
+    }
+}

@@ -1,0 +1,877 @@
+//! `vjson._vjson`: the Python face of vjson, a thin PyO3 layer over `vjson::VectorDB`.
+//!
+//! This crate only translates, as `wasm.rs` and the CLI do: Python values to documents,
+//! queries and filters; hits and documents back to dicts and numpy arrays; core errors to
+//! the exceptions of `vjson.errors` (by their stable code). Every call that does real
+//! work runs with the GIL released (`Python::detach`), so Python threads search in
+//! parallel.
+//!
+//! Vectors: a C-contiguous `float32` numpy array is read in place; anything else (a list,
+//! another dtype, a strided view) is converted once with
+//! `numpy.asarray(x, dtype=numpy.float32, order="C")`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use parking_lot::RwLock;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::{Map, Number, Value};
+use vjson::{Document, Durability, Filter, Fusion, Hit, Metric, Options, Query, VectorDB};
+
+/// The exception of `vjson.errors` for `code`, carrying `message`.
+fn error(py: Python<'_>, code: &str, message: impl AsRef<str>) -> PyErr {
+    match py
+        .import("vjson.errors")
+        .and_then(|m| m.call_method1("_for_code", (code, message.as_ref())))
+    {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(e) => e,
+    }
+}
+
+/// Core results as Python results.
+trait OrRaise<T> {
+    fn or_raise(self, py: Python<'_>) -> PyResult<T>;
+}
+
+impl<T> OrRaise<T> for vjson::Result<T> {
+    fn or_raise(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| error(py, e.code(), e.to_string()))
+    }
+}
+
+/// A Python value as JSON (dict with str keys, list, tuple, str, int, float, bool, None,
+/// and numpy scalars); anything else is a `code` error naming `what`.
+fn to_json(obj: &Bound<'_, PyAny>, code: &str, what: &str) -> PyResult<Value> {
+    let py = obj.py();
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Value::from(i));
+        }
+        if let Ok(u) = obj.extract::<u64>() {
+            return Ok(Value::from(u));
+        }
+        return Err(error(
+            py,
+            code,
+            format!("{what}: the integer {obj} does not fit in 64 bits"),
+        ));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        let x = f.value();
+        return Number::from_f64(x)
+            .map(Value::Number)
+            .ok_or_else(|| error(py, code, format!("{what}: {x} is not a finite number")));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::String(s.to_str()?.to_owned()));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut m = Map::new();
+        for (k, v) in d.iter() {
+            let Ok(key) = k.cast::<PyString>() else {
+                return Err(error(
+                    py,
+                    code,
+                    format!("{what}: keys must be str, not {}", k.get_type().name()?),
+                ));
+            };
+            m.insert(key.to_str()?.to_owned(), to_json(&v, code, what)?);
+        }
+        return Ok(Value::Object(m));
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let mut items = Vec::new();
+        for item in obj.try_iter()? {
+            items.push(to_json(&item?, code, what)?);
+        }
+        return Ok(Value::Array(items));
+    }
+    // numpy scalars (np.float32(0.5), np.int64(3), np.bool_(True)) and 1-element arrays.
+    if obj.hasattr("dtype")?
+        && obj.hasattr("item")?
+        && obj.getattr("ndim")?.extract::<usize>()? == 0
+    {
+        return to_json(&obj.call_method0("item")?, code, what);
+    }
+    Err(error(
+        py,
+        code,
+        format!(
+            "{what}: a {} is not JSON data (use dict, list, str, int, float, bool or None)",
+            obj.get_type().name()?
+        ),
+    ))
+}
+
+/// JSON as Python values.
+fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (_, Some(u)) => u.into_pyobject(py)?.into_any(),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for x in items {
+                list.append(to_py(py, x)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(m) => {
+            let d = PyDict::new(py);
+            for (k, x) in m {
+                d.set_item(k, to_py(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+/// `obj` as a C-contiguous float32 array of `ndim` dimensions: read in place when it is
+/// one, else converted once by numpy.
+fn f32_array<'py>(
+    obj: &Bound<'py, PyAny>,
+    ndim: usize,
+    what: &str,
+) -> PyResult<PyReadonlyArrayDyn<'py, f32>> {
+    let py = obj.py();
+    let shape_of = |a: &Bound<'py, PyArrayDyn<f32>>| format!("{:?}", a.shape());
+    if let Ok(a) = obj.cast::<PyArrayDyn<f32>>()
+        && a.is_c_contiguous()
+        && a.ndim() == ndim
+    {
+        return a
+            .try_readonly()
+            .map_err(|e| error(py, "invalid_argument", format!("{what}: {e}")));
+    }
+    let np = py.import("numpy")?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("dtype", np.getattr("float32")?)?;
+    kwargs.set_item("order", "C")?;
+    let converted = np
+        .call_method("asarray", (obj,), Some(&kwargs))
+        .map_err(|e| {
+            error(
+                py,
+                "invalid_argument",
+                format!(
+                    "{what} must be numbers (a sequence or a numpy array), not {}: {e}",
+                    obj.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ),
+            )
+        })?;
+    let a = converted.cast_into::<PyArrayDyn<f32>>()?;
+    if a.ndim() != ndim {
+        let want = if ndim == 1 {
+            "a 1-D vector"
+        } else {
+            "a 2-D array (one row per vector)"
+        };
+        return Err(error(
+            py,
+            "invalid_argument",
+            format!("{what} must be {want}, got shape {}", shape_of(&a)),
+        ));
+    }
+    a.try_readonly()
+        .map_err(|e| error(py, "invalid_argument", format!("{what}: {e}")))
+}
+
+/// One vector.
+fn vector(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f32>> {
+    let a = f32_array(obj, 1, what)?;
+    Ok(a.as_slice()?.to_vec())
+}
+
+/// Rows of a 2-D array, and the row length.
+fn rows<'py>(
+    obj: &Bound<'py, PyAny>,
+    what: &str,
+) -> PyResult<(PyReadonlyArrayDyn<'py, f32>, usize)> {
+    let a = f32_array(obj, 2, what)?;
+    let d = a.shape()[1];
+    Ok((a, d))
+}
+
+fn metadata(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Value>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) => to_json(o, "invalid_metadata", "metadata").map(Some),
+    }
+}
+
+fn filter(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Filter>> {
+    let Some(o) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    let py = o.py();
+    let value = match o.cast::<PyString>() {
+        Ok(s) => serde_json::from_str(s.to_str()?)
+            .map_err(|e| error(py, "invalid_filter", format!("the filter is not JSON: {e}")))?,
+        Err(_) => to_json(o, "invalid_filter", "filter")?,
+    };
+    Filter::from_json(&value).or_raise(py).map(Some)
+}
+
+fn document(
+    id: String,
+    vector: Vec<f32>,
+    metadata: Option<Value>,
+    text: Option<String>,
+) -> Document {
+    let mut d = Document::new(id, vector);
+    d.metadata = metadata;
+    d.text = text;
+    d
+}
+
+/// The documents of an `insert_batch` / `upsert_batch` call: `items` (tuples
+/// `(id, vector[, metadata[, text]])` or dicts with those keys), or the columns.
+fn documents(
+    py: Python<'_>,
+    items: Option<&Bound<'_, PyAny>>,
+    ids: Option<Vec<String>>,
+    vectors: Option<&Bound<'_, PyAny>>,
+    metadatas: Option<&Bound<'_, PyAny>>,
+    texts: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Vec<Document>> {
+    let bad = |msg: String| error(py, "invalid_argument", msg);
+    if let Some(items) = items {
+        if ids.is_some() || vectors.is_some() || metadatas.is_some() || texts.is_some() {
+            return Err(bad(
+                "pass either items or the columns (ids=, vectors=, metadatas=, texts=), not both"
+                    .into(),
+            ));
+        }
+        let mut docs = Vec::new();
+        for (i, item) in items.try_iter()?.enumerate() {
+            let item = item?;
+            let what = format!("item {i}");
+            let (id, vec, meta, text) = if let Ok(d) = item.cast::<PyDict>() {
+                for key in d.keys() {
+                    let k: String = key.extract()?;
+                    if !["id", "vector", "metadata", "text"].contains(&k.as_str()) {
+                        return Err(bad(format!(
+                            "{what}: unknown key {k:?} (use id, vector, metadata, text)"
+                        )));
+                    }
+                }
+                let get = |k: &str| d.get_item(k);
+                (
+                    get("id")?.ok_or_else(|| bad(format!("{what}: no \"id\"")))?,
+                    get("vector")?.ok_or_else(|| bad(format!("{what}: no \"vector\"")))?,
+                    get("metadata")?,
+                    get("text")?,
+                )
+            } else {
+                let t = item.cast::<PyTuple>().map_err(|_| {
+                    bad(format!(
+                        "{what}: expected a tuple (id, vector, metadata, text) or a dict"
+                    ))
+                })?;
+                if !(2..=4).contains(&t.len()) {
+                    return Err(bad(format!(
+                        "{what}: a tuple of {} values; expected (id, vector[, metadata[, text]])",
+                        t.len()
+                    )));
+                }
+                (
+                    t.get_item(0)?,
+                    t.get_item(1)?,
+                    t.get_item(2).ok(),
+                    t.get_item(3).ok(),
+                )
+            };
+            let id: String = id
+                .extract()
+                .map_err(|_| bad(format!("{what}: the id must be a str")))?;
+            let text = match text.filter(|t| !t.is_none()) {
+                Some(t) => Some(
+                    t.extract::<String>()
+                        .map_err(|_| bad(format!("{what}: the text must be a str")))?,
+                ),
+                None => None,
+            };
+            docs.push(document(
+                id,
+                vector(&vec, &format!("{what}'s vector"))?,
+                metadata(meta.as_ref())?,
+                text,
+            ));
+        }
+        return Ok(docs);
+    }
+    let (Some(ids), Some(vectors)) = (ids, vectors) else {
+        return Err(bad(
+            "pass items (a list of (id, vector, metadata, text)), or ids= and vectors= (with metadatas=, texts=)"
+                .into(),
+        ));
+    };
+    let (array, d) = rows(vectors, "vectors")?;
+    let n = array.shape()[0];
+    if n != ids.len() {
+        return Err(bad(format!("{} ids but {n} vectors", ids.len())));
+    }
+    let metas = column(py, metadatas, n, "metadatas")?;
+    let texts = column(py, texts, n, "texts")?;
+    let flat = array.as_slice()?;
+    let mut docs = Vec::with_capacity(n);
+    for (i, id) in ids.into_iter().enumerate() {
+        let text = match texts[i].as_ref().filter(|t| !t.is_none()) {
+            Some(t) => Some(
+                t.extract::<String>()
+                    .map_err(|_| bad(format!("texts[{i}] must be a str or None")))?,
+            ),
+            None => None,
+        };
+        docs.push(document(
+            id,
+            flat[i * d..(i + 1) * d].to_vec(),
+            metadata(metas[i].as_ref())?,
+            text,
+        ));
+    }
+    Ok(docs)
+}
+
+/// An optional column of `n` values (`None`: all absent).
+fn column<'py>(
+    py: Python<'_>,
+    c: Option<&Bound<'py, PyAny>>,
+    n: usize,
+    name: &str,
+) -> PyResult<Vec<Option<Bound<'py, PyAny>>>> {
+    match c.filter(|c| !c.is_none()) {
+        None => Ok(vec![None; n]),
+        Some(c) => {
+            let items: Vec<Bound<'py, PyAny>> = c.try_iter()?.collect::<PyResult<_>>()?;
+            if items.len() != n {
+                return Err(error(
+                    py,
+                    "invalid_argument",
+                    format!("{n} ids but {} {name}", items.len()),
+                ));
+            }
+            Ok(items.into_iter().map(Some).collect())
+        }
+    }
+}
+
+/// A hit as the dict of the seed API: id, combined_score, vector_score, text_score, text,
+/// metadata.
+fn hit_dict<'py>(py: Python<'py>, h: &Hit) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("id", &h.id)?;
+    d.set_item("combined_score", h.score)?;
+    d.set_item("vector_score", h.vector_score)?;
+    d.set_item("text_score", h.text_score)?;
+    d.set_item("text", h.text.as_deref())?;
+    match &h.metadata {
+        Some(m) => d.set_item("metadata", to_py(py, m)?)?,
+        None => d.set_item("metadata", py.None())?,
+    }
+    Ok(d)
+}
+
+fn hits<'py>(py: Python<'py>, hits: &[Hit]) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for h in hits {
+        list.append(hit_dict(py, h)?)?;
+    }
+    Ok(list)
+}
+
+/// An embedded vector database with hybrid (vector + full-text) search.
+///
+/// ``PyVectorDB(path, dimension, enable_fulltext=True, metric="cosine")`` creates or reopens
+/// the database in directory ``path`` (write-ahead logged, memory-mapped vectors, Tantivy
+/// full-text index); ``path=None`` or ``":memory:"`` makes an in-memory one. Reopening needs
+/// no ``dimension``; when given, it must match. ``read_only=True`` opens an existing
+/// database beside its writer (any number of readers, one writer at a time).
+#[pyclass(name = "PyVectorDB", module = "vjson._vjson", frozen, weakref)]
+struct PyVectorDB {
+    db: RwLock<Option<Arc<VectorDB>>>,
+    path: Option<String>,
+}
+
+impl PyVectorDB {
+    fn db(&self, py: Python<'_>) -> PyResult<Arc<VectorDB>> {
+        self.db.read().clone().ok_or_else(|| {
+            error(
+                py,
+                "closed",
+                "this database is closed; open it again with vjson.PyVectorDB(path)",
+            )
+        })
+    }
+
+    fn query(
+        py: Python<'_>,
+        k: usize,
+        filter_obj: Option<&Bound<'_, PyAny>>,
+        ef_search: Option<usize>,
+    ) -> PyResult<Query> {
+        let mut q = Query::new().k(k);
+        if let Some(f) = filter(filter_obj)? {
+            q = q.filter(f);
+        }
+        if let Some(ef) = ef_search {
+            q = q.ef_search(ef);
+        }
+        let _ = py;
+        Ok(q)
+    }
+
+    fn run(&self, py: Python<'_>, q: Query) -> PyResult<Vec<Hit>> {
+        let db = self.db(py)?;
+        py.detach(|| db.search(&q)).or_raise(py)
+    }
+
+    fn write(&self, py: Python<'_>, docs: Vec<Document>, replace: bool) -> PyResult<()> {
+        let db = self.db(py)?;
+        py.detach(|| {
+            if replace {
+                db.upsert_batch(docs)
+            } else {
+                db.insert_batch(docs)
+            }
+        })
+        .or_raise(py)
+    }
+}
+
+#[pymethods]
+impl PyVectorDB {
+    #[new]
+    #[pyo3(signature = (path=None, dimension=None, enable_fulltext=true, metric="cosine", *, m=None, ef_construction=None, ef_search=None, durability="fsync", read_only=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        path: Option<PathBuf>,
+        dimension: Option<usize>,
+        enable_fulltext: bool,
+        metric: &str,
+        m: Option<usize>,
+        ef_construction: Option<usize>,
+        ef_search: Option<usize>,
+        durability: &str,
+        read_only: bool,
+    ) -> PyResult<Self> {
+        let path = path.filter(|p| p.as_os_str() != ":memory:");
+        let options = |dim: usize| -> PyResult<Options> {
+            let mut o = Options::new(dim)
+                .metric(metric.parse::<Metric>().or_raise(py)?)
+                .fulltext(enable_fulltext)
+                .durability(durability.parse::<Durability>().or_raise(py)?);
+            if let Some(m) = m {
+                o = o.m(m);
+            }
+            if let Some(ef) = ef_construction {
+                o = o.ef_construction(ef);
+            }
+            if let Some(ef) = ef_search {
+                o = o.ef_search(ef);
+            }
+            Ok(o)
+        };
+        let db = match (&path, dimension) {
+            (None, None) => {
+                return Err(error(
+                    py,
+                    "invalid_options",
+                    "an in-memory database needs a dimension: PyVectorDB(None, dimension=384)",
+                ));
+            }
+            (None, Some(_)) if read_only => {
+                return Err(error(
+                    py,
+                    "invalid_options",
+                    "read_only=True opens a database directory: pass its path",
+                ));
+            }
+            (None, Some(d)) => {
+                let o = options(d)?;
+                py.detach(|| VectorDB::in_memory(o)).or_raise(py)?
+            }
+            (Some(p), _) if read_only => {
+                let db = py.detach(|| VectorDB::open_read_only(p)).or_raise(py)?;
+                if let Some(d) = dimension.filter(|&d| d != db.options().dimension) {
+                    return Err(error(
+                        py,
+                        "invalid_options",
+                        format!(
+                            "the database at {} has dimension {}, not {d}",
+                            p.display(),
+                            db.options().dimension
+                        ),
+                    ));
+                }
+                db
+            }
+            (Some(p), None) => py.detach(|| VectorDB::open_existing(p)).or_raise(py)?,
+            (Some(p), Some(d)) => {
+                let o = options(d)?;
+                py.detach(|| VectorDB::open(p, o)).or_raise(py)?
+            }
+        };
+        Ok(PyVectorDB {
+            db: RwLock::new(Some(Arc::new(db))),
+            path: path.map(|p| p.display().to_string()),
+        })
+    }
+
+    /// Inserts one document. ``vector``: a sequence of floats or a 1-D numpy array;
+    /// ``metadata``: a JSON-like dict; ``text``: indexed for full-text search. An id that
+    /// exists already is a ``DuplicateIdError`` (use ``upsert`` to replace).
+    #[pyo3(signature = (id, vector, metadata=None, text=None))]
+    fn insert(
+        &self,
+        py: Python<'_>,
+        id: String,
+        vector: &Bound<'_, PyAny>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        text: Option<String>,
+    ) -> PyResult<()> {
+        let doc = document(
+            id,
+            self::vector(vector, "vector")?,
+            self::metadata(metadata)?,
+            text,
+        );
+        self.write(py, vec![doc], false)
+    }
+
+    /// Inserts many documents, all or nothing: ``items`` is a list of tuples
+    /// ``(id, vector, metadata, text)`` (metadata and text optional) or dicts with those
+    /// keys; or pass the columns ``ids=``, ``vectors=`` (a 2-D float32 array, read without a
+    /// copy when C-contiguous), ``metadatas=``, ``texts=``.
+    #[pyo3(signature = (items=None, *, ids=None, vectors=None, metadatas=None, texts=None))]
+    fn insert_batch(
+        &self,
+        py: Python<'_>,
+        items: Option<&Bound<'_, PyAny>>,
+        ids: Option<Vec<String>>,
+        vectors: Option<&Bound<'_, PyAny>>,
+        metadatas: Option<&Bound<'_, PyAny>>,
+        texts: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let docs = documents(py, items, ids, vectors, metadatas, texts)?;
+        self.write(py, docs, false)
+    }
+
+    /// Inserts a document, or replaces the one with the same id.
+    #[pyo3(signature = (id, vector, metadata=None, text=None))]
+    fn upsert(
+        &self,
+        py: Python<'_>,
+        id: String,
+        vector: &Bound<'_, PyAny>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        text: Option<String>,
+    ) -> PyResult<()> {
+        let doc = document(
+            id,
+            self::vector(vector, "vector")?,
+            self::metadata(metadata)?,
+            text,
+        );
+        self.write(py, vec![doc], true)
+    }
+
+    /// ``insert_batch`` that replaces documents whose id exists, all or nothing.
+    #[pyo3(signature = (items=None, *, ids=None, vectors=None, metadatas=None, texts=None))]
+    fn upsert_batch(
+        &self,
+        py: Python<'_>,
+        items: Option<&Bound<'_, PyAny>>,
+        ids: Option<Vec<String>>,
+        vectors: Option<&Bound<'_, PyAny>>,
+        metadatas: Option<&Bound<'_, PyAny>>,
+        texts: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let docs = documents(py, items, ids, vectors, metadatas, texts)?;
+        self.write(py, docs, true)
+    }
+
+    /// Deletes a document; a missing id is a ``NotFoundError`` (a ``KeyError``).
+    fn delete(&self, py: Python<'_>, id: &str) -> PyResult<()> {
+        let db = self.db(py)?;
+        py.detach(|| db.delete(id)).or_raise(py)
+    }
+
+    /// The document with this id as a dict (``id``, ``vector`` as a float32 array,
+    /// ``text``, ``metadata``), or ``None``.
+    fn get<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let db = self.db(py)?;
+        let Some(doc) = py.detach(|| db.get(id)).or_raise(py)? else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("id", &doc.id)?;
+        d.set_item("vector", PyArray1::from_vec(py, doc.vector))?;
+        d.set_item("text", doc.text.as_deref())?;
+        match &doc.metadata {
+            Some(m) => d.set_item("metadata", to_py(py, m)?)?,
+            None => d.set_item("metadata", py.None())?,
+        }
+        Ok(Some(d))
+    }
+
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.db(py)?.len())
+    }
+
+    fn __contains__(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let db = self.db(py)?;
+        Ok(match id.cast::<PyString>() {
+            Ok(s) => db.contains(s.to_str()?),
+            Err(_) => false,
+        })
+    }
+
+    /// Vector search: the ``k`` nearest documents as dicts (``id``, ``combined_score``,
+    /// ``vector_score``, ``text_score``, ``text``, ``metadata``), best first. ``filter`` is a
+    /// Mongo-style metadata filter (a dict or a JSON string); ``ef_search`` trades speed for
+    /// recall for this query.
+    #[pyo3(signature = (query_vector, k=10, filter=None, ef_search=None))]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        query_vector: &Bound<'_, PyAny>,
+        k: usize,
+        filter: Option<&Bound<'_, PyAny>>,
+        ef_search: Option<usize>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let q =
+            Self::query(py, k, filter, ef_search)?.vector(vector(query_vector, "query_vector")?);
+        hits(py, &self.run(py, q)?)
+    }
+
+    /// Hybrid search: the vector side and the full-text side, fused. ``fusion`` is
+    /// ``"weighted:V,T"`` (the default, ``weighted:0.5,0.5``), ``"rrf"`` or ``"rrf:K"``,
+    /// ``"average"``, ``"dbsf"``, ``"max"`` or ``"min"``. Either query may be left out.
+    /// ``candidates`` is how many each side contributes before fusion.
+    #[pyo3(signature = (query_vector=None, query_text=None, k=10, fusion=None, filter=None, ef_search=None, candidates=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn hybrid_search<'py>(
+        &self,
+        py: Python<'py>,
+        query_vector: Option<&Bound<'_, PyAny>>,
+        query_text: Option<String>,
+        k: usize,
+        fusion: Option<&str>,
+        filter: Option<&Bound<'_, PyAny>>,
+        ef_search: Option<usize>,
+        candidates: Option<usize>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut q = Self::query(py, k, filter, ef_search)?;
+        if let Some(v) = query_vector.filter(|v| !v.is_none()) {
+            q = q.vector(vector(v, "query_vector")?);
+        }
+        if let Some(t) = query_text {
+            q = q.text(t);
+        }
+        if let Some(f) = fusion {
+            q = q.fusion(f.parse::<Fusion>().or_raise(py)?);
+        }
+        if let Some(c) = candidates {
+            q = q.candidates(c);
+        }
+        hits(py, &self.run(py, q)?)
+    }
+
+    /// Full-text (BM25) search only.
+    #[pyo3(signature = (query_text, k=10, filter=None))]
+    fn text_search<'py>(
+        &self,
+        py: Python<'py>,
+        query_text: String,
+        k: usize,
+        filter: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let q = Self::query(py, k, filter, None)?.text(query_text);
+        hits(py, &self.run(py, q)?)
+    }
+
+    /// Vector search for every row of ``query_vectors`` (an (n, d) array), in parallel:
+    /// ``(ids, scores)``, an (n, k) object array of ids and an (n, k) float32 array of
+    /// scores, best first; rows with fewer than ``k`` hits are padded with ``None`` / NaN.
+    #[pyo3(signature = (query_vectors, k=10, filter=None, ef_search=None))]
+    fn search_batch<'py>(
+        &self,
+        py: Python<'py>,
+        query_vectors: &Bound<'py, PyAny>,
+        k: usize,
+        filter: Option<&Bound<'_, PyAny>>,
+        ef_search: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let base = Self::query(py, k, filter, ef_search)?;
+        let (array, d) = rows(query_vectors, "query_vectors")?;
+        let queries: Vec<Query> = array
+            .as_slice()?
+            .chunks(d.max(1))
+            .map(|row| base.clone().vector(row.to_vec()))
+            .collect();
+        drop(array);
+        let db = self.db(py)?;
+        let results = py.detach(|| db.search_batch(&queries)).or_raise(py)?;
+        let n = results.len();
+        let mut scores = vec![f32::NAN; n * k];
+        let ids = PyList::empty(py);
+        for (i, row) in results.iter().enumerate() {
+            let r = PyList::empty(py);
+            for j in 0..k {
+                match row.get(j) {
+                    Some(h) => {
+                        r.append(&h.id)?;
+                        scores[i * k + j] = h.score;
+                    }
+                    None => r.append(py.None())?,
+                }
+            }
+            ids.append(r)?;
+        }
+        let np = py.import("numpy")?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("dtype", "object")?;
+        let ids = np.call_method("array", (ids,), Some(&kwargs))?;
+        let ids = ids.call_method1("reshape", ((n, k),))?;
+        let scores = PyArray1::from_vec(py, scores).reshape([n, k])?.into_any();
+        Ok((ids, scores))
+    }
+
+    /// Makes every write durable: on disk, folds the write-ahead log into the data files.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let db = self.db(py)?;
+        py.detach(|| db.flush()).or_raise(py)
+    }
+
+    /// Flushes and closes the database; later calls raise ``ClosedError``. Closing twice
+    /// is allowed.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let Some(db) = self.db.write().take() else {
+            return Ok(());
+        };
+        match Arc::try_unwrap(db) {
+            Ok(db) => py.detach(|| db.close()).or_raise(py),
+            // A call on another thread still uses it: it closes when that call returns.
+            Err(db) => {
+                let r = py.detach(|| db.flush()).or_raise(py);
+                drop(db);
+                r
+            }
+        }
+    }
+
+    /// Rewrites the database without deleted documents.
+    fn compact(&self, py: Python<'_>) -> PyResult<()> {
+        let db = self.db(py)?;
+        py.detach(|| db.compact()).or_raise(py)
+    }
+
+    /// Counts and, on disk, file sizes and recovery figures, as a dict.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let stats = self.db(py)?.stats();
+        let value =
+            serde_json::to_value(&stats).map_err(|e| error(py, "io", format!("stats: {e}")))?;
+        to_py(py, &value)
+    }
+
+    /// The database as snapshot bytes (the format every vjson target reads).
+    fn export_snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let db = self.db(py)?;
+        let bytes = py.detach(|| db.export_snapshot()).or_raise(py)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// An in-memory database from snapshot bytes (written by any vjson target).
+    #[staticmethod]
+    fn import_snapshot(py: Python<'_>, data: &[u8]) -> PyResult<PyVectorDB> {
+        let db = py.detach(|| VectorDB::import_snapshot(data)).or_raise(py)?;
+        Ok(PyVectorDB {
+            db: RwLock::new(Some(Arc::new(db))),
+            path: None,
+        })
+    }
+
+    /// The vector dimension.
+    #[getter]
+    fn dimension(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.db(py)?.options().dimension)
+    }
+
+    /// The metric: ``"cosine"``, ``"dot"`` or ``"l2"``.
+    #[getter]
+    fn metric(&self, py: Python<'_>) -> PyResult<&'static str> {
+        Ok(self.db(py)?.options().metric.name())
+    }
+
+    /// The database directory, or ``None`` in memory.
+    #[getter]
+    fn path(&self) -> Option<String> {
+        self.path.clone()
+    }
+
+    /// False once ``close()`` was called.
+    #[getter]
+    fn is_open(&self) -> bool {
+        self.db.read().is_some()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (exc_type=None, exc=None, tb=None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        exc: Option<&Bound<'_, PyAny>>,
+        tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        // Closes whether or not the block raised; never swallows the exception.
+        let _ = (exc_type, exc, tb);
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        match (&*self.db.read(), &self.path) {
+            (None, _) => "PyVectorDB(closed)".into(),
+            (Some(db), path) => format!(
+                "PyVectorDB({}, dimension={}, documents={})",
+                path.as_deref()
+                    .map_or_else(|| "':memory:'".to_string(), |p| format!("{p:?}")),
+                db.options().dimension,
+                db.len()
+            ),
+        }
+    }
+}
+
+/// The native half of the `vjson` package.
+#[pymodule]
+fn _vjson(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyVectorDB>()?;
+    m.add("ERROR_CODES", vjson::Error::CODES.to_vec())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,200 @@
+"""Every method of PyVectorDB, in memory and on disk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vjson
+
+
+def unit(i: int, d: int = 4) -> np.ndarray:
+    v = np.full(d, 0.05, dtype=np.float32)
+    v[i % d] = 1.0
+    return v
+
+
+@pytest.fixture(params=["memory", "disk"])
+def db(request, tmp_path):
+    path = None if request.param == "memory" else str(tmp_path / "db")
+    d = vjson.PyVectorDB(path, dimension=4)
+    yield d
+    d.close()
+
+
+def test_in_memory_forms(tmp_path):
+    for path in (None, ":memory:"):
+        d = vjson.PyVectorDB(path, dimension=4)
+        assert d.path is None and d.dimension == 4 and d.metric == "cosine"
+        assert "disk" not in d.stats()
+    with pytest.raises(vjson.InvalidOptionsError):
+        vjson.PyVectorDB(None)
+
+
+def test_crud(db):
+    db.insert("a", unit(0), {"year": 2020, "tags": ["x"]}, "ownership and borrowing")
+    db.insert("b", unit(1), text="lifetimes")
+    assert len(db) == 2 and "a" in db and "zz" not in db and 5 not in db
+    got = db.get("a")
+    assert got["id"] == "a" and got["text"] == "ownership and borrowing"
+    assert got["metadata"] == {"year": 2020, "tags": ["x"]}
+    assert got["vector"].dtype == np.float32 and got["vector"].shape == (4,)
+    # Cosine stores unit vectors.
+    assert abs(float(np.linalg.norm(got["vector"])) - 1.0) < 1e-6
+    assert db.get("nope") is None
+    db.upsert("a", unit(2), {"year": 2021}, "replaced text")
+    assert db.get("a")["metadata"] == {"year": 2021} and len(db) == 2
+    db.upsert("c", unit(3))
+    assert len(db) == 3
+    db.delete("b")
+    assert "b" not in db and len(db) == 2
+    with pytest.raises(KeyError):
+        db.delete("b")
+
+
+def test_batches_all_forms(db):
+    db.insert_batch([("t1", unit(0)), ("t2", unit(1), {"k": 1}), ("t3", unit(2), None, "three"),
+                     {"id": "d1", "vector": unit(3), "text": "dict form", "metadata": {"k": 2}}])
+    db.insert_batch(ids=["c1", "c2"], vectors=np.stack([unit(0), unit(1)]),
+                    metadatas=[{"k": 3}, None], texts=[None, "column text"])
+    assert len(db) == 6
+    assert db.get("d1")["text"] == "dict form" and db.get("c2")["text"] == "column text"
+    assert db.get("c1")["metadata"] == {"k": 3} and db.get("c2")["metadata"] is None
+    db.upsert_batch(ids=["c1", "new"], vectors=np.stack([unit(3), unit(3)]), texts=["x", "y"])
+    assert len(db) == 7 and db.get("c1")["text"] == "x"
+    db.upsert_batch([("t1", unit(3), {"k": 9})])
+    assert db.get("t1")["metadata"] == {"k": 9}
+
+
+def test_search_text_hybrid_and_batch(db):
+    db.insert_batch([(f"d{i}", unit(i), {"i": i}, f"document {i} about {['rust', 'python'][i % 2]}")
+                     for i in range(40)])
+    hits = db.search(unit(1), k=5)
+    assert len(hits) == 5
+    assert set(hits[0]) == {"id", "combined_score", "vector_score", "text_score", "text", "metadata"}
+    assert all(h["text_score"] is None and h["combined_score"] == h["vector_score"] for h in hits)
+    assert int(hits[0]["id"][1:]) % 4 == 1
+    t = db.text_search("python", k=50)
+    assert len(t) == 20 and all(int(h["id"][1:]) % 2 == 1 for h in t)
+    assert all(h["vector_score"] is None for h in t)
+    for fusion in [None, "rrf", "rrf:10", "weighted:0.7,0.3", "average", "dbsf", "max", "min"]:
+        h = db.hybrid_search(query_vector=unit(1), query_text="python", k=10, fusion=fusion)
+        assert len(h) == 10
+        s = [x["combined_score"] for x in h]
+        assert s == sorted(s, reverse=True), fusion
+    # Text-only and vector-only through hybrid_search.
+    assert [h["id"] for h in db.hybrid_search(query_text="python", k=5)] == [h["id"] for h in t[:5]]
+    assert [h["id"] for h in db.hybrid_search(query_vector=unit(1), k=5)] == [h["id"] for h in hits]
+    with pytest.raises(vjson.InvalidQueryError):
+        db.hybrid_search(k=5)
+    ids, scores = db.search_batch(np.stack([unit(0), unit(1), unit(2)]), k=3)
+    assert ids.shape == (3, 3) and scores.shape == (3, 3) and scores.dtype == np.float32
+    assert ids.dtype == object
+    for r in range(3):
+        single = db.search(unit(r), k=3)
+        assert list(ids[r]) == [h["id"] for h in single]
+        assert np.allclose(scores[r], [h["combined_score"] for h in single])
+    # Fewer hits than k: padded with None / NaN.
+    ids, scores = db.search_batch(np.stack([unit(0)]), k=45, filter={"i": {"$lt": 3}})
+    assert list(ids[0][:3]) != [None] * 3 and ids[0][3] is None and np.isnan(scores[0][3])
+
+
+FILTERS = [
+    ({"year": 2020}, lambda m: m["year"] == 2020),
+    ({"year": {"$eq": 2021}}, lambda m: m["year"] == 2021),
+    ({"year": {"$ne": 2021}}, lambda m: m["year"] != 2021),
+    ({"year": {"$gt": 2020}}, lambda m: m["year"] > 2020),
+    ({"year": {"$gte": 2021}}, lambda m: m["year"] >= 2021),
+    ({"year": {"$lt": 2021}}, lambda m: m["year"] < 2021),
+    ({"year": {"$lte": 2020}}, lambda m: m["year"] <= 2020),
+    ({"lang": {"$in": ["rust", "go"]}}, lambda m: m["lang"] in ("rust", "go")),
+    ({"lang": {"$nin": ["rust", "go"]}}, lambda m: m["lang"] not in ("rust", "go")),
+    ({"opt": {"$exists": True}}, lambda m: "opt" in m),
+    ({"opt": {"$exists": False}}, lambda m: "opt" not in m),
+    ({"tags": {"$contains": "fast"}}, lambda m: "fast" in m["tags"]),
+    ({"lang": {"$prefix": "py"}}, lambda m: m["lang"].startswith("py")),
+    ({"$and": [{"year": {"$gte": 2020}}, {"lang": "rust"}]}, lambda m: m["year"] >= 2020 and m["lang"] == "rust"),
+    ({"$or": [{"year": 2019}, {"lang": "go"}]}, lambda m: m["year"] == 2019 or m["lang"] == "go"),
+    ({"$not": {"lang": "rust"}}, lambda m: m["lang"] != "rust"),
+    ({"author.name": "Ada"}, lambda m: m["author"]["name"] == "Ada"),
+    ('{"year": {"$gt": 2019}}', lambda m: m["year"] > 2019),
+]
+
+
+@pytest.mark.parametrize("flt,keep", FILTERS, ids=[str(f[0]) for f in FILTERS])
+def test_filters_with_every_operator(flt, keep):
+    db = vjson.PyVectorDB(None, dimension=4)
+    metas = []
+    for i in range(60):
+        m = {"year": 2019 + i % 3, "lang": ["rust", "python", "go", "pypy"][i % 4],
+             "tags": ["fast"] if i % 5 == 0 else ["slow"], "author": {"name": ["Ada", "Bob"][i % 2]}}
+        if i % 7 == 0:
+            m["opt"] = True
+        metas.append(m)
+    db.insert_batch([(f"d{i}", unit(i), m, f"common words {i}") for i, m in enumerate(metas)])
+    expect = {f"d{i}" for i, m in enumerate(metas) if keep(m)}
+    got_v = {h["id"] for h in db.search(unit(0), k=60, filter=flt)}
+    got_t = {h["id"] for h in db.text_search("common words", k=60, filter=flt)}
+    got_h = {h["id"] for h in db.hybrid_search(query_vector=unit(1), query_text="common", k=60, filter=flt)}
+    assert got_v == expect and got_t == expect and got_h == expect
+
+
+def test_persistence_across_reopen_and_read_only(tmp_path):
+    path = tmp_path / "db"
+    with vjson.PyVectorDB(path, dimension=4, enable_fulltext=True) as db:
+        db.insert_batch([(f"d{i}", unit(i), {"i": i}, f"text {i}") for i in range(30)])
+        db.flush()
+        db.delete("d3")
+        before = db.hybrid_search(query_vector=unit(2), query_text="text 7", k=10)
+        # Readers open beside the writer and see what it wrote.
+        ro = vjson.PyVectorDB(path, read_only=True)
+        assert len(ro) == 29 and ro.stats()["disk"]["read_only"] is True
+        with pytest.raises(vjson.ReadOnlyError):
+            ro.insert("x", unit(0))
+        ro.close()
+        with pytest.raises(vjson.LockedError) as e:
+            vjson.PyVectorDB(path, dimension=4)
+        assert "read-only" in str(e.value)
+    assert not db.is_open
+    with pytest.raises(vjson.ClosedError):
+        len(db)
+    db.close()  # twice is fine
+    # Reopen without a dimension: the stored options.
+    db = vjson.PyVectorDB(path)
+    assert len(db) == 29 and "d3" not in db and db.dimension == 4
+    assert db.hybrid_search(query_vector=unit(2), query_text="text 7", k=10) == before
+    db.compact()
+    assert db.stats()["deleted"] == 0
+    db.close()
+
+
+def test_snapshots_round_trip(db):
+    db.insert_batch([(f"d{i}", unit(i), {"i": i}, f"snapshot text {i}") for i in range(25)])
+    data = db.export_snapshot()
+    assert isinstance(data, bytes) and data[:4] == b"VJSN"
+    copy = vjson.PyVectorDB.import_snapshot(data)
+    assert len(copy) == 25
+    for q in range(4):
+        assert copy.hybrid_search(query_vector=unit(q), query_text="text 3", k=8) == \
+            db.hybrid_search(query_vector=unit(q), query_text="text 3", k=8)
+    with pytest.raises(vjson.InvalidSnapshotError):
+        vjson.PyVectorDB.import_snapshot(data[:-10])
+
+
+def test_options_and_metrics(tmp_path):
+    for metric in ["cosine", "dot", "l2"]:
+        db = vjson.PyVectorDB(None, dimension=3, metric=metric, m=8, ef_construction=50, ef_search=20)
+        db.insert_batch([("a", [1, 0, 0]), ("b", [0, 2, 0])])
+        assert db.metric == metric
+        assert db.search([0, 1, 0], k=1)[0]["id"] == "b"
+    db = vjson.PyVectorDB(None, dimension=3, enable_fulltext=False)
+    db.insert("a", [1, 0, 0], text="ignored")
+    with pytest.raises(vjson.UnsupportedError):
+        db.text_search("ignored")
+    db = vjson.PyVectorDB(tmp_path / "b", dimension=3, durability="buffered")
+    db.insert("a", [1, 0, 0])
+    db.close()
+    assert len(vjson.PyVectorDB(tmp_path / "b")) == 1
+    mem = vjson.PyVectorDB(None, dimension=3)
+    mem.insert("a", [1, 0, 0])
+    assert repr(mem) == "PyVectorDB(':memory:', dimension=3, documents=1)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Python package (bindings/python) and runs its checks and tests:
-#   1. a virtualenv at bindings/python/.venv (or $VJSON_PY_VENV) with maturin, pytest, numpy
-#      and mypy from PyPI (skipped when they are there),
+#   1. a virtualenv at bindings/python/.venv (or $VJSON_PY_VENV) with maturin, pytest, numpy,
+#      mypy and ray from PyPI (skipped when they are there; where Ray cannot be installed the
+#      Ray tests are skipped, saying so),
 #   2. clippy on the binding crate, then `maturin develop --release` (builds the abi3 wheel
 #      and installs it into the virtualenv; honours CARGO_TARGET_DIR),
 #   3. mypy.stubtest (the hand-written stubs against the built module) and mypy on the
@@ -29,7 +30,15 @@ if ! python -c "import maturin, pytest, numpy, mypy" 2>/dev/null; then
   python -m pip install --quiet --upgrade pip
   python -m pip install --quiet "maturin>=1.9.4,<2" pytest numpy mypy
 fi
+if ! python -c "import ray" 2>/dev/null; then
+  echo "python: installing ray (vjson.distributed and its tests)"
+  if ! python -m pip install --quiet "ray>=2.9"; then
+    echo "python: Ray cannot be installed on this machine: the vjson.distributed tests will be skipped" >&2
+    export VJSON_NO_RAY=1
+  fi
+fi
 export PYO3_PYTHON="$VENV/bin/python"
+export RAY_USAGE_STATS_ENABLED=0
 
 echo "python: clippy on the binding crate"
 cargo clippy -p vjson-python --all-targets -- -D warnings

@@ -610,6 +610,36 @@ impl PyVectorDB {
         self.write(py, docs, true)
     }
 
+    /// Checks a batch the way ``insert_batch`` (or, with ``replace=True``,
+    /// ``upsert_batch``) would, without writing: raises the error that call would raise
+    /// (dimension, values, ids, metadata; with ``replace=False`` also ids that exist).
+    #[pyo3(signature = (items=None, *, ids=None, vectors=None, metadatas=None, texts=None, replace=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn validate_batch(
+        &self,
+        py: Python<'_>,
+        items: Option<&Bound<'_, PyAny>>,
+        ids: Option<Vec<String>>,
+        vectors: Option<&Bound<'_, PyAny>>,
+        metadatas: Option<&Bound<'_, PyAny>>,
+        texts: Option<&Bound<'_, PyAny>>,
+        replace: bool,
+    ) -> PyResult<()> {
+        let docs = documents(py, items, ids, vectors, metadatas, texts)?;
+        let db = self.db(py)?;
+        py.detach(|| {
+            let mut seen = std::collections::HashSet::new();
+            for d in &docs {
+                db.validate(d)?;
+                if !seen.insert(d.id.as_str()) || (!replace && db.contains(&d.id)) {
+                    return Err(vjson::Error::DuplicateId(d.id.clone()));
+                }
+            }
+            Ok(())
+        })
+        .or_raise(py)
+    }
+
     /// Deletes a document; a missing id is a ``NotFoundError`` (a ``KeyError``).
     fn delete(&self, py: Python<'_>, id: &str) -> PyResult<()> {
         let db = self.db(py)?;
@@ -634,10 +664,12 @@ impl PyVectorDB {
         Ok(Some(d))
     }
 
+    /// The number of live documents.
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
         Ok(self.db(py)?.len())
     }
 
+    /// Whether a document has this id (anything but a str: False).
     fn __contains__(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<bool> {
         let db = self.db(py)?;
         Ok(match id.cast::<PyString>() {
@@ -835,10 +867,12 @@ impl PyVectorDB {
         self.db.read().is_some()
     }
 
+    /// ``with vjson.PyVectorDB(...) as db:`` closes the database at the end of the block.
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
 
+    /// Closes the database (see ``close``); exceptions from the block propagate.
     #[pyo3(signature = (exc_type=None, exc=None, tb=None))]
     fn __exit__(
         &self,
@@ -853,6 +887,7 @@ impl PyVectorDB {
         Ok(false)
     }
 
+    /// ``PyVectorDB(path, dimension=..., documents=...)``.
     fn __repr__(&self) -> String {
         match (&*self.db.read(), &self.path) {
             (None, _) => "PyVectorDB(closed)".into(),
@@ -867,11 +902,51 @@ impl PyVectorDB {
     }
 }
 
+/// Fuses two ranked lists of ``(id, score)`` (each best first) into one list of
+/// ``(id, fused score)``, best first, exactly as a database fuses its vector and text
+/// sides (``fusion``: a name as in ``hybrid_search``; ``None``: the default). Ties keep
+/// the order of first appearance, vector list first. Used by ``vjson.distributed`` to fuse
+/// the globally merged sides of a sharded database once.
+#[pyfunction]
+#[pyo3(signature = (vector_hits, text_hits, fusion=None))]
+fn fuse(
+    py: Python<'_>,
+    vector_hits: Vec<(String, f32)>,
+    text_hits: Vec<(String, f32)>,
+    fusion: Option<&str>,
+) -> PyResult<Vec<(String, f32)>> {
+    let fusion = match fusion {
+        Some(f) => f.parse::<Fusion>().or_raise(py)?,
+        None => Fusion::default(),
+    };
+    // Keys by first appearance, vector list first.
+    let mut keys: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    let mut names: Vec<&str> = Vec::new();
+    for (id, _) in vector_hits.iter().chain(&text_hits) {
+        keys.entry(id.as_str()).or_insert_with(|| {
+            names.push(id.as_str());
+            names.len() as u32 - 1
+        });
+    }
+    let keyed = |list: &[(String, f32)]| -> Vec<(u32, f32)> {
+        list.iter().map(|(id, s)| (keys[id.as_str()], *s)).collect()
+    };
+    let (v, t) = (keyed(&vector_hits), keyed(&text_hits));
+    let fused = fusion.fuse(&v, &t).or_raise(py)?;
+    Ok(fused
+        .into_iter()
+        .map(|(key, score)| (names[key as usize].to_owned(), score))
+        .collect())
+}
+
 /// The native half of the `vjson` package.
 #[pymodule]
 fn _vjson(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyVectorDB>()?;
+    m.add_function(wrap_pyfunction!(fuse, m)?)?;
     m.add("ERROR_CODES", vjson::Error::CODES.to_vec())?;
+    m.add("DEFAULT_FUSION", Fusion::default().to_string())?;
+    m.add("DEFAULT_CANDIDATES", Query::DEFAULT_CANDIDATES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

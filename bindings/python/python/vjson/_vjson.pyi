@@ -9,8 +9,10 @@ import numpy.typing as npt
 
 from vjson.types import JSON, Filter, Hit, Item, StoredDocument, VectorLike
 
-__all__ = ["PyVectorDB", "ERROR_CODES", "__version__"]
+__all__ = ["PyVectorDB", "fuse", "ERROR_CODES", "DEFAULT_FUSION", "DEFAULT_CANDIDATES", "__version__"]
 ERROR_CODES: list[str]
+DEFAULT_FUSION: str
+DEFAULT_CANDIDATES: int
 __version__: str
 
 @final
@@ -59,6 +61,16 @@ class PyVectorDB:
         vectors: VectorLike | None = None,
         metadatas: Sequence[Mapping[str, JSON] | None] | None = None,
         texts: Sequence[str | None] | None = None,
+    ) -> None: ...
+    def validate_batch(
+        self,
+        items: Iterable[Item] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors: VectorLike | None = None,
+        metadatas: Sequence[Mapping[str, JSON] | None] | None = None,
+        texts: Sequence[str | None] | None = None,
+        replace: bool = False,
     ) -> None: ...
     def delete(self, id: str) -> None: ...
     def get(self, id: str) -> StoredDocument | None: ...
@@ -113,3 +125,9 @@ class PyVectorDB:
         exc: BaseException | None = None,
         tb: TracebackType | None = None,
     ) -> Literal[False]: ...
+
+def fuse(
+    vector_hits: Sequence[tuple[str, float]],
+    text_hits: Sequence[tuple[str, float]],
+    fusion: str | None = None,
+) -> list[tuple[str, float]]: ...

@@ -53,7 +53,7 @@ def ensure_venv() -> None:
             print(f"creating {VENV} with {', '.join(PACKAGES)}", file=sys.stderr)
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
             subprocess.run([str(VENV_PY), "-m", "pip", "install", "--quiet", *PACKAGES], check=True)
-        os.execv(str(VENV_PY), [str(VENV_PY), os.path.abspath(__file__), *sys.argv[1:]])
+        os.execv(str(VENV_PY), [str(VENV_PY), os.path.abspath(sys.argv[0]), *sys.argv[1:]])
     try:
         import hnswlib, lancedb, maturin, ray  # noqa: F401, E401
     except ImportError:
@@ -63,6 +63,9 @@ def ensure_venv() -> None:
     print("building vjson into the virtualenv (maturin develop --release)", file=sys.stderr)
     subprocess.run([str(VENV / "bin" / "maturin"), "develop", "--release", "--quiet"],
                    cwd=REPO / "bindings" / "python", env=env, check=True)
+    # The editable install's .pth is read at start-up only: this process finds the package
+    # where maturin put the built module.
+    sys.path.insert(0, str(REPO / "bindings" / "python" / "python"))
 
 
 def load(corpus: Path):
@@ -285,7 +288,7 @@ def main() -> None:
 
         r = best_of(a.rounds, {"single": singles, "batch": batch})
         rows.append(f"| {where} | {r['single'][0]:.2f} | {r['batch'][0]:.3f} | "
-                    f"**{r['single'][0] / r['batch'][0]:.0f}x** |")
+                    f"**{r['single'][0] / r['batch'][0]:.1f}x** |")
 
     when = time.strftime("%Y-%m-%d")
     body = (f"Measured {when} by `python3 benches/python/bench.py --rustdocs DIR --markdown BENCHMARKS.md` "

@@ -112,6 +112,22 @@ class _Shard:
     def text_search(self, text: str, k: int, filter: Any) -> list[Hit]:
         return self.db.text_search(text, k=k, filter=filter)
 
+    def sides(self, vector: np.ndarray, text: str, k: int, filter: Any,
+              ef_search: int | None) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """Both sides of a hybrid query in one call, as (id, score) pairs only: the texts
+        and metadata of the few hits that survive fusion are fetched afterwards."""
+        v = self.db.search(vector, k=k, filter=filter, ef_search=ef_search)
+        t = self.db.text_search(text, k=k, filter=filter)
+        return [(h["id"], h["combined_score"]) for h in v], [(h["id"], h["combined_score"]) for h in t]
+
+    def fields(self, ids: list[str]) -> list[tuple[str | None, Any]]:
+        """(text, metadata) of each id."""
+        out: list[tuple[str | None, Any]] = []
+        for id_ in ids:
+            d = self.db.get(id_)
+            out.append((d["text"], d["metadata"]) if d is not None else (None, None))
+        return out
+
     def flush(self) -> None:
         self.db.flush()
 
@@ -126,6 +142,13 @@ def _merge(lists: Iterable[list[Hit]], k: int) -> list[Hit]:
     """The best ``k`` hits of per-shard lists, by score (ties by id)."""
     every = [h for hits in lists for h in hits]
     every.sort(key=lambda h: (-h["combined_score"], h["id"]))
+    return every[:k]
+
+
+def _merge_pairs(lists: Iterable[list[tuple[str, float]]], k: int) -> list[tuple[str, float]]:
+    """The best ``k`` (id, score) pairs of per-shard lists (ties by id)."""
+    every = [p for pairs in lists for p in pairs]
+    every.sort(key=lambda p: (-p[1], p[0]))
     return every[:k]
 
 
@@ -346,21 +369,22 @@ class ShardedVectorDB:
             return self.text_search(query_text, k, filter)
         c = max(candidates if candidates is not None else DEFAULT_CANDIDATES, k)
         q = np.asarray(query_vector, dtype=np.float32)
-        vrefs = [s.search.remote(q, c, filter, ef_search) for s in self._shards]
-        trefs = [s.text_search.remote(query_text, c, filter) for s in self._shards]
-        self._check_open()
-        vec, txt = _merge(self._get(vrefs), c), _merge(self._get(trefs), c)
-        by_id: dict[str, Hit] = {h["id"]: h for h in txt}
-        by_id.update({h["id"]: h for h in vec})
-        vscore = {h["id"]: h["combined_score"] for h in vec}
-        tscore = {h["id"]: h["combined_score"] for h in txt}
-        fused = fuse([(h["id"], h["combined_score"]) for h in vec], [(h["id"], h["combined_score"]) for h in txt],
-                     fusion)
+        both = self._call("sides", q, query_text, c, filter, ef_search)
+        vec = _merge_pairs((b[0] for b in both), c)
+        txt = _merge_pairs((b[1] for b in both), c)
+        vscore, tscore = dict(vec), dict(txt)
+        top = fuse(vec, txt, fusion)[:k]
+        # The texts and metadata of the hits, from their shards (one call per shard).
+        wanted: dict[int, list[str]] = {}
+        for id_, _ in top:
+            wanted.setdefault(shard_of(id_, self.num_shards), []).append(id_)
+        got = self._get([self._shards[s].fields.remote(ids) for s, ids in wanted.items()])
+        fields = {id_: f for ids, fs in zip(wanted.values(), got) for id_, f in zip(ids, fs)}
         out: list[Hit] = []
-        for id_, score in fused[:k]:
-            h = by_id[id_]
+        for id_, score in top:
+            text, metadata = fields[id_]
             out.append({"id": id_, "combined_score": score, "vector_score": vscore.get(id_),
-                        "text_score": tscore.get(id_), "text": h["text"], "metadata": h["metadata"]})
+                        "text_score": tscore.get(id_), "text": text, "metadata": metadata})
         return out
 
     def search_batch(self, query_vectors: VectorLike, k: int = 10, filter: Filter | None = None,

@@ -60,6 +60,11 @@ use crate::text::Analyzed;
 pub const MAX_ID_BYTES: usize = 1024;
 /// The largest `k` a search may ask for.
 pub const MAX_K: usize = 10_000;
+/// How deeply metadata may nest objects and arrays (the top object is level 1). Deeper
+/// metadata is an `invalid_metadata` error: what is stored must read back.
+pub const MAX_METADATA_DEPTH: usize = 64;
+// The `invalid_metadata` message below names the number.
+const _: () = assert!(MAX_METADATA_DEPTH == 64);
 
 /// An embedded vector database with hybrid search.
 ///
@@ -104,6 +109,24 @@ pub struct Stats {
     /// Natively, for a database from [`VectorDB::open`]: its files, log and recovery.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskStats>,
+}
+
+/// Whether `v` nests arrays and objects more than `max` levels deep (without recursion:
+/// values built in Rust may be arbitrarily deep).
+fn nesting_exceeds(v: &Value, max: usize) -> bool {
+    let mut todo = vec![(v, 1usize)];
+    while let Some((v, depth)) = todo.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(a) => Box::new(a.iter()),
+            Value::Object(o) => Box::new(o.values()),
+            _ => continue,
+        };
+        if depth > max {
+            return true;
+        }
+        todo.extend(children.map(|c| (c, depth + 1)));
+    }
+    false
 }
 
 impl VectorDB {
@@ -356,6 +379,12 @@ impl VectorDB {
         let vector = self.check_vector(&format!("document {:?}", doc.id), &doc.vector)?;
         let metadata = match doc.metadata {
             None | Some(Value::Null) => None,
+            Some(m @ Value::Object(_)) if nesting_exceeds(&m, MAX_METADATA_DEPTH) => {
+                return Err(Error::InvalidMetadata {
+                    id: format!("document {:?}", doc.id),
+                    got: "an object nested more than 64 levels deep (vjson::MAX_METADATA_DEPTH)",
+                });
+            }
             Some(m @ Value::Object(_)) => Some(m),
             Some(other) => {
                 return Err(Error::InvalidMetadata {

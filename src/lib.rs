@@ -58,7 +58,7 @@ mod state;
 mod store;
 mod text;
 
-pub use db::{MAX_ID_BYTES, MAX_K, Stats, VectorDB};
+pub use db::{MAX_ID_BYTES, MAX_K, MAX_METADATA_DEPTH, Stats, VectorDB};
 pub use distance::{dot, l2sq, norm};
 pub use document::{Document, Hit};
 pub use durable::DiskStats;

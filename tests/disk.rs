@@ -718,3 +718,43 @@ fn a_failed_open_changes_no_file() {
     assert_eq!(db.len(), 103);
     assert_eq!(db.stats().disk.unwrap().wal_records_replayed, 3);
 }
+
+#[test]
+fn metadata_nests_up_to_the_limit_and_reads_back_after_a_crash() {
+    // Nested `depth` levels: {"a": {"a": ... {"a": 1}}}.
+    fn nested(depth: usize) -> serde_json::Value {
+        let mut v = json!(1);
+        for _ in 0..depth {
+            v = json!({ "a": v });
+        }
+        v
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = VectorDB::open(&path, Options::new(3)).unwrap();
+    let deepest = nested(vjson::MAX_METADATA_DEPTH);
+    db.insert(small_doc(1).metadata(deepest.clone())).unwrap();
+    for too_deep in [nested(vjson::MAX_METADATA_DEPTH + 1), nested(1_000)] {
+        let e = err(db.insert(small_doc(2).metadata(too_deep)));
+        assert_eq!(e.code(), "invalid_metadata");
+        assert!(e.to_string().contains("64 levels"), "{e}");
+    }
+    db.insert(small_doc(3)).unwrap();
+    // What a crash leaves (the log only), then a clean reopen: both read it back.
+    let crash = dir.path().join("crash");
+    copy_dir(&path, &crash);
+    db.close().unwrap();
+    for p in [&crash, &path] {
+        let db = VectorDB::open(p, Options::new(3)).unwrap();
+        assert_eq!(db.len(), 2);
+        assert_eq!(
+            db.get(&small_doc(1).id).unwrap().unwrap().metadata,
+            Some(deepest.clone())
+        );
+        let copy = VectorDB::import_snapshot(&db.export_snapshot().unwrap()).unwrap();
+        assert_eq!(
+            copy.get(&small_doc(1).id).unwrap().unwrap().metadata,
+            Some(deepest.clone())
+        );
+    }
+}

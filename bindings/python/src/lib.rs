@@ -6,9 +6,9 @@
 //! work runs with the GIL released (`Python::detach`), so Python threads search in
 //! parallel.
 //!
-//! Vectors: a C-contiguous `float32` numpy array is read in place; anything else (a list,
-//! another dtype, a strided view) is converted once with
-//! `numpy.asarray(x, dtype=numpy.float32, order="C")`.
+//! Vectors: a C-contiguous, aligned `float32` numpy array is read in place; anything else
+//! (a list, another dtype, a strided view, an unaligned buffer) is converted once with
+//! `numpy.require(x, dtype=numpy.float32, requirements="CA")`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use parking_lot::RwLock;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 use vjson::{Document, Durability, Filter, Fusion, Hit, Metric, Options, Query, VectorDB};
 
@@ -45,7 +45,24 @@ impl<T> OrRaise<T> for vjson::Result<T> {
 /// A Python value as JSON (dict with str keys, list, tuple, str, int, float, bool, None,
 /// and numpy scalars); anything else is a `code` error naming `what`.
 fn to_json(obj: &Bound<'_, PyAny>, code: &str, what: &str) -> PyResult<Value> {
+    to_json_at(obj, code, what, 1)
+}
+
+/// `to_json` of a value nested `depth` levels deep: past the core's
+/// `MAX_METADATA_DEPTH` (or in a structure that contains itself) it is an error, not a
+/// stack overflow.
+fn to_json_at(obj: &Bound<'_, PyAny>, code: &str, what: &str, depth: usize) -> PyResult<Value> {
     let py = obj.py();
+    let too_deep = || {
+        error(
+            py,
+            code,
+            format!(
+                "{what} nests more than {} levels deep (or contains itself)",
+                vjson::MAX_METADATA_DEPTH
+            ),
+        )
+    };
     if obj.is_none() {
         return Ok(Value::Null);
     }
@@ -74,9 +91,13 @@ fn to_json(obj: &Bound<'_, PyAny>, code: &str, what: &str) -> PyResult<Value> {
     if let Ok(s) = obj.cast::<PyString>() {
         return Ok(Value::String(s.to_str()?.to_owned()));
     }
-    if let Ok(d) = obj.cast::<PyDict>() {
+    if let Ok(d) = obj.cast::<PyMapping>() {
+        if depth > vjson::MAX_METADATA_DEPTH {
+            return Err(too_deep());
+        }
         let mut m = Map::new();
-        for (k, v) in d.iter() {
+        for item in d.items()?.iter() {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
             let Ok(key) = k.cast::<PyString>() else {
                 return Err(error(
                     py,
@@ -84,23 +105,27 @@ fn to_json(obj: &Bound<'_, PyAny>, code: &str, what: &str) -> PyResult<Value> {
                     format!("{what}: keys must be str, not {}", k.get_type().name()?),
                 ));
             };
-            m.insert(key.to_str()?.to_owned(), to_json(&v, code, what)?);
+            m.insert(
+                key.to_str()?.to_owned(),
+                to_json_at(&v, code, what, depth + 1)?,
+            );
         }
         return Ok(Value::Object(m));
     }
     if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        if depth > vjson::MAX_METADATA_DEPTH {
+            return Err(too_deep());
+        }
         let mut items = Vec::new();
         for item in obj.try_iter()? {
-            items.push(to_json(&item?, code, what)?);
+            items.push(to_json_at(&item?, code, what, depth + 1)?);
         }
         return Ok(Value::Array(items));
     }
-    // numpy scalars (np.float32(0.5), np.int64(3), np.bool_(True)) and 1-element arrays.
-    if obj.hasattr("dtype")?
-        && obj.hasattr("item")?
-        && obj.getattr("ndim")?.extract::<usize>()? == 0
-    {
-        return to_json(&obj.call_method0("item")?, code, what);
+    // numpy scalars (np.float32(0.5), np.int64(3), np.bool_(True)) and arrays: as the
+    // Python values numpy's tolist() gives.
+    if obj.hasattr("dtype")? && obj.hasattr("tolist")? {
+        return to_json_at(&obj.call_method0("tolist")?, code, what, depth);
     }
     Err(error(
         py,
@@ -151,6 +176,7 @@ fn f32_array<'py>(
     let shape_of = |a: &Bound<'py, PyArrayDyn<f32>>| format!("{:?}", a.shape());
     if let Ok(a) = obj.cast::<PyArrayDyn<f32>>()
         && a.is_c_contiguous()
+        && a.is_aligned()
         && a.ndim() == ndim
     {
         return a
@@ -160,9 +186,9 @@ fn f32_array<'py>(
     let np = py.import("numpy")?;
     let kwargs = PyDict::new(py);
     kwargs.set_item("dtype", np.getattr("float32")?)?;
-    kwargs.set_item("order", "C")?;
+    kwargs.set_item("requirements", ("C", "A"))?;
     let converted = np
-        .call_method("asarray", (obj,), Some(&kwargs))
+        .call_method("require", (obj,), Some(&kwargs))
         .map_err(|e| {
             error(
                 py,
@@ -666,14 +692,18 @@ impl PyVectorDB {
 
     /// The number of live documents.
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
-        Ok(self.db(py)?.len())
+        let db = self.db(py)?;
+        Ok(py.detach(|| db.len()))
     }
 
     /// Whether a document has this id (anything but a str: False).
     fn __contains__(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<bool> {
         let db = self.db(py)?;
         Ok(match id.cast::<PyString>() {
-            Ok(s) => db.contains(s.to_str()?),
+            Ok(s) => {
+                let id = s.to_str()?;
+                py.detach(|| db.contains(id))
+            }
             Err(_) => false,
         })
     }
@@ -756,10 +786,9 @@ impl PyVectorDB {
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let base = Self::query(py, k, filter, ef_search)?;
         let (array, d) = rows(query_vectors, "query_vectors")?;
-        let queries: Vec<Query> = array
-            .as_slice()?
-            .chunks(d.max(1))
-            .map(|row| base.clone().vector(row.to_vec()))
+        let flat = array.as_slice()?;
+        let queries: Vec<Query> = (0..array.shape()[0])
+            .map(|i| base.clone().vector(flat[i * d..(i + 1) * d].to_vec()))
             .collect();
         drop(array);
         let db = self.db(py)?;
@@ -804,11 +833,7 @@ impl PyVectorDB {
         match Arc::try_unwrap(db) {
             Ok(db) => py.detach(|| db.close()).or_raise(py),
             // A call on another thread still uses it: it closes when that call returns.
-            Err(db) => {
-                let r = py.detach(|| db.flush()).or_raise(py);
-                drop(db);
-                r
-            }
+            Err(db) => py.detach(move || db.flush()).or_raise(py),
         }
     }
 
@@ -820,7 +845,8 @@ impl PyVectorDB {
 
     /// Counts and, on disk, file sizes and recovery figures, as a dict.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let stats = self.db(py)?.stats();
+        let db = self.db(py)?;
+        let stats = py.detach(|| db.stats());
         let value =
             serde_json::to_value(&stats).map_err(|e| error(py, "io", format!("stats: {e}")))?;
         to_py(py, &value)
@@ -887,16 +913,15 @@ impl PyVectorDB {
         Ok(false)
     }
 
-    /// ``PyVectorDB(path, dimension=..., documents=...)``.
+    /// ``PyVectorDB(path, dimension=...)`` (no count: a repr never waits for a writer).
     fn __repr__(&self) -> String {
         match (&*self.db.read(), &self.path) {
             (None, _) => "PyVectorDB(closed)".into(),
             (Some(db), path) => format!(
-                "PyVectorDB({}, dimension={}, documents={})",
+                "PyVectorDB({}, dimension={})",
                 path.as_deref()
                     .map_or_else(|| "':memory:'".to_string(), |p| format!("{p:?}")),
                 db.options().dimension,
-                db.len()
             ),
         }
     }

@@ -72,3 +72,20 @@ def npm_package() -> Path:
     if not (pkg / "package.json").is_file() or shutil.which("node") is None:
         _require("the npm package (./scripts/build-npm.sh) and node")
     return pkg
+
+
+def assert_same_ranking(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> None:
+    """Two rankings of (id, score) are the same: equal scores position by position, and
+    the same ids, where exact ties may come in either order (a database breaks them by
+    row, a merge of shards or `vjson.fuse` by id or first appearance) and a tie at the
+    last position may be cut either way."""
+    assert len(a) == len(b)
+    assert np.allclose([s for _, s in a], [s for _, s in b], atol=1e-6), (a, b)
+    if not a:
+        return
+    last = min(a[-1][1], b[-1][1])
+
+    def above(r: list[tuple[str, float]]) -> list[tuple[float, str]]:
+        return sorted((round(s, 5), i) for i, s in r if s > last + 1e-6)
+
+    assert above(a) == above(b), (a, b)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import vjson
+from conftest import assert_same_ranking
 
 
 def unit(i: int, d: int = 4) -> np.ndarray:
@@ -96,7 +97,8 @@ def test_search_text_hybrid_and_batch(db):
         assert np.allclose(scores[r], [h["combined_score"] for h in single])
     # Fewer hits than k: padded with None / NaN.
     ids, scores = db.search_batch(np.stack([unit(0)]), k=45, filter={"i": {"$lt": 3}})
-    assert list(ids[0][:3]) != [None] * 3 and ids[0][3] is None and np.isnan(scores[0][3])
+    assert all(x is not None for x in ids[0][:3]) and all(x is None for x in ids[0][3:])
+    assert not np.isnan(scores[0][:3]).any() and np.isnan(scores[0][3:]).all()
 
 
 FILTERS = [
@@ -197,4 +199,75 @@ def test_options_and_metrics(tmp_path):
     assert len(vjson.PyVectorDB(tmp_path / "b")) == 1
     mem = vjson.PyVectorDB(None, dimension=3)
     mem.insert("a", [1, 0, 0])
-    assert repr(mem) == "PyVectorDB(':memory:', dimension=3, documents=1)"
+    assert repr(mem) == "PyVectorDB(':memory:', dimension=3)"
+
+
+@pytest.mark.parametrize("fusion", [None, "rrf", "rrf:10", "weighted:0.7,0.3", "average", "dbsf", "max", "min"])
+def test_hybrid_is_the_fusion_of_its_two_sides(sample, fusion):
+    # vjson.fuse (what vjson.distributed fuses with) on the two sides gives hybrid_search's
+    # answer exactly: same fusion, same candidates.
+    from vjson._vjson import DEFAULT_CANDIDATES, fuse
+
+    db = vjson.PyVectorDB(None, dimension=384)
+    db.insert_batch(sample.items(1000))
+    for i in range(5):
+        q, t = sample.query_vectors[i], sample.queries[i]["text"]
+        vec = db.search(q, k=DEFAULT_CANDIDATES)
+        txt = db.text_search(t, k=DEFAULT_CANDIDATES)
+        fused = fuse([(h["id"], h["combined_score"]) for h in vec], [(h["id"], h["combined_score"]) for h in txt], fusion)
+        hits = db.hybrid_search(query_vector=q, query_text=t, k=10, fusion=fusion)
+        assert_same_ranking([(h["id"], h["combined_score"]) for h in hits], fused[:10])
+
+
+def test_metadata_values_convert_exactly():
+    import types
+
+    db = vjson.PyVectorDB(None, dimension=2)
+    meta = {"t": True, "f": False, "one": 1, "zero": 0, "neg": -(2**63), "big": 2**64 - 1, "x": 1.5,
+            "s": "é✓", "none": None, "list": [1, "a", None, [True]], "np_f": np.float32(0.5),
+            "np_i": np.int64(7), "np_b": np.bool_(True), "arr": np.arange(3), "mat": np.eye(2)}
+    db.insert("a", [1, 0], meta)
+    got = db.get("a")["metadata"]
+    assert got["t"] is True and got["f"] is False and got["one"] == 1 and type(got["one"]) is int
+    assert got["neg"] == -(2**63) and got["big"] == 2**64 - 1 and got["s"] == "é✓" and got["none"] is None
+    assert got["list"] == [1, "a", None, [True]] and got["np_f"] == 0.5 and got["np_i"] == 7 and got["np_b"] is True
+    assert got["arr"] == [0, 1, 2] and got["mat"] == [[1.0, 0.0], [0.0, 1.0]]
+    # Any Mapping is an object.
+    db.insert("b", [0, 1], types.MappingProxyType({"k": {"nested": 1}}))
+    assert db.get("b")["metadata"] == {"k": {"nested": 1}}
+    # Filters see booleans as booleans, not 1 / 0.
+    assert [h["id"] for h in db.search([1, 0], k=5, filter={"t": True})] == ["a"]
+    assert db.search([1, 0], k=5, filter={"one": True}) == []
+    with pytest.raises(vjson.InvalidMetadataError):
+        db.insert("c", [1, 0], {"huge": 2**64})
+
+
+def test_deep_and_self_referencing_metadata_is_an_error_not_a_crash():
+    db = vjson.PyVectorDB(None, dimension=2)
+    loop: list = []
+    loop.append(loop)
+    deep: dict = {"v": 1}
+    for _ in range(200):
+        deep = {"a": deep}
+    ok: dict = {"v": 1}
+    for _ in range(63):
+        ok = {"a": ok}
+    for bad in [{"loop": loop}, deep]:
+        with pytest.raises(vjson.InvalidMetadataError) as e:
+            db.insert("x", [1, 0], bad)
+        assert "64 levels" in str(e.value)
+    with pytest.raises(vjson.InvalidFilterError):
+        db.search([1, 0], filter={"a": loop})
+    db.insert("ok", [1, 0], ok)   # 64 levels: the limit
+    assert db.get("ok")["metadata"] == ok and len(db) == 1
+
+
+def test_unaligned_and_empty_arrays():
+    db = vjson.PyVectorDB(None, dimension=4)
+    raw = b"\0" + np.ones(8, dtype=np.float32).tobytes()
+    unaligned = np.frombuffer(raw, dtype=np.float32, offset=1).reshape(2, 4)
+    assert not unaligned.flags["ALIGNED"]
+    db.insert_batch(ids=["a", "b"], vectors=unaligned)
+    assert np.array_equal(db.get("a")["vector"], np.full(4, 0.5, dtype=np.float32))
+    with pytest.raises(vjson.DimensionMismatchError):
+        db.search_batch(np.zeros((3, 0), dtype=np.float32))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import vjson
-from conftest import _require
+from conftest import _require, assert_same_ranking
 
 try:
     import ray
@@ -113,6 +113,49 @@ def test_hybrid_fuses_globally_merged_sides(loaded, sample):
     assert len(db.hybrid_search(sample.query_vectors[0], sample.queries[0]["text"], k=5, fusion="rrf")) == 5
     assert [h["id"] for h in db.hybrid_search(query_text="ownership", k=5)] == \
         [h["id"] for h in db.text_search("ownership", k=5)]
+
+
+def test_one_shard_answers_exactly_as_one_database(cluster, sample, tmp_path):
+    # With one shard the BM25 statistics are the single database's too: hybrid results,
+    # fused here from the merged sides, equal the single database's own fusion exactly.
+    db = ShardedVectorDB(tmp_path / "one", dimension=384, num_shards=1)
+    # On disk too: a shard's text index is Tantivy, whose quantised lengths score a little
+    # differently from the in-memory BM25 index.
+    single = vjson.PyVectorDB(tmp_path / "single", dimension=384)
+    items = sample.items(800)
+    db.insert_batch(items)
+    single.insert_batch(items)
+    # Score fusions see only scores: exactly equal. (RRF sees ranks, and an exact tie within
+    # one side is ordered by row in a database but by id in a merge of shards, which can
+    # swap two ranks: RRF is checked by overlap below.)
+    for fusion in [None, "weighted:0.3,0.7", "average", "dbsf", "min", "max"]:
+        for i in range(10):
+            q, t = sample.query_vectors[i], sample.queries[i]["text"]
+            a = db.hybrid_search(query_vector=q, query_text=t, k=10, fusion=fusion, ef_search=2000)
+            b = single.hybrid_search(query_vector=q, query_text=t, k=10, fusion=fusion, ef_search=2000)
+            assert_same_ranking([(h["id"], h["combined_score"]) for h in a],
+                                [(h["id"], h["combined_score"]) for h in b])
+            fields = {h["id"]: (h["text"], h["metadata"]) for h in b}
+            assert all(fields.get(h["id"], (h["text"], h["metadata"])) == (h["text"], h["metadata"]) for h in a)
+    for i in range(10):
+        q, t = sample.query_vectors[i], sample.queries[i]["text"]
+        a = db.hybrid_search(query_vector=q, query_text=t, k=10, fusion="rrf", ef_search=2000)
+        b = single.hybrid_search(query_vector=q, query_text=t, k=10, fusion="rrf", ef_search=2000)
+        assert len({h["id"] for h in a} & {h["id"] for h in b}) >= 9
+    db.close()
+
+
+def test_a_shard_that_cannot_open_raises_its_own_error(cluster, tmp_path):
+    root = tmp_path / "locked"
+    db = ShardedVectorDB(root, dimension=4, num_shards=2)
+    holder = vjson.PyVectorDB(root / "shard-0001", read_only=True)   # readers do not block...
+    with pytest.raises(vjson.LockedError):                            # ...but a second writer is refused
+        ShardedVectorDB(root, dimension=4)
+    holder.close()
+    db.close()
+    again = ShardedVectorDB(root)   # nothing was left holding a lock
+    assert len(again) == 0
+    again.close()
 
 
 def test_writes_route_and_batches_are_all_or_nothing(cluster, tmp_path):

@@ -49,10 +49,12 @@ def test_seed_example_hybrid_search(sample, tmp_path, monkeypatch):
     assert sample.relevant[1] in [r["id"] for r in results]
     scores = [r["combined_score"] for r in results]
     assert scores == sorted(scores, reverse=True)
-    # RRF of a document ranked first on both sides: 2 / (60 + 1).
-    top = results[0]
-    if top["vector_score"] is not None and top["text_score"] is not None:
-        assert top["combined_score"] <= 2 / 61 + 1e-6
+    # RRF: each hit scores the sum of 1 / (60 + rank) over the sides that found it.
+    vec = [h["id"] for h in db.search(q, k=150)]
+    txt = [h["id"] for h in db.text_search(query_text, k=150)]
+    for r in results:
+        expect = sum(1 / (60 + side.index(r["id"]) + 1) for side in (vec, txt) if r["id"] in side)
+        assert abs(r["combined_score"] - expect) < 1e-6
 
 
 def test_design_positional_insert_form(tmp_path):

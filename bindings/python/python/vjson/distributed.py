@@ -26,7 +26,10 @@ fuses once here, with the same fusion as a single database — it never merges p
 fused scores. BM25 statistics (document count, document frequencies, average length) are
 per shard, so text scores differ slightly from a single database's (more so with few
 documents per shard): text and hybrid results are close to, not identical with, a single
-database's (the tests measure the overlap on the bundled sample).
+database's (the tests measure the overlap on the bundled sample). With one shard the score
+fusions (weighted, average, DBSF, min, max) give exactly a single database's answers; RRF,
+which reads ranks, can differ where one side has an exact tie (a database orders tied hits
+by row, the merge of shards by id).
 
 Writes: a batch is split by shard, one call per shard. It is first checked on every shard
 (dimension, values, ids, metadata; on insert, ids that exist), then written; each shard's
@@ -75,7 +78,13 @@ class _Shard:
     """A Ray actor's state: one shard's database, opened in the actor's process."""
 
     def __init__(self, path: str, options: dict[str, Any]) -> None:
-        self.db = PyVectorDB(path, **options)
+        # An error opening the shard is kept and raised by the first call (`count`), so the
+        # caller sees the database's own exception; Ray would report a dead actor instead.
+        self.error: BaseException | None = None
+        try:
+            self.db = PyVectorDB(path, **options)
+        except Exception as e:  # noqa: BLE001 - re-raised by count()
+            self.error = e
 
     def pid(self) -> int:
         return os.getpid()
@@ -91,7 +100,11 @@ class _Shard:
         else:
             self.db.insert_batch(ids=ids, vectors=vectors, metadatas=metadatas, texts=texts)
 
-    def delete(self, id: str) -> None:
+    def delete(self, id: str, retry: bool) -> None:
+        """Deletes ``id``; on a retry after a restart, a missing id means the first call
+        did delete it."""
+        if retry and id not in self.db:
+            return
         self.db.delete(id)
 
     def get(self, id: str) -> StoredDocument | None:
@@ -101,6 +114,8 @@ class _Shard:
         return id in self.db
 
     def count(self) -> int:
+        if self.error is not None:
+            raise self.error
         return len(self.db)
 
     def search(self, vector: np.ndarray, k: int, filter: Any, ef_search: int | None) -> list[Hit]:
@@ -186,6 +201,10 @@ class ShardedVectorDB:
                         "the shard count and dimension are fixed when it is created")
             num_shards, dimension = layout["num_shards"], layout["dimension"]
             enable_fulltext, metric = layout["enable_fulltext"], layout["metric"]
+            if options.get("m", layout.get("m")) != layout.get("m"):
+                raise InvalidOptionsError(f"{self.root} was created with m {layout.get('m')}, not {options['m']}")
+            if layout.get("m") is not None:
+                options["m"] = layout["m"]
         else:
             if dimension is None:
                 raise InvalidOptionsError(f"{self.root} holds no sharded database; pass dimension= to create one")
@@ -195,7 +214,7 @@ class ShardedVectorDB:
             self.root.mkdir(parents=True, exist_ok=True)
             layout = {"format": "vjson-shards", "version": 1, "hash": "blake2b-64-le",
                       "num_shards": num_shards, "dimension": dimension,
-                      "enable_fulltext": enable_fulltext, "metric": metric}
+                      "enable_fulltext": enable_fulltext, "metric": metric, "m": options.get("m")}
             tmp = layout_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(layout, indent=1))
             os.replace(tmp, layout_path)
@@ -208,7 +227,14 @@ class ShardedVectorDB:
             actor.remote(str(self.root / f"shard-{i:04d}"), shard_options) for i in range(num_shards)
         ]
         self._open = True
-        self._call("count")  # every shard open, or its error raised here
+        try:
+            self._call("count")  # every shard open, or its error raised here
+        except BaseException:
+            # No actor is left holding its shard's lock.
+            self._open = False
+            for shard in self._shards:
+                _ray().kill(shard, no_restart=True)
+            raise
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -272,6 +298,8 @@ class ShardedVectorDB:
             vectors = vecs
         if ids is None or vectors is None:
             raise InvalidArgumentError("pass items, or ids= and vectors= (with metadatas=, texts=)")
+        if isinstance(ids, str):
+            raise InvalidArgumentError("ids must be a sequence of str, not one str")
         ids = list(ids)
         try:
             X = np.asarray(vectors, dtype=np.float32, order="C")
@@ -304,7 +332,23 @@ class ShardedVectorDB:
 
         # Check every part on its shard, then write: a bad document fails the whole batch.
         self._get([self._shards[s].check.remote(*part(rows), replace) for s, rows in parts.items()])
-        self._get([self._shards[s].write.remote(*part(rows), replace) for s, rows in parts.items()])
+        self._once_each({s: ("write", (*part(rows), replace), (*part(rows), True)) for s, rows in parts.items()})
+
+    def _once_each(self, calls: dict[int, tuple[str, tuple[Any, ...], tuple[Any, ...]]]) -> None:
+        """Runs a write on each shard once: Ray does not retry these by itself (a write the
+        shard logged before it died would then fail as a duplicate). A shard that died
+        during its call is called again, once it restarted, with the retry arguments:
+        an insert then as an upsert of the same documents, which the check above found
+        absent, so either way the shard ends with exactly them."""
+        ray = _ray()
+        refs = {s: getattr(self._shards[s], m).options(max_task_retries=0).remote(*args)
+                for s, (m, args, _) in calls.items()}
+        for s, ref in refs.items():
+            try:
+                self._get(ref)
+            except ray.exceptions.RayActorError:
+                method, _, retry_args = calls[s]
+                self._get(getattr(self._shards[s], method).remote(*retry_args))
 
     def insert(self, id: str, vector: VectorLike, metadata: Mapping[str, JSON] | None = None,
                text: str | None = None) -> None:
@@ -331,7 +375,8 @@ class ShardedVectorDB:
 
     def delete(self, id: str) -> None:
         """Deletes a document from its shard; a missing id is a ``NotFoundError``."""
-        self._get(self._owner(id).delete.remote(id))
+        self._owner(id)  # checks the id's type, and that the database is open
+        self._once_each({shard_of(id, self.num_shards): ("delete", (id, False), (id, True))})
 
     # --- reads ---------------------------------------------------------------------------
 

@@ -40,7 +40,8 @@ use crate::error::{Error, Result, json_type};
 ///
 /// Anything else (an unknown operator, an operand of the wrong type, an empty `$and`, a field
 /// object that mixes operators and plain keys) is an [`Error::InvalidFilter`] naming the
-/// offending path.
+/// offending path. So is a filter that nests `$and` / `$or` / `$not` more than
+/// [`MAX_FILTER_DEPTH`] levels or holds more than [`MAX_FILTER_CONDITIONS`] conditions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     node: Node,
@@ -92,6 +93,29 @@ pub const OPERATORS: [&str; 14] = [
     "$not",
 ];
 
+/// How deeply `$and`, `$or` and `$not` may nest (the top object is level 1).
+pub const MAX_FILTER_DEPTH: usize = 32;
+/// How many conditions (field tests, `$and` / `$or` / `$not` nodes) one filter may hold.
+pub const MAX_FILTER_CONDITIONS: usize = 1024;
+
+/// The conditions parsing may still take.
+struct Budget {
+    conditions: usize,
+}
+
+impl Budget {
+    fn take(&mut self, path: &str) -> Result<()> {
+        if self.conditions == 0 {
+            return Err(invalid(
+                path,
+                format!("a filter holds at most {MAX_FILTER_CONDITIONS} conditions"),
+            ));
+        }
+        self.conditions -= 1;
+        Ok(())
+    }
+}
+
 fn invalid(path: &str, msg: impl std::fmt::Display) -> Error {
     if path.is_empty() {
         Error::InvalidFilter(msg.to_string())
@@ -109,9 +133,15 @@ impl Filter {
     }
 
     /// Parses a filter from JSON.
+    /// Filters nest at most [`MAX_FILTER_DEPTH`] levels and hold at most
+    /// [`MAX_FILTER_CONDITIONS`] conditions; beyond, an `invalid_filter` error (never a
+    /// stack overflow, however the value was built).
     pub fn from_json(value: &Value) -> Result<Self> {
+        let mut budget = Budget {
+            conditions: MAX_FILTER_CONDITIONS,
+        };
         Ok(Filter {
-            node: parse_object(value, "")?,
+            node: parse_object(value, "", 1, &mut budget)?,
         })
     }
 
@@ -133,7 +163,13 @@ impl Filter {
     }
 }
 
-fn parse_object(value: &Value, path: &str) -> Result<Node> {
+fn parse_object(value: &Value, path: &str, depth: usize, budget: &mut Budget) -> Result<Node> {
+    if depth > MAX_FILTER_DEPTH {
+        return Err(invalid(
+            path,
+            format!("$and, $or and $not nest at most {MAX_FILTER_DEPTH} levels"),
+        ));
+    }
     let obj = value.as_object().ok_or_else(|| {
         invalid(
             path,
@@ -142,7 +178,7 @@ fn parse_object(value: &Value, path: &str) -> Result<Node> {
     })?;
     let mut nodes = Vec::with_capacity(obj.len());
     for (key, v) in obj {
-        nodes.push(parse_entry(key, v, path)?);
+        nodes.push(parse_entry(key, v, path, depth, budget)?);
     }
     Ok(if nodes.len() == 1 {
         nodes.pop().expect("one node")
@@ -151,7 +187,14 @@ fn parse_object(value: &Value, path: &str) -> Result<Node> {
     })
 }
 
-fn parse_entry(key: &str, v: &Value, path: &str) -> Result<Node> {
+fn parse_entry(
+    key: &str,
+    v: &Value,
+    path: &str,
+    depth: usize,
+    budget: &mut Budget,
+) -> Result<Node> {
+    budget.take(path)?;
     match key {
         "$and" | "$or" => {
             let items = v.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
@@ -160,7 +203,7 @@ fn parse_entry(key: &str, v: &Value, path: &str) -> Result<Node> {
             let nodes = items
                 .iter()
                 .enumerate()
-                .map(|(i, f)| parse_object(f, &format!("{key}[{i}]")))
+                .map(|(i, f)| parse_object(f, &format!("{key}[{i}]"), depth + 1, budget))
                 .collect::<Result<Vec<_>>>()?;
             Ok(if key == "$and" {
                 Node::All(nodes)
@@ -168,7 +211,12 @@ fn parse_entry(key: &str, v: &Value, path: &str) -> Result<Node> {
                 Node::Any(nodes)
             })
         }
-        "$not" => Ok(Node::Not(Box::new(parse_object(v, "$not")?))),
+        "$not" => Ok(Node::Not(Box::new(parse_object(
+            v,
+            "$not",
+            depth + 1,
+            budget,
+        )?))),
         k if k.starts_with('$') => Err(invalid(
             path,
             format!(
@@ -184,12 +232,12 @@ fn parse_entry(key: &str, v: &Value, path: &str) -> Result<Node> {
                 ));
             }
             let segs: Vec<String> = field.split('.').map(str::to_owned).collect();
-            parse_field(segs, field, v)
+            parse_field(segs, field, v, budget)
         }
     }
 }
 
-fn parse_field(segs: Vec<String>, path: &str, v: &Value) -> Result<Node> {
+fn parse_field(segs: Vec<String>, path: &str, v: &Value, budget: &mut Budget) -> Result<Node> {
     let ops = match v {
         Value::Object(m) if m.keys().any(|k| k.starts_with('$')) => m,
         other => return Ok(Node::Field(segs, Op::Eq(other.clone()))),
@@ -202,6 +250,7 @@ fn parse_field(segs: Vec<String>, path: &str, v: &Value) -> Result<Node> {
     }
     let mut nodes = Vec::with_capacity(ops.len());
     for (op, operand) in ops {
+        budget.take(path)?;
         nodes.push(Node::Field(segs.clone(), parse_op(op, operand, path, ops)?));
     }
     Ok(if nodes.len() == 1 {
@@ -434,5 +483,31 @@ mod tests {
         }
         let err = Filter::from_json(&json!({"year": {"$foo": 1}})).unwrap_err();
         assert!(err.to_string().contains("`year`") && err.to_string().contains("$foo"));
+    }
+
+    #[test]
+    fn depth_and_size_are_capped_without_exhausting_the_stack() {
+        fn nots(levels: usize) -> Value {
+            let mut v = json!({"x": 1});
+            for _ in 1..levels {
+                v = json!({ "$not": v });
+            }
+            v
+        }
+        assert!(Filter::from_json(&nots(MAX_FILTER_DEPTH)).is_ok());
+        for levels in [MAX_FILTER_DEPTH + 1, 2_000] {
+            let e = Filter::from_json(&nots(levels)).unwrap_err();
+            assert!(e.to_string().contains("nest at most 32 levels"), "{e}");
+        }
+        // 10,000 levels as JSON text: refused by the JSON parser's own depth limit.
+        let text = "{\"$not\": ".repeat(10_000) + "{}" + &"}".repeat(10_000);
+        assert_eq!(Filter::parse(&text).unwrap_err().code(), "invalid_filter");
+        // Conditions: 1,024 pass, one more is refused.
+        let wide = |n: usize| Value::Object((0..n).map(|i| (format!("f{i}"), json!(i))).collect());
+        assert!(Filter::from_json(&wide(MAX_FILTER_CONDITIONS)).is_ok());
+        let e = Filter::from_json(&wide(MAX_FILTER_CONDITIONS + 1)).unwrap_err();
+        assert!(e.to_string().contains("at most 1024 conditions"), "{e}");
+        let ors = json!({"$or": (0..600).map(|i| json!({"a": {"$gt": i, "$lt": i + 2}})).collect::<Vec<_>>()});
+        assert!(Filter::from_json(&ors).is_err());
     }
 }

@@ -63,7 +63,7 @@ pub use distance::{dot, l2sq, norm};
 pub use document::{Document, Hit};
 pub use durable::DiskStats;
 pub use error::{Error, Result};
-pub use filter::{Filter, OPERATORS};
+pub use filter::{Filter, MAX_FILTER_CONDITIONS, MAX_FILTER_DEPTH, OPERATORS};
 pub use fusion::Fusion;
 pub use hnsw::distance_computations;
 pub use options::{Durability, HnswParams, MAX_DIMENSION, Metric, Options, Quantization};

@@ -34,7 +34,10 @@ by row, the merge of shards by id).
 Writes: a batch is split by shard, one call per shard. It is first checked on every shard
 (dimension, values, ids, metadata; on insert, ids that exist), then written; each shard's
 part is written all or nothing. Only a failure between the check and the write (a full
-disk, a lost node) can leave a batch written on some shards and not others.
+disk, a lost node) can leave a batch written on some shards and not others. Two clients
+inserting the same new id at the same moment can both pass the check; the second write then
+fails on that shard with ``DuplicateIdError`` after the other shards took their parts (give
+each id one writer, or use ``upsert_batch``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of vjson: native Rust (unit, integration, doc, CLI), the core's tests
-# on wasm32 under Node, the npm package in Node and headless Chromium, and the Python
-# package (built with maturin into a virtualenv, tested with pytest).
+# on wasm32 under Node, the npm package in Node and headless Chromium, the Python
+# package (built with maturin into a virtualenv, tested with pytest), and a short run of
+# every fuzz target.
 # Installs what it needs first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,4 +70,11 @@ CHROMIUM="$(command -v chromium)" node --test tests/browser/
 # missing one a failure, not a skip).
 step "Python package: build (maturin), stubtest, pytest"
 VJSON_REQUIRE_ALL=1 ./scripts/python.sh
+
+# --- fuzzing (issue 13) --------------------------------------------------------------------
+# Every decoder of outside input under cargo fuzz (libFuzzer + AddressSanitizer, nightly),
+# 10 s per target from the committed seeds; the long runs are `./scripts/fuzz.sh --runs N`
+# (RELIABILITY.md). Skipped, saying so, where no nightly toolchain is installed.
+step "fuzzing: every decoder, 10 s each"
+./scripts/fuzz.sh --seconds 10
 step "done"

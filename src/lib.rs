@@ -48,6 +48,10 @@ mod durable;
 mod error;
 mod filter;
 mod fusion;
+// cfg: entry points for the fuzz targets in fuzz/, built only by `cargo fuzz`.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzz;
 mod hnsw;
 mod options;
 mod par;

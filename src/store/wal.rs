@@ -149,7 +149,12 @@ pub(crate) fn read(path: &Path, dim: usize, checkpoint_seq: u64) -> Result<Recov
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io_err("reading", path, e)),
     };
-    let mut d = Decoder::new(&bytes, "wal/current.log");
+    Ok(parse(&bytes, dim, checkpoint_seq))
+}
+
+/// The good records of a log's bytes (see [`read`]).
+pub(crate) fn parse(bytes: &[u8], dim: usize, checkpoint_seq: u64) -> Recovery {
+    let mut d = Decoder::new(bytes, "wal/current.log");
     let mut pos = 0usize;
     let mut prev: Option<u64> = None;
     let mut records = Vec::new();
@@ -178,14 +183,14 @@ pub(crate) fn read(path: &Path, dim: usize, checkpoint_seq: u64) -> Result<Recov
             records.push(rec);
         }
     }
-    Ok(Recovery {
+    Recovery {
         records,
         truncated_bytes: (bytes.len() - pos) as u64,
         last_seq: prev.unwrap_or(checkpoint_seq).max(checkpoint_seq),
         in_log: count,
         valid_bytes: pos as u64,
         cut,
-    })
+    }
 }
 
 impl Wal {

@@ -165,10 +165,10 @@ def test_writes_route_and_batches_are_all_or_nothing(cluster, tmp_path):
     assert len(db) == 60 and sum(s["documents"] > 0 for s in db.stats()) == SHARDS
     before = [s["documents"] for s in db.stats()]
     # A NaN in one document, an id that exists, an id twice: nothing is written anywhere.
-    for bad in [docs[:0] + [("new1", [1, 2, 3, 4]), ("new2", [np.nan, 0, 0, 1])],
-                [("new3", [1, 2, 3, 4]), ("d5", [1, 0, 0, 0])],
-                [("new4", [1, 2, 3, 4]), ("new4", [1, 0, 0, 0])]]:
-        with pytest.raises(vjson.VjsonError):
+    for bad, error in [([("new1", [1, 2, 3, 4]), ("new2", [np.nan, 0, 0, 1])], vjson.InvalidVectorError),
+                       ([("new3", [1, 2, 3, 4]), ("d5", [1, 0, 0, 0])], vjson.DuplicateIdError),
+                       ([("new4", [1, 2, 3, 4]), ("new4", [1, 0, 0, 0])], vjson.DuplicateIdError)]:
+        with pytest.raises(error):
             db.insert_batch(bad)
         assert [s["documents"] for s in db.stats()] == before
     with pytest.raises(vjson.DuplicateIdError):

@@ -15,7 +15,7 @@
 
 use memmap2::Mmap;
 
-use super::disk::DiskJournal;
+use super::disk::{DiskJournal, remove_superseded};
 use super::open::rebuild_text;
 use crate::codec::Encoder;
 use crate::distance::Distance;
@@ -23,8 +23,7 @@ use crate::error::Result;
 use crate::hnsw::{ExactSpace, Hnsw, VectorSource};
 use crate::state::State;
 use crate::store::file::{AppendFile, corrupt, sync_dir};
-use crate::store::lock::readers_present;
-use crate::store::manifest::{FORMAT, FORMAT_VERSION, FileRef, Manifest, remove_strays};
+use crate::store::manifest::{FORMAT, FORMAT_VERSION, FileRef, Manifest};
 use crate::store::{MappedVectors, Rows, VectorFile, Vectors};
 use crate::text::{TantivyWriter, Text};
 
@@ -129,11 +128,7 @@ impl DiskJournal {
         m.write(&self.dir)?;
         self.manifest = m;
         self.wal.reset()?;
-        // The previous checkpoint's files (and any an earlier checkpoint left) go unless a
-        // read-only open may be opening from the previous manifest.
-        if !readers_present(&self.dir) {
-            remove_strays(&self.dir, &self.manifest.names());
-        }
+        remove_superseded(&self.dir, &self.manifest);
         let map = self.vec_file.map(n as u64 * dim * 4)?;
         Ok(Written {
             map,
@@ -283,8 +278,6 @@ impl DiskJournal {
         {
             log::warn!("closing the replaced full-text index: {e}");
         }
-        if !readers_present(&self.dir) {
-            remove_strays(&self.dir, &self.manifest.names());
-        }
+        remove_superseded(&self.dir, &self.manifest);
     }
 }

@@ -12,8 +12,8 @@ use super::open::CHECKPOINT_WAL_BYTES;
 use crate::error::{Error, Result};
 use crate::options::{Durability, Options};
 use crate::store::file::{AppendFile, disk_size};
-use crate::store::lock::WriterLock;
-use crate::store::manifest::Manifest;
+use crate::store::lock::{WriterLock, readers_present};
+use crate::store::manifest::{Manifest, remove_strays};
 use crate::store::wal::{self, Wal};
 use crate::store::{Row, VectorFile};
 use crate::text::TantivyWriter;
@@ -184,5 +184,15 @@ impl DiskStats {
             total_bytes: vectors_bytes + rows_bytes + graph_bytes + text_bytes + wal_bytes,
             last_error: None,
         }
+    }
+}
+
+/// Removes the files of ours that `manifest` does not name (an older checkpoint's or
+/// generation's, or a crashed write's), unless read-only opens are around: one may be
+/// opening from an older manifest. The next open, checkpoint or compaction without
+/// readers removes them.
+pub(super) fn remove_superseded(dir: &std::path::Path, manifest: &Manifest) {
+    if !readers_present(dir) {
+        remove_strays(dir, &manifest.names());
     }
 }

@@ -16,13 +16,13 @@ use std::path::Path;
 use memmap2::Mmap;
 
 use super::Journal;
-use super::disk::DiskJournal;
+use super::disk::{DiskJournal, remove_superseded};
 use crate::error::{Error, Result};
 use crate::hnsw::Hnsw;
 use crate::options::Options;
 use crate::state::State;
 use crate::store::file::{AppendFile, corrupt, disk_size, io_err, sync_dir};
-use crate::store::lock::{LOCK, READERS, WriterLock, readers_present};
+use crate::store::lock::{LOCK, READERS, WriterLock};
 use crate::store::manifest::{
     FORMAT, FORMAT_VERSION, FileRef, MANIFEST, Manifest, WAL_DIR, WAL_FILE, is_ours, remove_strays,
 };
@@ -238,11 +238,7 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
     vec_file.file.cut_extra()?;
     rows_file.cut_extra()?;
     wal.cut_tail()?;
-    // Files an older manifest names stay while read-only opens are around (one may be
-    // opening from that manifest); the next open or checkpoint without readers removes them.
-    if !readers_present(dir) {
-        remove_strays(dir, &manifest.names());
-    }
+    remove_superseded(dir, &manifest);
     let journal = Journal::Disk(Box::new(DiskJournal {
         dir: dir.to_owned(),
         _lock: lock,

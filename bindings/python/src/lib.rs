@@ -448,8 +448,8 @@ impl PyVectorDB {
         })
     }
 
+    /// The query every search method starts from: `k`, the filter, `ef_search`.
     fn query(
-        py: Python<'_>,
         k: usize,
         filter_obj: Option<&Bound<'_, PyAny>>,
         ef_search: Option<usize>,
@@ -461,7 +461,6 @@ impl PyVectorDB {
         if let Some(ef) = ef_search {
             q = q.ef_search(ef);
         }
-        let _ = py;
         Ok(q)
     }
 
@@ -721,8 +720,7 @@ impl PyVectorDB {
         filter: Option<&Bound<'_, PyAny>>,
         ef_search: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let q =
-            Self::query(py, k, filter, ef_search)?.vector(vector(query_vector, "query_vector")?);
+        let q = Self::query(k, filter, ef_search)?.vector(vector(query_vector, "query_vector")?);
         hits(py, &self.run(py, q)?)
     }
 
@@ -743,7 +741,7 @@ impl PyVectorDB {
         ef_search: Option<usize>,
         candidates: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let mut q = Self::query(py, k, filter, ef_search)?;
+        let mut q = Self::query(k, filter, ef_search)?;
         if let Some(v) = query_vector.filter(|v| !v.is_none()) {
             q = q.vector(vector(v, "query_vector")?);
         }
@@ -768,7 +766,7 @@ impl PyVectorDB {
         k: usize,
         filter: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let q = Self::query(py, k, filter, None)?.text(query_text);
+        let q = Self::query(k, filter, None)?.text(query_text);
         hits(py, &self.run(py, q)?)
     }
 
@@ -784,7 +782,7 @@ impl PyVectorDB {
         filter: Option<&Bound<'_, PyAny>>,
         ef_search: Option<usize>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let base = Self::query(py, k, filter, ef_search)?;
+        let base = Self::query(k, filter, ef_search)?;
         let (array, d) = rows(query_vectors, "query_vectors")?;
         let flat = array.as_slice()?;
         let queries: Vec<Query> = (0..array.shape()[0])

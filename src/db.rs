@@ -739,7 +739,11 @@ impl VectorDB {
     /// Rewrites the rows without tombstones and rebuilds the graph and text index (on
     /// disk: as a new generation of every file). Searches continue meanwhile; writes wait.
     pub fn compact(&self) -> Result<()> {
-        let mut w = self.writer.lock();
+        self.compact_with(&mut self.writer.lock())
+    }
+
+    /// [`VectorDB::compact`], with the writer lock held.
+    fn compact_with(&self, w: &mut Journal) -> Result<()> {
         w.usable()?;
         let captured = w.compact_capture(&self.read())?;
         let fresh = w.compact_build(captured, &self.opts, &self.dist)?;
@@ -776,16 +780,22 @@ impl VectorDB {
 
 impl Drop for VectorDB {
     /// Checkpoints an on-disk database, best effort: a failure is logged, and nothing is
-    /// lost — the log still holds every write and the next open replays it.
+    /// lost — the log still holds every write and the next open replays it. When a file
+    /// was removed while open, compacts instead, which writes every file anew.
     fn drop(&mut self) {
         if !self.on_disk {
             return;
         }
         let mut w = self.writer.lock();
-        if w.is_disk()
-            && w.usable().is_ok()
-            && let Err(e) = self.checkpoint(&mut w)
-        {
+        if !w.is_disk() || w.usable().is_err() {
+            return;
+        }
+        let result = if w.vanished() {
+            self.compact_with(&mut w)
+        } else {
+            self.checkpoint(&mut w)
+        };
+        if let Err(e) = result {
             log::warn!(
                 "checkpoint on close failed: {e}; the write-ahead log keeps every write and the next open replays it"
             );

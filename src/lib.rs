@@ -46,6 +46,9 @@ mod distance;
 mod document;
 mod durable;
 mod error;
+// cfg: the faults it injects are of the on-disk files, which wasm32 does not have.
+#[cfg(not(target_arch = "wasm32"))]
+mod fault;
 mod filter;
 mod fusion;
 // cfg: entry points for the fuzz targets in fuzz/, built only by `cargo fuzz`.

@@ -334,3 +334,222 @@ fn read_only_opens_see_whole_batches_beside_the_writer() {
     db.close().unwrap();
     assert_eq!(check_read_only_open(&path, BATCHES, &mut rng), BATCHES);
 }
+
+/// The soak: 8 reader threads and 2 writer threads on one on-disk database for
+/// `secs` seconds. Each writer owns every other batch: it inserts new batches (of 20
+/// documents, or single documents), rewrites whole batches with `upsert_batch` (each
+/// document of a batch then carries the write's version), deletes single-document batches,
+/// and one writer checkpoints while the other compacts. Readers check that every search
+/// sees whole batches at one version only; at the end the database, and the database
+/// reopened, equal the model of the acknowledged writes.
+mod soak {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::AtomicU8;
+    use std::time::{Duration, Instant};
+
+    const MAX_BATCHES: usize = 1 << 20;
+    // Batch states.
+    const STARTED: u8 = 1;
+    const ACKED: u8 = 2;
+    const DELETING: u8 = 3;
+    const DELETED: u8 = 4;
+
+    fn size(b: usize) -> usize {
+        if b.is_multiple_of(3) { 1 } else { 20 }
+    }
+
+    fn doc(b: usize, i: usize, v: usize) -> Document {
+        let seed = ((b as u64) << 32) ^ ((i as u64) << 16) ^ v as u64;
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9) | 1);
+        Document::new(format!("b{b}-{i}"), rng.vector(DIM))
+            .text(format!("tok{b} soak words"))
+            .metadata(json!({"batch": b, "v": v}))
+    }
+
+    struct Shared {
+        state: Vec<AtomicU8>,
+        /// One past the highest batch number any writer started.
+        next: AtomicUsize,
+        done: AtomicBool,
+    }
+
+    /// One search by batch `b`: `(hits, versions)`, every hit of batch `b`.
+    fn look(db: &VectorDB, b: usize, rng: &mut Rng) -> Vec<(usize, usize)> {
+        let tag = Filter::from_json(&json!({"batch": b})).unwrap();
+        let q = match rng.below(3) {
+            0 => Query::new().vector(rng.vector(DIM)).filter(tag).k(30),
+            1 => Query::new().text(format!("tok{b}")).k(30),
+            _ => Query::new()
+                .vector(rng.vector(DIM))
+                .text(format!("tok{b}"))
+                .filter(tag)
+                .k(30),
+        };
+        let hits = db.search(&q).unwrap();
+        let mut seen = Vec::new();
+        for h in hits {
+            let m = h.metadata.unwrap();
+            assert_eq!(m["batch"], json!(b), "stray hit {}", h.id);
+            seen.push((
+                h.id[h.id.find('-').unwrap() + 1..].parse().unwrap(),
+                m["v"].as_u64().unwrap() as usize,
+            ));
+        }
+        seen
+    }
+
+    fn reader(db: &VectorDB, s: &Shared, seed: u64) -> usize {
+        let mut rng = Rng(seed);
+        let mut searches = 0;
+        while !s.done.load(SeqCst) {
+            let b = rng.index(s.next.load(SeqCst) + 2);
+            let before = s.state.get(b).map_or(0, |x| x.load(SeqCst));
+            let seen = look(db, b, &mut rng);
+            let after = s.state.get(b).map_or(0, |x| x.load(SeqCst));
+            let n = seen.len();
+            assert!(
+                n == 0 || n == size(b),
+                "batch {b} half visible: {n} of {} (state {before} -> {after})",
+                size(b)
+            );
+            let ids: HashSet<usize> = seen.iter().map(|x| x.0).collect();
+            assert_eq!(ids.len(), n, "batch {b}: an id twice");
+            assert!(
+                seen.iter().all(|x| x.1 == seen[0].1),
+                "batch {b} seen at two versions at once: {seen:?}"
+            );
+            if before == ACKED && after == ACKED {
+                assert_eq!(n, size(b), "acknowledged batch {b} missing");
+            }
+            if before == DELETED {
+                assert_eq!(n, 0, "deleted batch {b} seen");
+            }
+            searches += 1;
+        }
+        searches
+    }
+
+    /// Writer `w` (0 or 1): batches `w, w + 2, …`. Returns its model: batch -> version.
+    fn writer(db: &VectorDB, s: &Shared, w: usize, until: Instant) -> BTreeMap<usize, usize> {
+        let mut rng = Rng(0xAB + w as u64);
+        let mut mine: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut b = w;
+        let mut v = 1;
+        while Instant::now() < until {
+            v += 1;
+            let live: Vec<usize> = mine.keys().copied().collect();
+            match rng.below(20) {
+                0 if w == 0 => db.flush().unwrap(),
+                0 => db.compact().unwrap(),
+                1..=5 if !live.is_empty() => {
+                    let ob = live[rng.index(live.len())];
+                    let docs = (0..size(ob)).map(|i| doc(ob, i, v)).collect();
+                    db.upsert_batch(docs).unwrap();
+                    mine.insert(ob, v);
+                }
+                6 | 7 if live.iter().any(|&x| size(x) == 1) => {
+                    let singles: Vec<usize> =
+                        live.iter().copied().filter(|&x| size(x) == 1).collect();
+                    let ob = singles[rng.index(singles.len())];
+                    s.state[ob].store(DELETING, SeqCst);
+                    db.delete(&format!("b{ob}-0")).unwrap();
+                    s.state[ob].store(DELETED, SeqCst);
+                    mine.remove(&ob);
+                }
+                _ => {
+                    s.state[b].store(STARTED, SeqCst);
+                    s.next.fetch_max(b + 1, SeqCst);
+                    let docs = (0..size(b)).map(|i| doc(b, i, v)).collect();
+                    db.insert_batch(docs).unwrap();
+                    s.state[b].store(ACKED, SeqCst);
+                    mine.insert(b, v);
+                    b += 2;
+                }
+            }
+        }
+        mine
+    }
+
+    fn check_model(db: &VectorDB, model: &BTreeMap<usize, usize>, what: &str) {
+        let mut ids = db.ids();
+        ids.sort();
+        let mut want: Vec<String> = model
+            .iter()
+            .flat_map(|(&b, _)| (0..size(b)).map(move |i| format!("b{b}-{i}")))
+            .collect();
+        want.sort();
+        assert_eq!(ids, want, "{what}: the documents differ from the model");
+        for (&b, &v) in model {
+            for i in 0..size(b) {
+                let got = db.get(&format!("b{b}-{i}")).unwrap().unwrap();
+                let expect = doc(b, i, v);
+                assert_eq!(
+                    (&got.vector, &got.metadata),
+                    (&expect.vector, &expect.metadata),
+                    "{what}: b{b}-{i} is not at version {v}"
+                );
+            }
+            let mut rng = Rng(b as u64 + 1);
+            assert_eq!(look(db, b, &mut rng).len(), size(b), "{what}: batch {b}");
+        }
+    }
+
+    pub(super) fn run(secs: u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let opts = Options::new(DIM).metric(vjson::Metric::Dot);
+        let db = Arc::new(VectorDB::open(&path, opts.clone()).unwrap());
+        let s = Arc::new(Shared {
+            state: (0..MAX_BATCHES).map(|_| AtomicU8::new(0)).collect(),
+            next: AtomicUsize::new(0),
+            done: AtomicBool::new(false),
+        });
+        let until = Instant::now() + Duration::from_secs(secs);
+        let readers: Vec<_> = (0..READERS)
+            .map(|t| {
+                let (db, s) = (db.clone(), s.clone());
+                std::thread::spawn(move || reader(&db, &s, 0x50AC + t as u64 * 7919))
+            })
+            .collect();
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let (db, s) = (db.clone(), s.clone());
+                std::thread::spawn(move || writer(&db, &s, w, until))
+            })
+            .collect();
+        let mut model = BTreeMap::new();
+        for w in writers {
+            model.extend(w.join().unwrap());
+        }
+        s.done.store(true, SeqCst);
+        let searches: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+        let batches = s.next.load(SeqCst);
+        check_model(&db, &model, "at the end");
+        Arc::into_inner(db).unwrap().close().unwrap();
+        let db = VectorDB::open(&path, opts).unwrap();
+        check_model(&db, &model, "reopened");
+        println!(
+            "soak {secs} s: 2 writers started {batches} batches ({} live, {} documents) while {READERS} readers ran {searches} searches; 0 errors, every search saw whole batches at one version, final and reopened state equal the model",
+            model.len(),
+            db.len()
+        );
+        assert!(searches > 0 && batches > 2);
+    }
+}
+
+#[test]
+fn soak_two_writers_eight_readers_short() {
+    soak::run(
+        std::env::var("VJSON_SOAK_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3),
+    );
+}
+
+#[test]
+#[ignore = "60 s; the suite runs the short soak"]
+fn soak_two_writers_eight_readers_60s() {
+    soak::run(60);
+}

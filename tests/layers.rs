@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 /// What each module may import from the crate (module, or `module::Item` for one item).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("error", &[]),
+    ("fault", &[]),
     ("codec", &["error"]),
     ("options", &["error"]),
     ("distance", &["options"]),
@@ -24,12 +25,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("par", &[]),
     ("rank", &[]),
     ("hnsw", &["codec", "error", "options", "distance", "par"]),
-    ("text", &["codec", "error", "options", "distance", "rank"]),
+    (
+        "text",
+        &["codec", "error", "fault", "options", "distance", "rank"],
+    ),
     (
         "store",
         &[
             "codec",
             "error",
+            "fault",
             "options",
             "distance",
             "hnsw::VectorSource",

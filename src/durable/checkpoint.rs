@@ -57,6 +57,7 @@ impl DiskJournal {
     /// Checkpoint phase 1 (read lock): `None` when the log is empty and nothing changed.
     pub(crate) fn checkpoint_capture(&mut self, state: &State) -> Result<Option<Captured>> {
         self.usable()?;
+        self.files_present()?;
         if self.last_seq == self.manifest.checkpoint_seq
             && self.wal.len() == 0
             && self.opts == self.manifest.options

@@ -11,7 +11,7 @@ use super::DiskStats;
 use super::open::CHECKPOINT_WAL_BYTES;
 use crate::error::{Error, Result};
 use crate::options::{Durability, Options};
-use crate::store::file::{AppendFile, disk_size};
+use crate::store::file::{AppendFile, corrupt, disk_size, unlinked};
 use crate::store::lock::{WriterLock, readers_present};
 use crate::store::manifest::{Manifest, remove_strays};
 use crate::store::wal::{self, Wal};
@@ -80,6 +80,34 @@ impl DiskJournal {
         }
     }
 
+    /// The first of the files the writer appends to (the log, the vector file, the row
+    /// file) that was removed from the directory while open: writes to it would be lost
+    /// when the process ends.
+    pub(crate) fn vanished(&self) -> Option<&std::path::Path> {
+        if self.wal.unlinked() {
+            Some(self.wal.path())
+        } else if unlinked(&self.vec_file.file.file) {
+            Some(&self.vec_file.file.path)
+        } else if unlinked(&self.rows_file.file) {
+            Some(&self.rows_file.path)
+        } else {
+            None
+        }
+    }
+
+    /// Refuses writes and checkpoints while a file is missing (see
+    /// [`DiskJournal::vanished`]). Compaction writes every file anew from memory, and
+    /// closing the database compacts in that case.
+    pub(super) fn files_present(&self) -> Result<()> {
+        match self.vanished() {
+            None => Ok(()),
+            Some(path) => Err(corrupt(
+                path,
+                "was removed while the database was open; writes are refused until `compact()` writes every file anew from what the open database holds (closing it does the same); nothing acknowledged is lost unless the process ends first",
+            )),
+        }
+    }
+
     /// Marks the state broken (see [`DiskJournal::usable`]) and passes `e` on.
     pub(crate) fn fail(&mut self, e: Error) -> Error {
         if self.broken.is_none() {
@@ -91,6 +119,7 @@ impl DiskJournal {
     /// Write step 1: appends one write to the log (fsync'd under `Durability::Fsync`).
     pub(crate) fn log(&mut self, deletes: &[&str], inserts: &[Row]) -> Result<()> {
         self.usable()?;
+        self.files_present()?;
         let seq = self.last_seq + 1;
         let record = wal::encode(seq, deletes, inserts, self.opts.dimension)?;
         if let Err(e) = self

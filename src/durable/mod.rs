@@ -283,6 +283,16 @@ impl Journal {
         }
     }
 
+    /// True when a file the writer appends to was removed while open: compaction, not a
+    /// checkpoint, saves what the database holds.
+    pub(crate) fn vanished(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Journal::Disk(d) = self {
+            return d.vanished().is_some();
+        }
+        false
+    }
+
     /// True when opened read-only: there is nothing to checkpoint, and writes are refused.
     pub(crate) fn is_read_only(&self) -> bool {
         #[cfg(not(target_arch = "wasm32"))]

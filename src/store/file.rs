@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::fault;
 
 /// An `io` error: `what` was being done to `path`.
 pub(crate) fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -25,7 +26,8 @@ pub(crate) fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
 
 /// Makes the entries of `dir` (creations, renames, removals) durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
+    fault::check("dir.sync")
+        .and_then(|()| File::open(dir))
         .and_then(|d| d.sync_all())
         .map_err(|e| io_err("syncing directory", dir, e))
 }
@@ -39,7 +41,9 @@ pub(crate) fn write_replace(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> 
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .map_err(|e| io_err("writing", &tmp, e))?;
-    fs::rename(&tmp, &dst).map_err(|e| io_err("renaming into place", &dst, e))
+    fault::check("file.replace")
+        .and_then(|()| fs::rename(&tmp, &dst))
+        .map_err(|e| io_err("renaming into place", &dst, e))
 }
 
 /// Reads the whole file at `path`, which must hold exactly `len` bytes and, with `crc32`,
@@ -62,6 +66,22 @@ pub(crate) fn read_checked(path: &Path, len: u64, crc32: Option<u32>) -> Result<
         return Err(corrupt(path, "fails its CRC check"));
     }
     Ok(bytes)
+}
+
+/// True when `file` no longer has a name in the directory (it was removed while open):
+/// what is written to it from then on is lost when the process ends. Never on platforms
+/// that do not let an open file be removed.
+pub(crate) fn unlinked(file: &File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        file.metadata().is_ok_and(|m| m.nlink() == 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        false
+    }
 }
 
 /// Total size of the files under `path` (a file or a directory); 0 when it is missing.
@@ -158,8 +178,8 @@ impl AppendFile {
 
     pub(crate) fn append(&mut self, bytes: &[u8]) -> Result<()> {
         debug_assert_eq!(self.extra, 0, "appending after unchecked bytes");
-        self.file
-            .write_all(bytes)
+        fault::check("file.write")
+            .and_then(|()| self.file.write_all(bytes))
             .map_err(|e| io_err("writing", &self.path, e))?;
         self.len += bytes.len() as u64;
         Ok(())
@@ -177,8 +197,8 @@ impl AppendFile {
     }
 
     pub(crate) fn sync(&self) -> Result<()> {
-        self.file
-            .sync_data()
+        fault::check("file.sync")
+            .and_then(|()| self.file.sync_data())
             .map_err(|e| io_err("syncing", &self.path, e))
     }
 

@@ -42,7 +42,17 @@ impl WriterLock {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| io_err("opening", &path, e))?;
+            .map_err(|e| match e.raw_os_error() {
+                // EROFS, EACCES, EPERM: a writer cannot write here at all.
+                Some(30 | 13 | 1) => io_err(
+                    "opening for writing (the directory is read-only or not writable by this user; \
+                     to search it, open it read-only: VectorDB::open_read_only, or the CLI's \
+                     search, get, stats and export)",
+                    &path,
+                    e,
+                ),
+                _ => io_err("opening", &path, e),
+            })?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

@@ -22,10 +22,11 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::file::io_err;
+use super::file::{io_err, sync_dir, unlinked};
 use super::rows::Row;
 use crate::codec::{Decoded, Decoder, Encoder};
 use crate::error::{Error, Result};
+use crate::fault;
 
 const KIND_WRITE: u8 = 1;
 
@@ -253,10 +254,12 @@ impl Wal {
                 std::io::Error::other("an earlier failed write could not be undone"),
             ));
         }
-        let res = self
-            .file
-            .write_all(record)
-            .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+        let res = fault::check("wal.write")
+            .and_then(|()| self.file.write_all(record))
+            .and_then(|()| match sync {
+                true => fault::check("wal.sync").and_then(|()| self.file.sync_data()),
+                false => Ok(()),
+            });
         match res {
             Ok(()) => {
                 self.len += record.len() as u64;
@@ -274,15 +277,28 @@ impl Wal {
 
     /// Makes everything appended so far durable.
     pub(crate) fn sync(&mut self) -> Result<()> {
-        self.file
-            .sync_data()
+        fault::check("wal.sync")
+            .and_then(|()| self.file.sync_data())
             .map_err(|e| io_err("syncing", &self.path, e))
     }
 
     /// Empties the log (after a checkpoint covered it).
     pub(crate) fn reset(&mut self) -> Result<()> {
-        self.file
-            .set_len(0)
+        if self.unlinked() {
+            // Removed while open: a new, empty log takes its place.
+            self.file = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .truncate(false)
+                .open(&self.path)
+                .map_err(|e| io_err("creating", &self.path, e))?;
+            if let Some(dir) = self.path.parent() {
+                sync_dir(dir)?;
+            }
+        }
+        fault::check("wal.reset")
+            .and_then(|()| self.file.set_len(0))
             .and_then(|()| self.file.sync_all())
             .map_err(|e| io_err("truncating", &self.path, e))?;
         self.len = 0;
@@ -293,6 +309,16 @@ impl Wal {
     /// True when a failed append could not be undone (see [`Wal::append`]).
     pub(crate) fn poisoned(&self) -> bool {
         self.poisoned
+    }
+
+    /// True when the log file was removed while open (see [`unlinked`]).
+    pub(crate) fn unlinked(&self) -> bool {
+        unlinked(&self.file)
+    }
+
+    /// The log file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Bytes in the log.

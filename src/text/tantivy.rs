@@ -23,7 +23,12 @@
 //! Tantivy merges its segment away.
 
 use std::path::Path;
+use std::sync::Arc;
 
+use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
+use tantivy::directory::{
+    Directory, DirectoryLock, FileHandle, Lock, MmapDirectory, WatchCallback, WatchHandle, WritePtr,
+};
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::query::{
     Bm25StatisticsProvider, BooleanQuery, EnableScoring, Occur, Query, TermQuery,
@@ -43,6 +48,7 @@ use super::{
     normalize_token, query_terms,
 };
 use crate::error::{Error, Result};
+use crate::fault;
 use crate::rank::{self, Best};
 
 const ROW: &str = "row";
@@ -123,11 +129,19 @@ struct CommitMeta {
 
 /// Opens the index in `dir` and reads its last commit; `None` when there is no index or
 /// no commit of ours yet.
-fn open_index(dir: &Path) -> Result<Option<(Index, CommitMeta)>> {
+/// A read-only open goes through [`ReaderDir`].
+fn open_index(dir: &Path, read_only: bool) -> Result<Option<(Index, CommitMeta)>> {
     if !dir.join("meta.json").is_file() {
         return Ok(None);
     }
-    let index = Index::open_in_dir(dir).map_err(|e| {
+    let opened = if read_only {
+        MmapDirectory::open(dir)
+            .map_err(TantivyError::from)
+            .and_then(|d| Index::open(ReaderDir(d)))
+    } else {
+        Index::open_in_dir(dir)
+    };
+    let index = opened.map_err(|e| {
         text_err(
             &format!(
                 "opening {} (delete that directory to have it rebuilt from the stored texts)",
@@ -138,6 +152,66 @@ fn open_index(dir: &Path) -> Result<Option<(Index, CommitMeta)>> {
     })?;
     let meta = commit_meta(&index, dir)?;
     Ok(meta.map(|m| (index, m)))
+}
+
+/// The directory of a read-only open: Tantivy's memory-mapped directory, except that
+/// where this process cannot write (a read-only mount, no write permission) the reader's
+/// lock on `meta.json` is skipped. That lock keeps a writer's cleanup from removing the
+/// files a reader is opening; no writer can work there either (vjson's writer cannot even
+/// take its own lock), and a commit that lands meanwhile is caught by the opstamp check of
+/// [`TantivyText::open_read_only`].
+#[derive(Clone, Debug)]
+struct ReaderDir(MmapDirectory);
+
+impl Directory for ReaderDir {
+    fn get_file_handle(
+        &self,
+        path: &Path,
+    ) -> std::result::Result<Arc<dyn FileHandle>, OpenReadError> {
+        self.0.get_file_handle(path)
+    }
+
+    fn delete(&self, path: &Path) -> std::result::Result<(), DeleteError> {
+        self.0.delete(path)
+    }
+
+    fn exists(&self, path: &Path) -> std::result::Result<bool, OpenReadError> {
+        self.0.exists(path)
+    }
+
+    fn open_write(&self, path: &Path) -> std::result::Result<WritePtr, OpenWriteError> {
+        self.0.open_write(path)
+    }
+
+    fn atomic_read(&self, path: &Path) -> std::result::Result<Vec<u8>, OpenReadError> {
+        self.0.atomic_read(path)
+    }
+
+    fn atomic_write(&self, path: &Path, data: &[u8]) -> std::io::Result<()> {
+        self.0.atomic_write(path, data)
+    }
+
+    fn sync_directory(&self) -> std::io::Result<()> {
+        self.0.sync_directory()
+    }
+
+    fn acquire_lock(&self, lock: &Lock) -> std::result::Result<DirectoryLock, LockError> {
+        match self.0.acquire_lock(lock) {
+            Err(LockError::IoError(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                Ok(DirectoryLock::from(Box::new(())))
+            }
+            other => other,
+        }
+    }
+
+    fn watch(&self, callback: WatchCallback) -> tantivy::Result<WatchHandle> {
+        self.0.watch(callback)
+    }
 }
 
 fn commit_meta(index: &Index, dir: &Path) -> Result<Option<CommitMeta>> {
@@ -190,7 +264,7 @@ impl TantivyWriter {
     /// all, or a build cut short before its first commit): it is then rebuilt from the
     /// rows. Damage is a `text_index` error.
     pub(crate) fn open(dir: &Path) -> Result<Option<Self>> {
-        match open_index(dir)? {
+        match open_index(dir, false)? {
             Some((index, meta)) => Self::with_index(index, dir, meta.seq).map(Some),
             None => Ok(None),
         }
@@ -205,12 +279,13 @@ impl TantivyWriter {
         let writer = index
             .writer_with_num_threads(threads, WRITER_MEMORY)
             .map_err(|e| text_err(&format!("opening a writer on {}", dir.display()), e))?;
-        // A process killed during a commit leaves files that no commit references; their
-        // names could collide with the next commit's.
-        writer
-            .garbage_collect_files()
-            .wait()
-            .map_err(|e| text_err(&format!("cleaning up {}", dir.display()), e))?;
+        // A process killed during a commit leaves files that no commit references. Removing
+        // them rewrites Tantivy's list of its files, which a full disk refuses: then they
+        // stay until the next open (segment names are random, nothing collides), and the
+        // database still opens.
+        if let Err(e) = writer.garbage_collect_files().wait() {
+            log::warn!("cleaning up {}: {e}", dir.display());
+        }
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -253,6 +328,7 @@ impl TantivyWriter {
     /// Commits everything queued, with `seq` as the commit payload; returns a searcher
     /// over the new commit.
     pub(crate) fn commit(&mut self, seq: u64) -> Result<Searcher> {
+        fault::check("text.commit").map_err(|e| text_err("committing", e.into()))?;
         let mut prepared = self
             .writer
             .prepare_commit()
@@ -309,7 +385,7 @@ impl TantivyText {
     /// commit covers. `Ok(None)` when there is no committed index, or a commit landed while
     /// it was being opened (the caller tries again).
     pub(crate) fn open_read_only(dir: &Path, next_row: u32) -> Result<Option<(Self, u64)>> {
-        let Some((index, before)) = open_index(dir)? else {
+        let Some((index, before)) = open_index(dir, true)? else {
             return Ok(None);
         };
         let (_, body) = fields(&index, dir)?;

@@ -17,6 +17,31 @@ export interface VectorDBOptions {
   efConstruction?: number;
   /** HNSW candidate list while searching (1 to 10,000; raised to k). Default 100. */
   efSearch?: number;
+  /** Caps on what one request may ask; past one, an Error with code "limit_exceeded"
+   * (or the code of what it caps). Not stored in snapshots. */
+  limits?: Limits;
+}
+
+/** Caps on what one request may ask (every field optional; defaults shown). */
+export interface Limits {
+  /** Longest id in bytes (1,024): "id_too_long". */
+  maxIdBytes?: number;
+  /** Longest text in bytes (16 MiB): "limit_exceeded". */
+  maxTextBytes?: number;
+  /** Largest metadata object, bytes of JSON (16 MiB): "limit_exceeded". */
+  maxMetadataBytes?: number;
+  /** Deepest metadata nesting (64, the most): "invalid_metadata". */
+  maxMetadataDepth?: number;
+  /** Most documents per batch (1,000,000): "limit_exceeded". */
+  maxBatchDocs?: number;
+  /** Largest snapshot importSnapshot takes, bytes (16 GiB): "limit_exceeded". */
+  maxSnapshotBytes?: number;
+  /** Largest k, candidates and efSearch (10,000): "invalid_query". */
+  maxK?: number;
+  /** Deepest $and/$or/$not nesting in a filter (32, the most): "invalid_filter". */
+  maxFilterDepth?: number;
+  /** Most conditions in a filter (1,024, the most): "invalid_filter". */
+  maxFilterConditions?: number;
 }
 
 /** A vector: a Float32Array (copied once into wasm memory) or an array of numbers. */

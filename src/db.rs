@@ -50,21 +50,11 @@ use crate::durable::{DiskStats, Journal};
 use crate::error::{Error, Result, json_type};
 use crate::fusion::{Fused, Fusion, fuse};
 use crate::hnsw::VectorSource;
-use crate::options::{Metric, Options};
+use crate::options::{Limits, MAX_METADATA_DEPTH, Metric, Options};
 use crate::query::Query;
 use crate::state::State;
 use crate::store::Row;
 use crate::text::Analyzed;
-
-/// The longest document id, in bytes.
-pub const MAX_ID_BYTES: usize = 1024;
-/// The largest `k` a search may ask for.
-pub const MAX_K: usize = 10_000;
-/// How deeply metadata may nest objects and arrays (the top object is level 1). Deeper
-/// metadata is an `invalid_metadata` error: what is stored must read back.
-pub const MAX_METADATA_DEPTH: usize = 64;
-// The `invalid_metadata` message below names the number.
-const _: () = assert!(MAX_METADATA_DEPTH == 64);
 
 /// An embedded vector database with hybrid search.
 ///
@@ -127,6 +117,13 @@ fn nesting_exceeds(v: &Value, max: usize) -> bool {
         todo.extend(children.map(|c| (c, depth + 1)));
     }
     false
+}
+
+/// The length of `v` as compact JSON (as stored).
+fn json_len(v: &Value) -> usize {
+    let mut text = String::new();
+    crate::codec::write_json(v, &mut text);
+    text.len()
 }
 
 impl VectorDB {
@@ -309,6 +306,23 @@ impl VectorDB {
         &self.opts
     }
 
+    /// Replaces the database's [`Limits`], for the opens that take no [`Options`]
+    /// (`open_existing`, `open_read_only`); the others take them with
+    /// [`Options::limits`].
+    ///
+    /// ```
+    /// # use vjson::{Limits, Options, VectorDB};
+    /// let db = VectorDB::in_memory(Options::new(2))?
+    ///     .with_limits(Limits { max_k: 100, ..Limits::default() })?;
+    /// assert_eq!(db.options().limits.max_k, 100);
+    /// # Ok::<(), vjson::Error>(())
+    /// ```
+    pub fn with_limits(mut self, limits: Limits) -> Result<Self> {
+        limits.validate()?;
+        self.opts.limits = limits;
+        Ok(self)
+    }
+
     /// Number of live documents.
     pub fn len(&self) -> usize {
         self.read().live_rows
@@ -367,25 +381,51 @@ impl VectorDB {
     }
 
     pub(crate) fn prepare(&self, doc: Document) -> Result<Row> {
+        let limits = &self.opts.limits;
         if doc.id.is_empty() {
             return Err(Error::EmptyId);
         }
-        if doc.id.len() > MAX_ID_BYTES {
+        if doc.id.len() > limits.max_id_bytes {
             return Err(Error::IdTooLong {
                 len: doc.id.len(),
-                max: MAX_ID_BYTES,
+                max: limits.max_id_bytes,
             });
         }
         let vector = self.check_vector(&format!("document {:?}", doc.id), &doc.vector)?;
+        if let Some(t) = &doc.text
+            && t.len() > limits.max_text_bytes
+        {
+            return Err(Error::LimitExceeded {
+                what: format!("the text of document {:?} (bytes)", doc.id),
+                got: t.len() as u64,
+                max: limits.max_text_bytes as u64,
+                limit: "max_text_bytes",
+            });
+        }
         let metadata = match doc.metadata {
             None | Some(Value::Null) => None,
-            Some(m @ Value::Object(_)) if nesting_exceeds(&m, MAX_METADATA_DEPTH) => {
+            Some(m @ Value::Object(_)) if nesting_exceeds(&m, limits.max_metadata_depth) => {
                 return Err(Error::InvalidMetadata {
                     id: format!("document {:?}", doc.id),
-                    got: "an object nested more than 64 levels deep (vjson::MAX_METADATA_DEPTH)",
+                    got: if limits.max_metadata_depth == MAX_METADATA_DEPTH {
+                        "an object nested more than 64 levels deep (vjson::MAX_METADATA_DEPTH)"
+                    } else {
+                        "an object nested deeper than Limits::max_metadata_depth allows"
+                    },
                 });
             }
-            Some(m @ Value::Object(_)) => Some(m),
+            Some(m @ Value::Object(_)) => {
+                let len = json_len(&m);
+                if len > limits.max_metadata_bytes {
+                    return Err(Error::LimitExceeded {
+                        what: format!("the metadata of document {:?} (bytes of JSON)", doc.id),
+                        got: len as u64,
+                        max: limits.max_metadata_bytes as u64,
+                        limit: "max_metadata_bytes",
+                    });
+                }
+                Some(m)
+            }
             Some(other) => {
                 return Err(Error::InvalidMetadata {
                     id: format!("document {:?}", doc.id),
@@ -402,6 +442,15 @@ impl VectorDB {
     }
 
     fn prepare_all(&self, docs: Vec<Document>) -> Result<Vec<Row>> {
+        let max = self.opts.limits.max_batch_docs;
+        if docs.len() > max {
+            return Err(Error::LimitExceeded {
+                what: "the batch (documents)".into(),
+                got: docs.len() as u64,
+                max: max as u64,
+                limit: "max_batch_docs",
+            });
+        }
         let prepared: Vec<Row> = docs
             .into_par_iter()
             .with_min_len(256)
@@ -642,10 +691,11 @@ impl VectorDB {
 
     /// Runs a vector, text or hybrid search. Hits come best first.
     pub fn search(&self, q: &Query) -> Result<Vec<Hit>> {
-        let k = q.k.unwrap_or(Query::DEFAULT_K);
-        if k == 0 || k > MAX_K {
+        let max_k = self.opts.limits.max_k;
+        let k = q.k.unwrap_or(Query::DEFAULT_K.min(max_k));
+        if k == 0 || k > max_k {
             return Err(Error::InvalidQuery(format!(
-                "k must be between 1 and {MAX_K}, got {k}"
+                "k must be between 1 and {max_k}, got {k}"
             )));
         }
         if q.vector.is_none() && q.text.is_none() {
@@ -659,18 +709,34 @@ impl VectorDB {
             ));
         }
         if let Some(ef) = q.ef_search
-            && !(1..=10_000).contains(&ef)
+            && !(1..=max_k).contains(&ef)
         {
             return Err(Error::InvalidQuery(format!(
-                "ef_search must be between 1 and 10000, got {ef}"
+                "ef_search must be between 1 and {max_k}, got {ef}"
             )));
         }
         if let Some(c) = q.candidates
-            && !(1..=MAX_K).contains(&c)
+            && !(1..=max_k).contains(&c)
         {
             return Err(Error::InvalidQuery(format!(
-                "candidates must be between 1 and {MAX_K}, got {c}"
+                "candidates must be between 1 and {max_k}, got {c}"
             )));
+        }
+        if let Some(f) = &q.filter {
+            let limits = &self.opts.limits;
+            let (depth, conditions) = f.size();
+            if depth > limits.max_filter_depth {
+                return Err(Error::InvalidFilter(format!(
+                    "$and, $or and $not nest {depth} levels; this database allows {} (Limits::max_filter_depth)",
+                    limits.max_filter_depth
+                )));
+            }
+            if conditions > limits.max_filter_conditions {
+                return Err(Error::InvalidFilter(format!(
+                    "the filter holds {conditions} conditions; this database allows {} (Limits::max_filter_conditions)",
+                    limits.max_filter_conditions
+                )));
+            }
         }
         q.fusion.validate()?;
         let qv = q
@@ -773,8 +839,23 @@ impl VectorDB {
     /// Opens a snapshot (from either target) as an in-memory database. The HNSW graph is
     /// taken as is; the text index is rebuilt.
     pub fn import_snapshot(bytes: &[u8]) -> Result<Self> {
+        Self::import_snapshot_with_limits(bytes, Limits::default())
+    }
+
+    /// [`VectorDB::import_snapshot`] under `limits` (which the database keeps): a
+    /// snapshot larger than `limits.max_snapshot_bytes` is refused before it is read.
+    pub fn import_snapshot_with_limits(bytes: &[u8], limits: Limits) -> Result<Self> {
+        limits.validate()?;
+        if bytes.len() as u64 > limits.max_snapshot_bytes {
+            return Err(Error::LimitExceeded {
+                what: "the snapshot (bytes)".into(),
+                got: bytes.len() as u64,
+                max: limits.max_snapshot_bytes,
+                limit: "max_snapshot_bytes",
+            });
+        }
         let (opts, state) = crate::snapshot::read(bytes)?;
-        Ok(Self::new(opts, state, Journal::Memory))
+        Ok(Self::new(opts.limits(limits), state, Journal::Memory))
     }
 }
 

@@ -118,6 +118,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A request goes past one of the database's [`crate::Limits`].
+    #[error(
+        "{what} is {got}, above the limit of {max} (Limits::{limit}); split the request, or raise the limit when opening the database if this is intended"
+    )]
+    LimitExceeded {
+        /// What was too large, e.g. `text of document "a" (bytes)`.
+        what: String,
+        /// Its size.
+        got: u64,
+        /// The limit.
+        max: u64,
+        /// The field of [`crate::Limits`] that sets it.
+        limit: &'static str,
+    },
     /// The full-text engine failed.
     #[error("full-text index error: {0}")]
     Text(String),
@@ -146,6 +160,7 @@ impl Error {
             Error::Locked(_) => "locked",
             Error::ReadOnly(_) => "read_only",
             Error::Io { .. } => "io",
+            Error::LimitExceeded { .. } => "limit_exceeded",
             Error::Text(_) => "text_index",
             Error::Unsupported(_) => "unsupported",
         }
@@ -169,6 +184,7 @@ impl Error {
         "locked",
         "read_only",
         "io",
+        "limit_exceeded",
         "text_index",
         "unsupported",
     ];

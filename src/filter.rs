@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result, json_type};
+use crate::options::{MAX_FILTER_CONDITIONS, MAX_FILTER_DEPTH};
 
 /// A parsed metadata filter: Mongo-style JSON, parsed once, evaluated per document.
 ///
@@ -45,6 +46,10 @@ use crate::error::{Error, Result, json_type};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     node: Node,
+    /// The deepest `$and` / `$or` / `$not` level and the conditions, for a database's
+    /// [`crate::Limits`].
+    depth: usize,
+    conditions: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,14 +98,10 @@ pub const OPERATORS: [&str; 14] = [
     "$not",
 ];
 
-/// How deeply `$and`, `$or` and `$not` may nest (the top object is level 1).
-pub const MAX_FILTER_DEPTH: usize = 32;
-/// How many conditions (field tests, `$and` / `$or` / `$not` nodes) one filter may hold.
-pub const MAX_FILTER_CONDITIONS: usize = 1024;
-
 /// The conditions parsing may still take.
 struct Budget {
     conditions: usize,
+    deepest: usize,
 }
 
 impl Budget {
@@ -129,6 +130,8 @@ impl Filter {
     pub fn all() -> Self {
         Filter {
             node: Node::All(Vec::new()),
+            depth: 1,
+            conditions: 0,
         }
     }
 
@@ -139,10 +142,20 @@ impl Filter {
     pub fn from_json(value: &Value) -> Result<Self> {
         let mut budget = Budget {
             conditions: MAX_FILTER_CONDITIONS,
+            deepest: 1,
         };
+        let node = parse_object(value, "", 1, &mut budget)?;
         Ok(Filter {
-            node: parse_object(value, "", 1, &mut budget)?,
+            node,
+            depth: budget.deepest,
+            conditions: MAX_FILTER_CONDITIONS - budget.conditions,
         })
+    }
+
+    /// How deeply `$and` / `$or` / `$not` nest (the top object is level 1) and how many
+    /// conditions the filter holds.
+    pub fn size(&self) -> (usize, usize) {
+        (self.depth, self.conditions)
     }
 
     /// Parses a filter from a JSON string.
@@ -164,6 +177,7 @@ impl Filter {
 }
 
 fn parse_object(value: &Value, path: &str, depth: usize, budget: &mut Budget) -> Result<Node> {
+    budget.deepest = budget.deepest.max(depth);
     if depth > MAX_FILTER_DEPTH {
         return Err(invalid(
             path,

@@ -65,15 +65,18 @@ mod state;
 mod store;
 mod text;
 
-pub use db::{MAX_ID_BYTES, MAX_K, MAX_METADATA_DEPTH, Stats, VectorDB};
+pub use db::{Stats, VectorDB};
 pub use distance::{dot, l2sq, norm};
 pub use document::{Document, Hit};
 pub use durable::DiskStats;
 pub use error::{Error, Result};
-pub use filter::{Filter, MAX_FILTER_CONDITIONS, MAX_FILTER_DEPTH, OPERATORS};
+pub use filter::{Filter, OPERATORS};
 pub use fusion::Fusion;
 pub use hnsw::distance_computations;
-pub use options::{Durability, HnswParams, MAX_DIMENSION, Metric, Options, Quantization};
+pub use options::{
+    Durability, HnswParams, Limits, MAX_DIMENSION, MAX_FILTER_CONDITIONS, MAX_FILTER_DEPTH,
+    MAX_ID_BYTES, MAX_K, MAX_METADATA_DEPTH, Metric, Options, Quantization,
+};
 pub use query::Query;
 pub use snapshot::{MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION};
 pub use text::analyze;

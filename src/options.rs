@@ -9,6 +9,17 @@ use crate::error::{Error, Result};
 
 /// The largest dimension vjson accepts.
 pub const MAX_DIMENSION: usize = 65_536;
+/// The longest document id, in bytes, by default ([`Limits::max_id_bytes`]).
+pub const MAX_ID_BYTES: usize = 1024;
+/// The largest `k` a search may ask for, by default ([`Limits::max_k`]).
+pub const MAX_K: usize = 10_000;
+/// How deeply metadata may nest objects and arrays (the top object is level 1). Deeper
+/// metadata is an `invalid_metadata` error: what is stored must read back.
+pub const MAX_METADATA_DEPTH: usize = 64;
+/// How deeply `$and`, `$or` and `$not` may nest in a filter (the top object is level 1).
+pub const MAX_FILTER_DEPTH: usize = 32;
+/// How many conditions (field tests, `$and` / `$or` / `$not` nodes) one filter may hold.
+pub const MAX_FILTER_CONDITIONS: usize = 1024;
 
 /// How vectors are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -149,6 +160,110 @@ pub struct Options {
     /// opens of a database).
     #[serde(default)]
     pub quantization: Quantization,
+    /// Caps on what one request may ask (a runtime setting: not stored with the
+    /// database; give it at every open).
+    #[serde(skip)]
+    pub limits: Limits,
+}
+
+/// Caps that keep one bad request from taking the process down (memory, stack, time):
+/// each is checked before any work is done, and a request past one fails with a typed
+/// error that names the cap. Runtime settings, given with [`Options::limits`] at each
+/// open; not stored with the database.
+///
+/// ```
+/// use vjson::{Document, Limits, Options, VectorDB};
+///
+/// let limits = Limits { max_text_bytes: 1_000, ..Limits::default() };
+/// let db = VectorDB::in_memory(Options::new(2).limits(limits))?;
+/// let long = Document::new("a", vec![1.0, 0.0]).text("x".repeat(2_000));
+/// assert_eq!(db.insert(long).unwrap_err().code(), "limit_exceeded");
+/// # Ok::<(), vjson::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest document id, in bytes (`id_too_long`). Default [`MAX_ID_BYTES`].
+    pub max_id_bytes: usize,
+    /// The longest document text, in bytes (`limit_exceeded`). Default 16 MiB.
+    pub max_text_bytes: usize,
+    /// The largest metadata object, in bytes of compact JSON (`limit_exceeded`).
+    /// Default 16 MiB.
+    pub max_metadata_bytes: usize,
+    /// How deeply metadata may nest objects and arrays (`invalid_metadata`). Default and
+    /// most [`MAX_METADATA_DEPTH`].
+    pub max_metadata_depth: usize,
+    /// The most documents in one `insert_batch` / `upsert_batch` (`limit_exceeded`).
+    /// Default 1,000,000.
+    pub max_batch_docs: usize,
+    /// The largest snapshot `import_snapshot` takes, in bytes (`limit_exceeded`).
+    /// Default 16 GiB.
+    pub max_snapshot_bytes: u64,
+    /// The largest `k`, `candidates` and `ef_search` a query may ask for
+    /// (`invalid_query`). Default [`MAX_K`].
+    pub max_k: usize,
+    /// How deeply a filter may nest `$and`, `$or` and `$not` (`invalid_filter`). Default
+    /// and most [`MAX_FILTER_DEPTH`] (the parser's own cap).
+    pub max_filter_depth: usize,
+    /// The most conditions one filter may hold (`invalid_filter`). Default and most
+    /// [`MAX_FILTER_CONDITIONS`] (the parser's own cap).
+    pub max_filter_conditions: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_id_bytes: MAX_ID_BYTES,
+            max_text_bytes: 16 << 20,
+            max_metadata_bytes: 16 << 20,
+            max_metadata_depth: MAX_METADATA_DEPTH,
+            max_batch_docs: 1_000_000,
+            max_snapshot_bytes: 16 << 30,
+            max_k: MAX_K,
+            max_filter_depth: MAX_FILTER_DEPTH,
+            max_filter_conditions: MAX_FILTER_CONDITIONS,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks that every cap is at least 1 and the capped ones within their hard caps.
+    pub fn validate(&self) -> Result<()> {
+        let hard = [
+            ("max_id_bytes", self.max_id_bytes, u32::MAX as usize),
+            ("max_text_bytes", self.max_text_bytes, u32::MAX as usize - 1),
+            (
+                "max_metadata_bytes",
+                self.max_metadata_bytes,
+                u32::MAX as usize,
+            ),
+            (
+                "max_metadata_depth",
+                self.max_metadata_depth,
+                MAX_METADATA_DEPTH,
+            ),
+            ("max_batch_docs", self.max_batch_docs, usize::MAX),
+            ("max_k", self.max_k, 1_000_000),
+            ("max_filter_depth", self.max_filter_depth, MAX_FILTER_DEPTH),
+            (
+                "max_filter_conditions",
+                self.max_filter_conditions,
+                MAX_FILTER_CONDITIONS,
+            ),
+        ];
+        for (name, value, most) in hard {
+            if value == 0 || value > most {
+                return Err(Error::InvalidOptions(format!(
+                    "limits.{name} must be between 1 and {most}, got {value}"
+                )));
+            }
+        }
+        if self.max_snapshot_bytes == 0 {
+            return Err(Error::InvalidOptions(
+                "limits.max_snapshot_bytes must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn yes() -> bool {
@@ -165,6 +280,7 @@ impl Options {
             fulltext: true,
             durability: Durability::default(),
             quantization: Quantization::default(),
+            limits: Limits::default(),
         }
     }
 
@@ -210,8 +326,15 @@ impl Options {
         self
     }
 
+    /// Sets the caps on what one request may ask ([`Limits`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Checks that every value is in range.
     pub fn validate(&self) -> Result<()> {
+        self.limits.validate()?;
         if self.dimension == 0 || self.dimension > MAX_DIMENSION {
             return Err(Error::InvalidOptions(format!(
                 "dimension must be between 1 and {MAX_DIMENSION}, got {}",

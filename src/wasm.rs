@@ -19,7 +19,7 @@ use serde_json::Value;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-use crate::{Document, Error, Filter, Fusion, Hit, Metric, Options, Query};
+use crate::{Document, Error, Filter, Fusion, Hit, Limits, Metric, Options, Query};
 
 type JsResult<T> = Result<T, JsValue>;
 
@@ -123,8 +123,43 @@ fn count(v: &JsValue, code: &str, what: &str) -> JsResult<Option<usize>> {
 /// A plain JS object/array/scalar as JSON (JS numbers that are safe integers become JSON
 /// integers, other numbers floats).
 fn json(v: &JsValue, code: &str, what: &str) -> JsResult<Value> {
+    check_nesting(v, code, what)?;
     serde_wasm_bindgen::from_value(v.clone())
         .map_err(|e| js_error(code, &format!("{what} is not plain JSON data: {e}")))
+}
+
+/// How deeply JS data handed to vjson may nest: above the core's own caps (metadata 64
+/// levels, filters 32), which then say precisely what is wrong. The conversion to JSON
+/// recurses, and a stack overflow would trap the module, so deeper data (or data that
+/// contains itself) is refused first, by a walk without recursion.
+const MAX_JS_NESTING: usize = 128;
+
+fn check_nesting(v: &JsValue, code: &str, what: &str) -> JsResult<()> {
+    let mut todo: Vec<(JsValue, usize)> = vec![(v.clone(), 1)];
+    while let Some((v, depth)) = todo.pop() {
+        if !v.is_object() {
+            continue;
+        }
+        if depth > MAX_JS_NESTING {
+            return Err(js_error(
+                code,
+                &format!(
+                    "{what} nests objects and arrays more than {MAX_JS_NESTING} levels deep (or contains itself)"
+                ),
+            ));
+        }
+        let children = if js_sys::Array::is_array(&v) {
+            js_sys::Array::from(&v)
+        } else {
+            js_sys::Object::values(v.unchecked_ref())
+        };
+        for c in children.iter() {
+            if c.is_object() {
+                todo.push((c, depth + 1));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Serialises JSON for JS with numbers kept as JS numbers (integers beyond 2^53 become
@@ -374,15 +409,64 @@ const OPTION_KEYS: &[&str] = &[
     "m",
     "efConstruction",
     "efSearch",
+    "limits",
 ];
 
-/// `{dimension, metric?, fulltext?, m?, efConstruction?, efSearch?}` as [`Options`].
+/// The keys of `limits` (camelCase [`crate::Limits`] fields).
+const LIMIT_KEYS: &[&str] = &[
+    "maxIdBytes",
+    "maxTextBytes",
+    "maxMetadataBytes",
+    "maxMetadataDepth",
+    "maxBatchDocs",
+    "maxK",
+    "maxFilterDepth",
+    "maxFilterConditions",
+    "maxSnapshotBytes",
+];
+
+/// `{maxIdBytes?, maxTextBytes?, …}` over the default [`Limits`].
+fn limits(v: &JsValue) -> JsResult<Limits> {
+    let mut l = Limits::default();
+    if is_nullish(v) {
+        return Ok(l);
+    }
+    if !v.is_object() || Array::is_array(v) {
+        return Err(js_error(
+            "invalid_options",
+            &format!("limits must be an object, got {}", describe(v)),
+        ));
+    }
+    check_keys(v, LIMIT_KEYS, "invalid_options", "limit")?;
+    let fields: [&mut usize; 8] = [
+        &mut l.max_id_bytes,
+        &mut l.max_text_bytes,
+        &mut l.max_metadata_bytes,
+        &mut l.max_metadata_depth,
+        &mut l.max_batch_docs,
+        &mut l.max_k,
+        &mut l.max_filter_depth,
+        &mut l.max_filter_conditions,
+    ];
+    // LIMIT_KEYS in the order of `fields`, then maxSnapshotBytes (a u64).
+    for (field, name) in fields.into_iter().zip(LIMIT_KEYS) {
+        if let Some(x) = count(&prop(v, name), "invalid_options", name)? {
+            *field = x;
+        }
+    }
+    if let Some(x) = count(&prop(v, LIMIT_KEYS[8]), "invalid_options", LIMIT_KEYS[8])? {
+        l.max_snapshot_bytes = x as u64;
+    }
+    Ok(l)
+}
+
+/// `{dimension, metric?, fulltext?, m?, efConstruction?, efSearch?, limits?}` as [`Options`].
 fn options(v: &JsValue) -> JsResult<Options> {
     if !v.is_object() || Array::is_array(v) {
         return Err(js_error(
             "invalid_options",
             &format!(
-                "new VectorDB takes an object {{dimension, metric?, fulltext?, m?, efConstruction?, efSearch?}}, got {}",
+                "new VectorDB takes an object {{dimension, metric?, fulltext?, m?, efConstruction?, efSearch?, limits?}}, got {}",
                 describe(v)
             ),
         ));
@@ -426,7 +510,7 @@ fn options(v: &JsValue) -> JsResult<Options> {
     if let Some(ef) = count(&prop(v, "efSearch"), "invalid_options", "efSearch")? {
         o = o.ef_search(ef);
     }
-    Ok(o)
+    Ok(o.limits(limits(&prop(v, "limits"))?))
 }
 
 /// A document id argument.

@@ -771,3 +771,49 @@ fn eight_reader_processes_search_while_a_writer_process_imports() {
         "a reader after the import sees it all"
     );
 }
+
+#[test]
+fn import_refuses_an_overlong_line_and_reads_crlf_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("docs.jsonl");
+    write_docs(&file, 3, 0);
+    // Windows line ends read the same.
+    let crlf = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace('\n', "\r\n");
+    std::fs::write(&file, crlf).unwrap();
+    let db = dir.path().join("db");
+    vjson()
+        .args(["import", db.to_str().unwrap(), file.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("imported 3 documents"));
+    // A 65 MiB line (a runaway text field): refused with its line number, nothing of its
+    // batch written.
+    let long = dir.path().join("long.jsonl");
+    let mut f = std::fs::File::create(&long).unwrap();
+    use std::io::Write as _;
+    writeln!(f, "{{\"id\": \"ok\", \"vector\": [1, 0, 0, 0]}}").unwrap();
+    write!(
+        f,
+        "{{\"id\": \"big\", \"vector\": [1, 0, 0, 0], \"text\": \""
+    )
+    .unwrap();
+    let chunk = "x".repeat(1 << 20);
+    for _ in 0..65 {
+        f.write_all(chunk.as_bytes()).unwrap();
+    }
+    writeln!(f, "\"}}").unwrap();
+    drop(f);
+    vjson()
+        .args(["import", db.to_str().unwrap(), long.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("line 2").and(predicate::str::contains("64 MiB")));
+    let out = vjson()
+        .args(["stats", db.to_str().unwrap(), "--json"])
+        .assert()
+        .success();
+    let stats: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(stats["documents"], 3);
+}

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use common::*;
 use serde_json::{Value, json};
-use vjson::{Document, Error, Filter, Fusion, Hit, Metric, Options, Query, VectorDB};
+use vjson::{Document, Error, Filter, Fusion, Hit, Limits, Metric, Options, Query, VectorDB};
 
 const K: usize = 10;
 
@@ -1058,6 +1058,119 @@ fn damaged_snapshots_are_invalid_snapshot_errors() {
 }
 
 #[test]
+fn every_limit_is_configurable_and_refuses_with_a_typed_error() {
+    let limits = Limits {
+        max_id_bytes: 4,
+        max_text_bytes: 10,
+        max_metadata_bytes: 20,
+        max_metadata_depth: 2,
+        max_batch_docs: 3,
+        max_snapshot_bytes: 100,
+        max_k: 5,
+        max_filter_depth: 2,
+        max_filter_conditions: 3,
+    };
+    let db = VectorDB::in_memory(Options::new(2).limits(limits.clone())).unwrap();
+    let d = |id: &str| Document::new(id, vec![1.0, 0.5]);
+    // At each limit: accepted.
+    db.insert_batch(vec![
+        d("abcd").text("0123456789"),
+        d("b").metadata(json!({"a": {"b": 1}})),
+        d("c").metadata(json!({"k": "0123456789"})),
+    ])
+    .unwrap();
+    // One past each: refused, naming the limit, changing nothing.
+    fn refused<T>(r: Result<T, Error>, code: &str, needle: &str) {
+        let Err(e) = r else {
+            panic!("accepted; expected a {code} error");
+        };
+        assert_eq!(e.code(), code, "{e}");
+        assert!(e.to_string().contains(needle), "{e}");
+    }
+    refused(db.insert(d("abcde")), "id_too_long", "4 bytes");
+    refused(
+        db.insert(d("t").text("0123456789!")),
+        "limit_exceeded",
+        "max_text_bytes",
+    );
+    refused(
+        db.insert(d("m").metadata(json!({"k": "0123456789ABC"}))),
+        "limit_exceeded",
+        "max_metadata_bytes",
+    );
+    refused(
+        db.insert(d("n").metadata(json!({"a": {"b": {"c": 1}}}))),
+        "invalid_metadata",
+        "max_metadata_depth",
+    );
+    refused(
+        db.insert_batch(vec![d("w"), d("x"), d("y"), d("z")]),
+        "limit_exceeded",
+        "max_batch_docs",
+    );
+    assert_eq!(db.len(), 3);
+    let q = || Query::new().vector(vec![1.0, 0.0]);
+    assert_eq!(db.search(&q().k(5)).unwrap().len(), 3);
+    refused(db.search(&q().k(6)), "invalid_query", "between 1 and 5");
+    refused(
+        db.search(&q().ef_search(6)),
+        "invalid_query",
+        "between 1 and 5",
+    );
+    let nested = Filter::from_json(&json!({"$not": {"$not": {"k": "x"}}})).unwrap();
+    refused(
+        db.search(&q().filter(nested)),
+        "invalid_filter",
+        "max_filter_depth",
+    );
+    let wide = Filter::from_json(&json!({"a": 1, "b": 2, "c": 3, "d": 4})).unwrap();
+    refused(
+        db.search(&q().filter(wide)),
+        "invalid_filter",
+        "max_filter_conditions",
+    );
+    let ok = Filter::from_json(&json!({"$not": {"k": "x"}, "b": 2})).unwrap();
+    assert!(db.search(&q().filter(ok)).is_ok());
+    // Snapshots: refused above the cap, before they are read.
+    let snap = db.export_snapshot().unwrap();
+    assert!(snap.len() > 100);
+    refused(
+        VectorDB::import_snapshot_with_limits(&snap, limits.clone()),
+        "limit_exceeded",
+        "max_snapshot_bytes",
+    );
+    let back = VectorDB::import_snapshot_with_limits(
+        &snap,
+        Limits {
+            max_snapshot_bytes: snap.len() as u64,
+            ..limits
+        },
+    )
+    .unwrap();
+    assert_eq!(back.len(), 3);
+    refused(back.search(&q().k(6)), "invalid_query", "between 1 and 5");
+    // Limits themselves are checked.
+    let bad = Limits {
+        max_k: 0,
+        ..Limits::default()
+    };
+    refused(
+        VectorDB::in_memory(Options::new(2).limits(bad)),
+        "invalid_options",
+        "limits.max_k",
+    );
+    let bad = Limits {
+        max_filter_depth: vjson::MAX_FILTER_DEPTH + 1,
+        ..Limits::default()
+    };
+    refused(
+        VectorDB::in_memory(Options::new(2).limits(bad)),
+        "invalid_options",
+        "limits.max_filter_depth",
+    );
+}
+
+#[test]
 fn every_in_memory_error_code_is_reachable() {
     let mut reached: HashSet<&'static str> = HashSet::new();
     let mut expect = |want: &'static str, got: &'static str| {
@@ -1187,6 +1300,24 @@ fn every_in_memory_error_code_is_reachable() {
     );
     expect("invalid_options", code("manhattan".parse::<Metric>()));
     expect("invalid_snapshot", import_code(b"VJSN", &"magic only"));
+    let small = Limits {
+        max_text_bytes: 8,
+        max_batch_docs: 1,
+        ..Limits::default()
+    };
+    let capped = VectorDB::in_memory(Options::new(3).limits(small)).unwrap();
+    expect(
+        "limit_exceeded",
+        code(capped.insert(Document::new("t", v([1.0; 3])).text("nine bytes"))),
+    );
+    expect(
+        "limit_exceeded",
+        code(capped.insert_batch(vec![
+            Document::new("x", v([1.0; 3])),
+            Document::new("y", v([1.0; 3])),
+        ])),
+    );
+    assert!(capped.is_empty());
     let plain = VectorDB::in_memory(Options::new(3).fulltext(false)).unwrap();
     plain
         .insert(Document::new("a", v([1.0, 0.0, 0.0])).text("alpha"))

@@ -47,7 +47,14 @@ fn group(tag: &str, n: usize) -> Vec<Document> {
 /// text search and filtered vector search must agree.
 fn count(db: &VectorDB, tag: &str, n: usize) -> usize {
     let by_get = (0..n)
-        .filter(|i| db.get(&format!("{tag}-{i}")).unwrap().is_some())
+        .filter(|&i| match db.get(&format!("{tag}-{i}")).unwrap() {
+            None => false,
+            Some(d) => {
+                // The stored vector is the written one (a misplaced append would show).
+                assert_eq!(d.vector, doc(tag, i).vector, "{tag}-{i}: vector");
+                true
+            }
+        })
         .count();
     let by_text = db
         .search(&Query::new().text(format!("group{tag}")).k(100))

@@ -19,7 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("options", &["error"]),
     ("distance", &["options"]),
     ("document", &[]),
-    ("filter", &["error"]),
+    ("filter", &["error", "options"]),
     ("fusion", &["error"]),
     ("query", &["filter", "fusion"]),
     ("par", &[]),

@@ -315,6 +315,42 @@ mod cli {
     /// Bad lines shown one by one under --skip-bad before only counting them.
     const SHOWN_BAD_LINES: usize = 10;
 
+    /// The longest JSONL line `import` reads: room for the largest text and metadata the
+    /// default limits take (16 MiB each) and a long vector written out in full. A longer
+    /// line is an error, read no further than this.
+    const MAX_LINE_BYTES: u64 = 64 << 20;
+
+    /// The lines of `r` (without `\n` or `\r\n`), each at most [`MAX_LINE_BYTES`].
+    fn bounded_lines(mut r: impl BufRead) -> impl Iterator<Item = std::io::Result<String>> {
+        std::iter::from_fn(move || {
+            let mut buf = Vec::new();
+            let mut line = std::io::Read::take(&mut r, MAX_LINE_BYTES + 1);
+            let read = line.read_until(b'\n', &mut buf);
+            match read {
+                Ok(0) => None,
+                Err(e) => Some(Err(e)),
+                Ok(_) if buf.len() as u64 > MAX_LINE_BYTES => Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "the line is longer than {} MiB; documents that large are refused",
+                        MAX_LINE_BYTES >> 20
+                    ),
+                ))),
+                Ok(_) => {
+                    if buf.last() == Some(&b'\n') {
+                        buf.pop();
+                        if buf.last() == Some(&b'\r') {
+                            buf.pop();
+                        }
+                    }
+                    Some(String::from_utf8(buf).map_err(|_| {
+                        std::io::Error::new(std::io::ErrorKind::InvalidData, "not valid UTF-8")
+                    }))
+                }
+            }
+        })
+    }
+
     fn import(db_path: &Path, file: &Path, o: ImportOptions) -> CliResult {
         let ImportOptions {
             dim,
@@ -334,7 +370,7 @@ mod cli {
         let f = File::open(file)
             .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
         let total = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut lines = BufReader::new(f).lines();
+        let mut lines = bounded_lines(BufReader::new(f));
         let exists = db_path.join("manifest.json").exists();
         let mut pending_first: Option<(usize, String)> = None;
         let db = if exists {

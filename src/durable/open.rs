@@ -166,11 +166,14 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
     }
     let lock = WriterLock::acquire(dir)?;
 
-    let manifest = if dir.join(MANIFEST).exists() {
+    let mut manifest = if dir.join(MANIFEST).exists() {
         Manifest::read(dir)?
     } else {
         create(dir, given)?
     };
+    // Limits are not stored: this open's are the database's (and not a change of its
+    // options that a checkpoint should record).
+    manifest.options.limits = given.limits.clone();
     check_options(dir, &manifest.options, given)?;
     // Stored: dimension, metric, m, full text. Taken from this open: the rest.
     let mut opts = given.clone();

@@ -102,6 +102,8 @@ pub(crate) struct AppendFile {
     pub(crate) len: u64,
     /// Bytes past `len` (an unfinished checkpoint), cut by [`AppendFile::cut_extra`].
     extra: u64,
+    /// A failed append could not be cut back off: nothing may follow it.
+    stuck: bool,
 }
 
 impl AppendFile {
@@ -120,6 +122,7 @@ impl AppendFile {
             path,
             len: 0,
             extra: 0,
+            stuck: false,
         })
     }
 
@@ -162,6 +165,7 @@ impl AppendFile {
             path,
             len: valid,
             extra: have - valid,
+            stuck: false,
         })
     }
 
@@ -176,11 +180,29 @@ impl AppendFile {
         Ok(())
     }
 
+    /// Appends `bytes`. On failure (a full disk may take part of them) the file is cut
+    /// back to its valid length, so that the next append lands where it belongs; when
+    /// even that fails, every later append fails too.
     pub(crate) fn append(&mut self, bytes: &[u8]) -> Result<()> {
         debug_assert_eq!(self.extra, 0, "appending after unchecked bytes");
-        fault::check("file.write")
-            .and_then(|()| self.file.write_all(bytes))
-            .map_err(|e| io_err("writing", &self.path, e))?;
+        if self.stuck {
+            return Err(io_err(
+                "writing",
+                &self.path,
+                std::io::Error::other("an earlier failed write could not be cut back off"),
+            ));
+        }
+        let res = match fault::check("file.write") {
+            // An injected failure writes half first, as a full disk may.
+            Err(e) => self.file.write_all(&bytes[..bytes.len() / 2]).and(Err(e)),
+            Ok(()) => self.file.write_all(bytes),
+        };
+        if let Err(e) = res {
+            if self.file.set_len(self.len).is_err() {
+                self.stuck = true;
+            }
+            return Err(io_err("writing", &self.path, e));
+        }
         self.len += bytes.len() as u64;
         Ok(())
     }

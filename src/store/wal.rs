@@ -254,12 +254,15 @@ impl Wal {
                 std::io::Error::other("an earlier failed write could not be undone"),
             ));
         }
-        let res = fault::check("wal.write")
-            .and_then(|()| self.file.write_all(record))
-            .and_then(|()| match sync {
-                true => fault::check("wal.sync").and_then(|()| self.file.sync_data()),
-                false => Ok(()),
-            });
+        let res = match fault::check("wal.write") {
+            // An injected failure writes half first, as a full disk may.
+            Err(e) => self.file.write_all(&record[..record.len() / 2]).and(Err(e)),
+            Ok(()) => self.file.write_all(record),
+        }
+        .and_then(|()| match sync {
+            true => fault::check("wal.sync").and_then(|()| self.file.sync_data()),
+            false => Ok(()),
+        });
         match res {
             Ok(()) => {
                 self.len += record.len() as u64;

@@ -34,6 +34,20 @@ function stillWorks(db) {
 // Codes that only the native on-disk database or its Tantivy index can produce.
 const NATIVE_ONLY = ["corrupt", "locked", "read_only", "io", "text_index"];
 
+/** Metadata nested `levels` objects deep. */
+function nested(levels) {
+  let m = { leaf: 1 };
+  for (let i = 1; i < levels; i++) m = { m };
+  return m;
+}
+
+/** A filter nesting `$not` `levels` deep. */
+function nestedFilter(levels) {
+  let f = { n: 1 };
+  for (let i = 1; i < levels; i++) f = { $not: f };
+  return f;
+}
+
 const triggers = {
   dimension_mismatch: [
     (db) => db.insert({ id: "x", vector: [1, 2, 3] }),
@@ -70,17 +84,33 @@ const triggers = {
     (db) => db.insertBatch([{ id: "n", vector: v(1, 1, 0, 0) }, { id: "n", vector: v(1, 1, 1, 0) }]),
   ],
   not_found: [(db) => db.delete("nope")],
+  limit_exceeded: [
+    (db) => db.insert({ id: "x", vector: v(1, 1, 0, 0), text: "x".repeat((16 << 20) + 1) }),
+    () => {
+      const small = new VectorDB({ dimension: DIM, limits: { maxTextBytes: 4, maxBatchDocs: 1 } });
+      small.insertBatch([{ id: "y", vector: v(1, 1, 0, 0) }, { id: "z", vector: v(1, 0, 1, 0) }]);
+    },
+  ],
   invalid_metadata: [
     (db) => db.insert({ id: "x", vector: v(1, 1, 0, 0), metadata: [1, 2] }),
     (db) => db.insert({ id: "x", vector: v(1, 1, 0, 0), metadata: "year=2024" }),
     (db) => db.insert({ id: "x", vector: v(1, 1, 0, 0), metadata: 5 }),
     (db) => db.insert({ id: "x", vector: v(1, 1, 0, 0), text: 5 }),
+    (db) => db.insert({ id: "x", vector: v(1, 1, 0, 0), metadata: nested(10_000) }),
+    (db) => db.insert({ id: "x", vector: v(1, 1, 0, 0), metadata: nested(65) }),
+    (db) => {
+      const self = { a: 1 };
+      self.me = self;
+      db.insert({ id: "x", vector: v(1, 1, 0, 0), metadata: self });
+    },
   ],
   invalid_filter: [
     (db) => db.search({ text: "alpha", filter: { n: { $bogus: 1 } } }),
     (db) => db.search({ text: "alpha", filter: { $and: [] } }),
     (db) => db.search({ text: "alpha", filter: { n: { $in: 3 } } }),
     (db) => db.search({ text: "alpha", filter: "n = 1" }),
+    (db) => db.search({ text: "alpha", filter: nestedFilter(10_000) }),
+    (db) => db.search({ text: "alpha", filter: nestedFilter(33) }),
   ],
   invalid_query: [
     (db) => db.search({}),

@@ -18,7 +18,7 @@ use parking_lot::RwLock;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
-use vjson::{Document, Durability, Filter, Fusion, Hit, Metric, Options, Query, VectorDB};
+use vjson::{Document, Durability, Filter, Fusion, Hit, Limits, Metric, Options, Query, VectorDB};
 
 /// The exception of `vjson.errors` for `code`, carrying `message`.
 fn error(py: Python<'_>, code: &str, message: impl AsRef<str>) -> PyErr {
@@ -482,10 +482,56 @@ impl PyVectorDB {
     }
 }
 
+/// `limits={"max_text_bytes": 1_000_000, ...}`: [`Limits`] fields over their defaults.
+fn limits_from(py: Python<'_>, d: Option<&Bound<'_, PyDict>>) -> PyResult<Limits> {
+    let mut l = Limits::default();
+    let Some(d) = d else {
+        return Ok(l);
+    };
+    for (k, v) in d.iter() {
+        let key: String = k.extract().map_err(|_| {
+            error(
+                py,
+                "invalid_options",
+                "limits keys are strings, e.g. \"max_k\"",
+            )
+        })?;
+        let value: u64 = v.extract().map_err(|_| {
+            error(
+                py,
+                "invalid_options",
+                format!("limits[{key:?}] must be a whole number >= 0"),
+            )
+        })?;
+        let as_usize = usize::try_from(value).unwrap_or(usize::MAX);
+        match key.as_str() {
+            "max_id_bytes" => l.max_id_bytes = as_usize,
+            "max_text_bytes" => l.max_text_bytes = as_usize,
+            "max_metadata_bytes" => l.max_metadata_bytes = as_usize,
+            "max_metadata_depth" => l.max_metadata_depth = as_usize,
+            "max_batch_docs" => l.max_batch_docs = as_usize,
+            "max_snapshot_bytes" => l.max_snapshot_bytes = value,
+            "max_k" => l.max_k = as_usize,
+            "max_filter_depth" => l.max_filter_depth = as_usize,
+            "max_filter_conditions" => l.max_filter_conditions = as_usize,
+            other => {
+                return Err(error(
+                    py,
+                    "invalid_options",
+                    format!(
+                        "unknown limit {other:?}; the limits are max_id_bytes, max_text_bytes, max_metadata_bytes, max_metadata_depth, max_batch_docs, max_snapshot_bytes, max_k, max_filter_depth, max_filter_conditions"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(l)
+}
+
 #[pymethods]
 impl PyVectorDB {
     #[new]
-    #[pyo3(signature = (path=None, dimension=None, enable_fulltext=true, metric="cosine", *, m=None, ef_construction=None, ef_search=None, durability="fsync", read_only=false))]
+    #[pyo3(signature = (path=None, dimension=None, enable_fulltext=true, metric="cosine", *, m=None, ef_construction=None, ef_search=None, durability="fsync", read_only=false, limits=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -498,7 +544,9 @@ impl PyVectorDB {
         ef_search: Option<usize>,
         durability: &str,
         read_only: bool,
+        limits: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
+        let limits = limits_from(py, limits)?;
         let path = path.filter(|p| p.as_os_str() != ":memory:");
         let options = |dim: usize| -> PyResult<Options> {
             let mut o = Options::new(dim)
@@ -556,6 +604,7 @@ impl PyVectorDB {
                 py.detach(|| VectorDB::open(p, o)).or_raise(py)?
             }
         };
+        let db = db.with_limits(limits).or_raise(py)?;
         Ok(PyVectorDB {
             db: RwLock::new(Some(Arc::new(db))),
             path: path.map(|p| p.display().to_string()),

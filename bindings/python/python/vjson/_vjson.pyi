@@ -29,6 +29,7 @@ class PyVectorDB:
         ef_search: int | None = None,
         durability: str = "fsync",
         read_only: bool = False,
+        limits: Mapping[str, int] | None = None,
     ) -> PyVectorDB: ...
     def insert(
         self,

@@ -118,6 +118,12 @@ class UnsupportedError(VjsonError, ValueError):
     code = "unsupported"
 
 
+class LimitExceededError(VjsonError, ValueError):
+    """A request past one of the database's limits (``PyVectorDB(..., limits={...})``)."""
+
+    code = "limit_exceeded"
+
+
 class StorageError(VjsonError, OSError):
     """The database's files could not be read or written."""
 
@@ -169,6 +175,7 @@ _BY_CODE: dict[str, type[VjsonError]] = {
     "invalid_options": InvalidOptionsError,
     "invalid_snapshot": InvalidSnapshotError,
     "unsupported": UnsupportedError,
+    "limit_exceeded": LimitExceededError,
     "io": StorageError,
     "corrupt": CorruptError,
     "locked": LockedError,

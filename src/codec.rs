@@ -449,6 +449,30 @@ mod tests {
     }
 
     #[test]
+    fn a_declared_gigabyte_is_refused_before_anything_is_allocated() {
+        // Lengths and counts past the bytes present: a frame, a string, a count and a
+        // vector of a gigabyte each, in a 12-byte input.
+        let gib = 1u32 << 30;
+        let mut header = gib.to_le_bytes().to_vec();
+        header.extend_from_slice(&[0u8; 8]);
+        let mut d = Decoder::new(&header, "log");
+        assert!(d.frame("record").unwrap_err().problem.contains("declared"));
+        let mut d = Decoder::new(&header, "rows");
+        assert!(d.str("an id").is_err());
+        let mut d = Decoder::new(&header, "graph");
+        assert!(d.count(gib as u64, 4, "nodes").is_err());
+        let mut d = Decoder::new(&header, "vectors");
+        assert!(d.f32s(gib as usize, "a vector").is_err());
+        let mut long = (1u64 << 30).to_le_bytes().to_vec();
+        long.extend_from_slice(&[0u8; 4]);
+        assert!(
+            Decoder::new(&long, "snapshot")
+                .long_frame("section")
+                .is_err()
+        );
+    }
+
+    #[test]
     fn errors_say_what_and_where() {
         let mut e = Encoder::new();
         e.str("abc");

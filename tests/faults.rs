@@ -273,9 +273,10 @@ fn find(db: &Path, prefix: &str) -> std::path::PathBuf {
 }
 
 /// Runs this test binary's `entry` test in a child process with a mount namespace of its
-/// own, after `setup` (a shell snippet that mounts under `$D`). `None` when this machine
-/// does not allow it (the reason is printed).
-fn in_mount_namespace(entry: &str, dir: &Path, setup: &str) -> Option<String> {
+/// own, after `setup` (a shell snippet that mounts under `$D`), and prints the line of its
+/// output that starts with `report`. False when this machine does not allow it (the reason
+/// is printed).
+fn in_mount_namespace(entry: &str, dir: &Path, setup: &str, report: &str) -> bool {
     let exe = std::env::current_exe().unwrap();
     let script = format!("set -e; {setup}; exec \"$0\" --exact {entry} --ignored --nocapture");
     let out = Command::new("unshare")
@@ -288,7 +289,7 @@ fn in_mount_namespace(entry: &str, dir: &Path, setup: &str) -> Option<String> {
         Ok(o) => o,
         Err(e) => {
             println!("skipped {entry}: cannot run unshare ({e})");
-            return None;
+            return false;
         }
     };
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
@@ -298,24 +299,24 @@ fn in_mount_namespace(entry: &str, dir: &Path, setup: &str) -> Option<String> {
             "skipped {entry}: no mount namespace here ({})",
             stderr.trim()
         );
-        return None;
+        return false;
     }
     assert!(out.status.success(), "{entry} failed:\n{stdout}\n{stderr}");
-    Some(stdout)
+    let line = stdout.lines().find(|l| l.starts_with(report));
+    println!("{}", line.expect("the child reports what it saw"));
+    true
 }
 
 /// A real full disk: a 4 MiB tmpfs, filled up by batches with long texts.
 #[test]
 fn a_full_disk_refuses_writes_with_io_errors_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    if let Some(out) = in_mount_namespace(
+    in_mount_namespace(
         "full_disk_child",
         dir.path(),
         "mount -t tmpfs -o size=4m tmpfs \"$D\"",
-    ) {
-        let line = out.lines().find(|l| l.starts_with("disk full:")).unwrap();
-        println!("{line}");
-    }
+        "disk full:",
+    );
 }
 
 #[test]
@@ -388,13 +389,12 @@ fn a_read_only_directory_refuses_the_writer_and_serves_readers() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    if let Some(out) = in_mount_namespace(
+    if in_mount_namespace(
         "read_only_child",
         dir.path(),
         "mount --bind \"$D\" \"$D\" && mount -o remount,bind,ro \"$D\"",
+        "read-only:",
     ) {
-        let line = out.lines().find(|l| l.starts_with("read-only:")).unwrap();
-        println!("{line}");
         // Nothing changed it: once writable again, the writer finds everything.
         let db = VectorDB::open(dir.path().join("db"), options()).unwrap();
         assert_eq!(count(&db, "a", 10), 10);

@@ -5,7 +5,8 @@
 //! Two locks:
 //!
 //! - `state: RwLock<State>` — searches take it shared and run concurrently with each
-//!   other (each runs its vector and text halves with `rayon::join`);
+//!   other (a hybrid search runs its text half on the calling thread and its vector half on
+//!   the pool, `par::join`);
 //! - `writer: Mutex<Journal>` — serialises writers (and checkpoints and compaction), and
 //!   holds what only the writer touches.
 //!

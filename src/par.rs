@@ -5,9 +5,35 @@
 //! `for_each_init`, `join` and `current_thread_index` as with rayon, on both targets.
 
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use rayon::prelude::*;
+pub(crate) use rayon::current_thread_index;
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use rayon::{current_thread_index, join};
+pub(crate) use rayon::prelude::*;
+
+/// Runs `a` and `b` in parallel and returns both results. On a pool thread this is
+/// `rayon::join`. On any other thread (an application's, calling `search`), `rayon::join`
+/// would hand both halves to the pool and put the caller to sleep until they are done:
+/// two thread wake-ups on every call (~30 µs each here), and often one pool thread running
+/// both halves in turn before a second one woke. Instead `a` runs on the calling thread
+/// while `b` is offered to the pool, and the caller waits only for `b`.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    if current_thread_index().is_some() {
+        return rayon::join(a, b);
+    }
+    let mut rb = None;
+    let ra = rayon::in_place_scope(|s| {
+        s.spawn(|_| rb = Some(b()));
+        a()
+    });
+    // The scope returns once the spawned half has run.
+    (ra, rb.expect("the scope waits for its spawned half"))
+}
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use sequential::*;

@@ -216,6 +216,9 @@ fn every_io_point_failing_keeps_acknowledged_writes_and_the_database_usable() {
 /// saying what to do), `compact` writes every file anew from memory, and nothing is lost.
 #[test]
 fn a_file_removed_while_open_is_noticed_and_compaction_saves_everything() {
+    // Fault points are process-wide: holding the scenario lock, no test here runs while
+    // another has a point set.
+    let _faults = fail::FailScenario::setup();
     for victim in ["wal/current.log", "vectors", "rows"] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
@@ -310,6 +313,9 @@ fn in_mount_namespace(entry: &str, dir: &Path, setup: &str, report: &str) -> boo
 /// A real full disk: a 4 MiB tmpfs, filled up by batches with long texts.
 #[test]
 fn a_full_disk_refuses_writes_with_io_errors_and_loses_nothing() {
+    // Fault points are process-wide: holding the scenario lock, no test here runs while
+    // another has a point set.
+    let _faults = fail::FailScenario::setup();
     let dir = tempfile::tempdir().unwrap();
     in_mount_namespace(
         "full_disk_child",
@@ -376,6 +382,9 @@ fn full_disk_child() {
 /// that says to open it read-only; a read-only open works, the log replayed in memory.
 #[test]
 fn a_read_only_directory_refuses_the_writer_and_serves_readers() {
+    // Fault points are process-wide: holding the scenario lock, no test here runs while
+    // another has a point set.
+    let _faults = fail::FailScenario::setup();
     let dir = tempfile::tempdir().unwrap();
     // First a writer process that leaves its second batch in the log only.
     let out = Command::new(std::env::current_exe().unwrap())

@@ -275,6 +275,12 @@ fn find(db: &Path, prefix: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| panic!("no {prefix}* in {}", db.display()))
 }
 
+/// In a child run by [`in_mount_namespace`] (or the read-only test's writer): the
+/// database's path; `None` in a normal test run, where the child entries do nothing.
+fn child_db() -> Option<std::path::PathBuf> {
+    std::env::var_os("VJSON_FAULT_CHILD").map(|d| Path::new(&d).join("db"))
+}
+
 /// Runs this test binary's `entry` test in a child process with a mount namespace of its
 /// own, after `setup` (a shell snippet that mounts under `$D`), and prints the line of its
 /// output that starts with `report`. False when this machine does not allow it (the reason
@@ -328,10 +334,9 @@ fn a_full_disk_refuses_writes_with_io_errors_and_loses_nothing() {
 #[test]
 #[ignore = "run by a_full_disk_refuses_writes_with_io_errors_and_loses_nothing"]
 fn full_disk_child() {
-    let Ok(dir) = std::env::var("VJSON_FAULT_CHILD") else {
+    let Some(path) = child_db() else {
         return;
     };
-    let path = Path::new(&dir).join("db");
     let db = VectorDB::open(&path, options()).unwrap();
     let long = "words ".repeat(2_000);
     let mut acked = 0;
@@ -414,10 +419,9 @@ fn a_read_only_directory_refuses_the_writer_and_serves_readers() {
 #[test]
 #[ignore = "run by a_read_only_directory_refuses_the_writer_and_serves_readers"]
 fn read_only_child() {
-    let Ok(dir) = std::env::var("VJSON_FAULT_CHILD") else {
+    let Some(path) = child_db() else {
         return;
     };
-    let path = Path::new(&dir).join("db");
     if std::env::var("VJSON_FAULT_WRITER").is_ok() {
         let db = VectorDB::open(&path, options()).unwrap();
         db.insert_batch(group("a", 10)).unwrap();

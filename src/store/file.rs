@@ -84,6 +84,26 @@ pub(crate) fn unlinked(file: &File) -> bool {
     }
 }
 
+/// Appends `bytes` to `file`, whose first `valid` bytes are good, then runs `then` on it
+/// (an fsync, say); `point` is the fault point of the write (src/fault.rs; an injected
+/// failure writes half the bytes first, as a full disk may). On failure the file is cut
+/// back to `valid`, so that the next append lands where it belongs: `Err((error, cut))`,
+/// `cut` false when even that failed. Shared by [`AppendFile::append`] and the log.
+pub(crate) fn append_or_cut_back(
+    file: &mut File,
+    valid: u64,
+    bytes: &[u8],
+    point: &str,
+    then: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> std::result::Result<(), (std::io::Error, bool)> {
+    let res = match fault::check(point) {
+        Err(e) => file.write_all(&bytes[..bytes.len() / 2]).and(Err(e)),
+        Ok(()) => file.write_all(bytes),
+    }
+    .and_then(|()| then(file));
+    res.map_err(|e| (e, file.set_len(valid).is_ok()))
+}
+
 /// Total size of the files under `path` (a file or a directory); 0 when it is missing.
 pub(crate) fn disk_size(path: &Path) -> u64 {
     match fs::metadata(path) {
@@ -192,15 +212,10 @@ impl AppendFile {
                 std::io::Error::other("an earlier failed write could not be cut back off"),
             ));
         }
-        let res = match fault::check("file.write") {
-            // An injected failure writes half first, as a full disk may.
-            Err(e) => self.file.write_all(&bytes[..bytes.len() / 2]).and(Err(e)),
-            Ok(()) => self.file.write_all(bytes),
-        };
-        if let Err(e) = res {
-            if self.file.set_len(self.len).is_err() {
-                self.stuck = true;
-            }
+        if let Err((e, cut)) =
+            append_or_cut_back(&mut self.file, self.len, bytes, "file.write", |_| Ok(()))
+        {
+            self.stuck |= !cut;
             return Err(io_err("writing", &self.path, e));
         }
         self.len += bytes.len() as u64;

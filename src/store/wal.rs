@@ -19,10 +19,9 @@
 //! never guessed at. A checkpoint folds the log into the data files and empties it.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::file::{io_err, sync_dir, unlinked};
+use super::file::{append_or_cut_back, io_err, sync_dir, unlinked};
 use super::rows::Row;
 use crate::codec::{Decoded, Decoder, Encoder};
 use crate::error::{Error, Result};
@@ -254,28 +253,23 @@ impl Wal {
                 std::io::Error::other("an earlier failed write could not be undone"),
             ));
         }
-        let res = match fault::check("wal.write") {
-            // An injected failure writes half first, as a full disk may.
-            Err(e) => self.file.write_all(&record[..record.len() / 2]).and(Err(e)),
-            Ok(()) => self.file.write_all(record),
+        let res = append_or_cut_back(
+            &mut self.file,
+            self.len,
+            record,
+            "wal.write",
+            |f| match sync {
+                true => fault::check("wal.sync").and_then(|()| f.sync_data()),
+                false => Ok(()),
+            },
+        );
+        if let Err((e, cut)) = res {
+            self.poisoned |= !cut;
+            return Err(io_err("writing to the log", &self.path, e));
         }
-        .and_then(|()| match sync {
-            true => fault::check("wal.sync").and_then(|()| self.file.sync_data()),
-            false => Ok(()),
-        });
-        match res {
-            Ok(()) => {
-                self.len += record.len() as u64;
-                self.records += 1;
-                Ok(())
-            }
-            Err(e) => {
-                if self.file.set_len(self.len).is_err() {
-                    self.poisoned = true;
-                }
-                Err(io_err("writing to the log", &self.path, e))
-            }
-        }
+        self.len += record.len() as u64;
+        self.records += 1;
+        Ok(())
     }
 
     /// Makes everything appended so far durable.

@@ -53,7 +53,7 @@ use crate::fusion::{Fused, Fusion, fuse};
 use crate::hnsw::VectorSource;
 use crate::options::{Limits, MAX_METADATA_DEPTH, Metric, Options};
 use crate::query::Query;
-use crate::state::State;
+use crate::state::{MemoryStats, State};
 use crate::store::Row;
 use crate::text::Analyzed;
 
@@ -97,6 +97,8 @@ pub struct Stats {
     pub metric: Metric,
     /// Whether full text is indexed.
     pub fulltext: bool,
+    /// What the database holds in memory, by part.
+    pub memory: MemoryStats,
     /// Natively, for a database from [`VectorDB::open`]: its files, log and recovery.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskStats>,
@@ -346,6 +348,7 @@ impl VectorDB {
                 dimension: self.opts.dimension,
                 metric: self.opts.metric,
                 fulltext: self.opts.fulltext,
+                memory: state.memory(),
                 disk: None,
             }
         };

@@ -79,6 +79,7 @@ pub use options::{
 };
 pub use query::Query;
 pub use snapshot::{MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION};
+pub use state::MemoryStats;
 pub use text::analyze;
 
 cfg_if::cfg_if! {

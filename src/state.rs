@@ -45,6 +45,43 @@ thread_local! {
 }
 
 /// Everything a database holds in memory.
+/// What a database holds in memory, in bytes, by part ([`crate::Stats::memory`]).
+///
+/// Heap parts are the process's own memory: they stay resident until the database is
+/// dropped. `vectors_mapped` is different: natively the checkpointed vectors are a memory
+/// map of `vectors.f32`, which the kernel pages in as searches touch them and may page
+/// out again under memory pressure, so only part of it is resident at any time (the
+/// process's RSS shows how much). Tantivy's committed segments are memory-mapped files
+/// too, and are not counted here. Figures are estimates of what each structure has
+/// allocated (capacities, not lengths), not the allocator's exact view.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryStats {
+    /// Float32 vectors in the heap: every vector of an in-memory database; natively only
+    /// the rows written since the last checkpoint.
+    pub vectors: u64,
+    /// Float32 vectors served from the memory-mapped vector file (see above).
+    pub vectors_mapped: u64,
+    /// The int8 search copy of the vectors that graph searches walk on
+    /// ([`crate::Quantization::Int8`]).
+    pub codes: u64,
+    /// The HNSW graph: links of every layer, levels, flags.
+    pub graph: u64,
+    /// Document ids, the id-to-row map, and the liveness flags.
+    pub ids: u64,
+    /// Stored texts.
+    pub texts: u64,
+    /// Stored metadata (parsed JSON).
+    pub metadata: u64,
+    /// The full-text index: the whole BM25 index in memory, or natively the part not yet
+    /// committed to Tantivy.
+    pub text_index: u64,
+    /// Search buffers: every searching thread keeps a visited mark per row (4 bytes) of
+    /// the largest graph it searched; shared by every database in the process.
+    pub search_buffers: u64,
+    /// The sum of the heap parts (everything above but `vectors_mapped`).
+    pub heap_total: u64,
+}
+
 pub(crate) struct State {
     pub(crate) rows: Rows,
     pub(crate) vectors: Vectors,
@@ -281,6 +318,34 @@ impl State {
             text,
             live_rows,
         })
+    }
+
+    /// What the state holds in memory, by part.
+    pub(crate) fn memory(&self) -> MemoryStats {
+        let rows = self.rows.heap();
+        let id_map = self.ids.capacity() * (std::mem::size_of::<(String, u32)>() + 1)
+            + self.ids.keys().map(String::capacity).sum::<usize>();
+        let mut m = MemoryStats {
+            vectors: self.vectors.heap_bytes() as u64,
+            vectors_mapped: self.vectors.mapped_bytes() as u64,
+            codes: self.codes.as_ref().map_or(0, Int8Vectors::heap_bytes) as u64,
+            graph: self.hnsw.heap_bytes() as u64,
+            ids: (rows.ids + id_map) as u64,
+            texts: rows.texts as u64,
+            metadata: rows.metadata as u64,
+            text_index: self.text.as_ref().map_or(0, Text::heap_bytes) as u64,
+            search_buffers: crate::hnsw::scratch_bytes() as u64,
+            heap_total: 0,
+        };
+        m.heap_total = m.vectors
+            + m.codes
+            + m.graph
+            + m.ids
+            + m.texts
+            + m.metadata
+            + m.text_index
+            + m.search_buffers;
+        m
     }
 
     fn accepts(&self, row: u32, filter: Option<&Filter>) -> bool {

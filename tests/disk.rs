@@ -116,6 +116,72 @@ fn load_sample(db: &VectorDB) {
     }
 }
 
+/// `stats().memory` says where memory goes: each part grows with what it holds and
+/// shrinks when rows go; on disk the checkpointed vectors are mapped, not in the heap.
+#[test]
+fn memory_stats_account_for_each_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let dim = 32;
+    let doc = |i: usize, meta: bool| {
+        let v: Vec<f32> = (0..dim)
+            .map(|j| ((i * 31 + j * 7) % 97) as f32 - 48.0)
+            .collect();
+        let d = Document::new(format!("document-{i:06}"), v)
+            .text(format!("text {i} {}", "word ".repeat(20)));
+        if meta {
+            d.metadata(json!({"n": i, "tag": format!("tag-{i}"), "list": [1, 2, 3]}))
+        } else {
+            d
+        }
+    };
+    let mem = VectorDB::in_memory(Options::new(dim)).unwrap();
+    let empty = mem.stats().memory;
+    mem.insert_batch((0..2000).map(|i| doc(i, true)).collect())
+        .unwrap();
+    let m = mem.stats().memory;
+    assert!(m.vectors >= (2000 * dim * 4) as u64, "{m:?}");
+    assert_eq!(m.vectors_mapped, 0);
+    assert!(m.codes >= (2000 * dim) as u64, "{m:?}");
+    // Ids: at least the bytes of the ids twice (rows and map).
+    assert!(m.ids >= 2 * 2000 * 15, "{m:?}");
+    assert!(m.texts >= 2000 * 100, "{m:?}");
+    assert!(m.metadata > empty.metadata + 2000 * 50, "{m:?}");
+    assert!(m.graph > empty.graph + 2000 * 4 * 16, "{m:?}");
+    assert!(m.text_index > 0, "{m:?}");
+    let parts = m.vectors + m.codes + m.graph + m.ids + m.texts + m.metadata;
+    assert_eq!(m.heap_total, parts + m.text_index + m.search_buffers);
+    // Deleting rows frees their texts and metadata (rows stay until compaction).
+    for i in 0..1000 {
+        mem.delete(&format!("document-{i:06}")).unwrap();
+    }
+    let after = mem.stats().memory;
+    assert!(
+        after.metadata < m.metadata && after.texts < m.texts,
+        "{after:?}"
+    );
+    // Searching sizes the thread's visited marks to the graph.
+    mem.search(&Query::new().vector(vec![1.0; dim]).k(5))
+        .unwrap();
+    assert!(mem.stats().memory.search_buffers >= 2000 * 4);
+    // Without metadata the part is (nearly) empty.
+    let bare = VectorDB::in_memory(Options::new(dim)).unwrap();
+    bare.insert_batch((0..2000).map(|i| doc(i, false)).collect())
+        .unwrap();
+    assert!(bare.stats().memory.metadata < m.metadata / 10);
+
+    // On disk, after a checkpoint the vectors are mapped; new rows sit in the heap.
+    let path = dir.path().join("db");
+    let db = VectorDB::open(&path, Options::new(dim)).unwrap();
+    db.insert_batch((0..2000).map(|i| doc(i, true)).collect())
+        .unwrap();
+    db.flush().unwrap();
+    let s = db.stats();
+    assert_eq!(s.memory.vectors, 0, "{:?}", s.memory);
+    assert_eq!(s.memory.vectors_mapped, s.disk.unwrap().vectors_bytes);
+    db.insert(doc(5000, true)).unwrap();
+    assert!(db.stats().memory.vectors >= (dim * 4) as u64);
+}
+
 #[test]
 fn close_and_reopen_keeps_everything_and_answers_the_same() {
     let dir = tempfile::tempdir().unwrap();

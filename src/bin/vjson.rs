@@ -687,17 +687,25 @@ mod cli {
         }
         let v = serde_json::to_value(&s).expect("stats serialise");
         let mut out = std::io::stdout().lock();
+        // `memory` holds only byte counts; elsewhere sizes end in `_bytes`.
         let mut print = |prefix: &str, obj: &serde_json::Map<String, serde_json::Value>| {
             for (k, val) in obj {
                 if !val.is_object() {
-                    writeln!(out, "{prefix}{k:<22} {}", human(k, val)).ok();
+                    let key = if prefix == "memory." {
+                        format!("{k}_bytes")
+                    } else {
+                        k.clone()
+                    };
+                    writeln!(out, "{:<29} {}", format!("{prefix}{k}"), human(&key, val)).ok();
                 }
             }
         };
         if let Some(o) = v.as_object() {
             print("", o);
-            if let Some(d) = o.get("disk").and_then(|d| d.as_object()) {
-                print("disk.", d);
+            for part in ["memory", "disk"] {
+                if let Some(d) = o.get(part).and_then(|d| d.as_object()) {
+                    print(&format!("{part}."), d);
+                }
             }
         }
         Ok(())

@@ -21,8 +21,8 @@ use parking_lot::Mutex;
 
 use crate::distance::Distance;
 use crate::options::HnswParams;
-pub(crate) use search::SearchScratch;
 use search::{Candidate, search_layer};
+pub(crate) use search::{SearchScratch, scratch_bytes};
 
 /// Distance computations made by graph searches, inserts and re-ranks in this process.
 static DISTANCES: AtomicU64 = AtomicU64::new(0);
@@ -178,6 +178,16 @@ impl Hnsw {
             removed: Vec::new(),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         }
+    }
+
+    /// Heap bytes: levels, links of every layer, offsets, removal flags and lock stripes.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.levels.capacity()
+            + (self.layer0.capacity() + self.upper.capacity() + self.upper_offset.capacity())
+                * size_of::<u32>()
+            + self.removed.capacity()
+            + self.locks.len() * size_of::<Mutex<()>>()
     }
 
     /// Number of rows the graph has slots for.

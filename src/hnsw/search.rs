@@ -2,6 +2,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::{Hnsw, QueryDist, tally};
 
@@ -37,10 +38,28 @@ pub(crate) struct SearchScratch {
     links: Vec<u32>,
 }
 
+/// Bytes of every thread's visited marks, in the whole process (for memory statistics).
+static SCRATCH_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Heap bytes of the search buffers of every thread (shared by every graph in the
+/// process: each searching thread keeps a visited mark per row of the largest graph it
+/// searched).
+pub(crate) fn scratch_bytes() -> usize {
+    SCRATCH_BYTES.load(Relaxed)
+}
+
+impl Drop for SearchScratch {
+    fn drop(&mut self) {
+        SCRATCH_BYTES.fetch_sub(self.marks.capacity() * 4, Relaxed);
+    }
+}
+
 impl SearchScratch {
     fn reset(&mut self, n: usize) {
         if self.marks.len() < n {
+            let before = self.marks.capacity();
             self.marks.resize(n, 0);
+            SCRATCH_BYTES.fetch_add((self.marks.capacity() - before) * 4, Relaxed);
         }
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {

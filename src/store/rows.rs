@@ -32,6 +32,45 @@ pub(crate) struct Rows {
     pub(crate) metadata: Vec<Option<Value>>,
     /// Whether each row is live (not tombstoned).
     pub(crate) live: Vec<bool>,
+    /// Heap bytes the rows' own strings and metadata values hold (kept as rows come and
+    /// go, for [`Rows::heap`]).
+    owned: RowsHeap,
+}
+
+/// Heap bytes held by rows, by part: each includes its per-row slots.
+#[derive(Default, Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RowsHeap {
+    pub(crate) ids: usize,
+    pub(crate) texts: usize,
+    pub(crate) metadata: usize,
+}
+
+/// Heap bytes a JSON value holds beyond its own slot: strings' buffers, arrays' element
+/// buffers, and objects' B-tree nodes (serde_json's `Map` is a `BTreeMap`: leaves of up to
+/// 11 key/value pairs, about 24 + 32 bytes each plus a header). An estimate of the
+/// allocator's view, close enough to say where memory goes.
+pub(crate) fn json_heap_bytes(v: &Value) -> usize {
+    const SLOT: usize = std::mem::size_of::<Value>();
+    const NODE: usize = 11 * (std::mem::size_of::<String>() + SLOT) + 16;
+    match v {
+        Value::String(s) => s.capacity(),
+        Value::Array(a) => a.capacity() * SLOT + a.iter().map(json_heap_bytes).sum::<usize>(),
+        Value::Object(o) => {
+            o.len().div_ceil(11) * NODE
+                + o.iter()
+                    .map(|(k, v)| k.capacity() + json_heap_bytes(v))
+                    .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+fn text_heap_bytes(t: &Option<String>) -> usize {
+    t.as_ref().map_or(0, String::capacity)
+}
+
+fn metadata_heap_bytes(m: &Option<Value>) -> usize {
+    m.as_ref().map_or(0, json_heap_bytes)
 }
 
 impl Rows {
@@ -41,6 +80,9 @@ impl Rows {
 
     /// Appends a live row.
     pub(crate) fn push(&mut self, id: String, text: Option<String>, metadata: Option<Value>) {
+        self.owned.ids += id.capacity();
+        self.owned.texts += text_heap_bytes(&text);
+        self.owned.metadata += metadata_heap_bytes(&metadata);
         self.ids.push(id);
         self.texts.push(text);
         self.metadata.push(metadata);
@@ -51,7 +93,23 @@ impl Rows {
     pub(crate) fn kill(&mut self, row: u32) -> (Option<String>, Option<Value>) {
         let r = row as usize;
         self.live[r] = false;
-        (self.texts[r].take(), self.metadata[r].take())
+        let (text, metadata) = (self.texts[r].take(), self.metadata[r].take());
+        self.owned.texts -= text_heap_bytes(&text);
+        self.owned.metadata -= metadata_heap_bytes(&metadata);
+        (text, metadata)
+    }
+
+    /// Heap bytes the rows hold, by part (each with its per-row slots; the liveness flags
+    /// go with the ids).
+    pub(crate) fn heap(&self) -> RowsHeap {
+        RowsHeap {
+            ids: self.owned.ids
+                + self.ids.capacity() * std::mem::size_of::<String>()
+                + self.live.capacity(),
+            texts: self.owned.texts + self.texts.capacity() * std::mem::size_of::<Option<String>>(),
+            metadata: self.owned.metadata
+                + self.metadata.capacity() * std::mem::size_of::<Option<Value>>(),
+        }
     }
 
     /// Appends row `r` to `rows.dat` bytes.
@@ -77,6 +135,7 @@ impl Rows {
             texts: Vec::with_capacity(rows),
             metadata: Vec::with_capacity(rows),
             live: Vec::with_capacity(rows),
+            owned: RowsHeap::default(),
         };
         for r in 0..rows {
             let at = d.position();

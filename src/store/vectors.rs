@@ -34,6 +34,24 @@ impl Vectors {
         }
     }
 
+    /// Heap bytes: every vector in memory, or the rows appended since the file was mapped.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Vectors::Memory(m) => m.data.capacity() * 4,
+            #[cfg(not(target_arch = "wasm32"))]
+            Vectors::Mapped(d) => d.heap_bytes(),
+        }
+    }
+
+    /// Bytes served from the memory map (file-backed: resident only as far as touched).
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        match self {
+            Vectors::Memory(_) => 0,
+            #[cfg(not(target_arch = "wasm32"))]
+            Vectors::Mapped(d) => d.mapped_bytes(),
+        }
+    }
+
     /// Reserves room for `additional` more rows.
     pub(crate) fn reserve(&mut self, additional: usize) {
         match self {
@@ -125,6 +143,11 @@ impl Int8Vectors {
             q.push(vectors.vector(r));
         }
         q
+    }
+
+    /// Heap bytes: codes, scales and norms.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.codes.capacity() + (self.scales.capacity() + self.sq_norms.capacity()) * 4
     }
 
     /// Appends the code of the next row's vector.
@@ -285,6 +308,14 @@ mod mapped {
         pub(crate) fn push(&mut self, v: &[f32]) {
             debug_assert_eq!(v.len(), self.dim);
             self.tail.extend_from_slice(v);
+        }
+
+        pub(crate) fn heap_bytes(&self) -> usize {
+            self.tail.capacity() * 4
+        }
+
+        pub(crate) fn mapped_bytes(&self) -> usize {
+            self.map.as_ref().map_or(0, |m| m.len())
         }
 
         pub(crate) fn reserve(&mut self, rows: usize) {

@@ -28,6 +28,21 @@ impl Bm25Index {
         Self::default()
     }
 
+    /// Heap bytes: the term dictionary (hash slots and keys), the postings, and the
+    /// per-term and per-row counts.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.terms.capacity() * (size_of::<(String, u32)>() + 1)
+            + self.terms.keys().map(String::capacity).sum::<usize>()
+            + self.postings.capacity() * size_of::<Vec<(u32, u32)>>()
+            + self
+                .postings
+                .iter()
+                .map(|p| p.capacity() * size_of::<(u32, u32)>())
+                .sum::<usize>()
+            + (self.df.capacity() + self.doc_len.capacity()) * size_of::<u32>()
+    }
+
     fn purge(&mut self) {
         let doc_len = &self.doc_len;
         for p in &mut self.postings {

@@ -122,6 +122,16 @@ impl Text {
         self.index().search(query, limit, accept)
     }
 
+    /// Heap bytes the index holds: the whole BM25 index, or Tantivy's in-memory delta
+    /// (its committed segments are memory-mapped files, paged in by the kernel).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Text::Bm25(t) => t.heap_bytes(),
+            #[cfg(not(target_arch = "wasm32"))]
+            Text::Tantivy(t) => t.heap_bytes(),
+        }
+    }
+
     /// Natively, for the on-disk index: Tantivy committed everything added so far and
     /// `searcher` sees it; rows from `next_row` on are new. The BM25 index ignores it.
     #[cfg(not(target_arch = "wasm32"))]

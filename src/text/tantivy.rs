@@ -379,6 +379,11 @@ pub(crate) struct TantivyText {
 }
 
 impl TantivyText {
+    /// Heap bytes of the in-memory delta (rows written since the commit).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.delta.heap_bytes()
+    }
+
     /// Opens the index in `dir` for searching only, with no writer and writing nothing (a
     /// read-only open of the database; the writer may be committing meanwhile): the search
     /// half for rows `0..next_row` over the last commit, and the log sequence number that

@@ -62,8 +62,14 @@ pub struct MemoryStats {
     /// Float32 vectors served from the memory-mapped vector file (see above).
     pub vectors_mapped: u64,
     /// The int8 search copy of the vectors that graph searches walk on
-    /// ([`crate::Quantization::Int8`]).
+    /// ([`crate::Quantization::Int8`]), in the heap: all of it in memory; natively only
+    /// the rows written since the last checkpoint.
     pub codes: u64,
+    /// Natively, the int8 copy served from the memory-mapped codes file (`vectors.i8`):
+    /// paged in as searches touch it, like `vectors_mapped`. Graph searches read it on
+    /// every step, so it is what should stay resident for speed (a quarter of the
+    /// vectors' bytes); the f32 vectors are read only to re-rank a few candidates.
+    pub codes_mapped: u64,
     /// The HNSW graph: links of every layer, levels, flags.
     pub graph: u64,
     /// Document ids, the id-to-row map, and the liveness flags.
@@ -78,7 +84,8 @@ pub struct MemoryStats {
     /// Search buffers: every searching thread keeps a visited mark per row (4 bytes) of
     /// the largest graph it searched; shared by every database in the process.
     pub search_buffers: u64,
-    /// The sum of the heap parts (everything above but `vectors_mapped`).
+    /// The sum of the heap parts (everything above but `vectors_mapped` and
+    /// `codes_mapped`).
     pub heap_total: u64,
 }
 
@@ -282,9 +289,22 @@ impl State {
     }
 
     /// Builds (or drops) the compact copy of the vectors `opts.quantization` asks for.
-    pub(crate) fn with_codes(mut self, opts: &Options) -> State {
-        self.codes = (opts.quantization == Quantization::Int8)
-            .then(|| Int8Vectors::of(opts.dimension, self.rows.len() as u32, &self.vectors));
+    pub(crate) fn with_codes(self, opts: &Options) -> State {
+        self.with_stored_codes(opts, None)
+    }
+
+    /// Takes the compact copy `opts.quantization` asks for from `stored` (natively, the
+    /// mapped codes file), else builds it from the vectors.
+    pub(crate) fn with_stored_codes(
+        mut self,
+        opts: &Options,
+        stored: Option<Int8Vectors>,
+    ) -> State {
+        self.codes = (opts.quantization == Quantization::Int8).then(|| {
+            stored.unwrap_or_else(|| {
+                Int8Vectors::of(opts.dimension, self.rows.len() as u32, &self.vectors)
+            })
+        });
         self
     }
 
@@ -329,6 +349,7 @@ impl State {
             vectors: self.vectors.heap_bytes() as u64,
             vectors_mapped: self.vectors.mapped_bytes() as u64,
             codes: self.codes.as_ref().map_or(0, Int8Vectors::heap_bytes) as u64,
+            codes_mapped: self.codes.as_ref().map_or(0, Int8Vectors::mapped_bytes) as u64,
             graph: self.hnsw.heap_bytes() as u64,
             ids: (rows.ids + id_map) as u64,
             texts: rows.texts as u64,
@@ -512,10 +533,10 @@ struct Int8Query<'a> {
 impl QueryDist for Int8Query<'_> {
     #[inline]
     fn dist(&self, row: u32) -> f32 {
-        let dot = dot_i8(&self.q.codes, self.codes.codes(row)) as f32
-            * (self.q.scale * self.codes.scale(row));
+        let (codes, scale, sq_norm) = self.codes.parts(row);
+        let dot = dot_i8(&self.q.codes, codes) as f32 * (self.q.scale * scale);
         if self.l2 {
-            self.q.sq_norm + self.codes.sq_norm(row) - 2.0 * dot
+            self.q.sq_norm + sq_norm - 2.0 * dot
         } else {
             -dot
         }
@@ -546,13 +567,9 @@ impl<'a> Int8Space<'a> {
 impl Space for Int8Space<'_> {
     #[inline]
     fn between(&self, a: u32, b: u32) -> f32 {
-        let c = self.codes;
-        let dot = dot_i8(c.codes(a), c.codes(b)) as f32 * (c.scale(a) * c.scale(b));
-        if self.l2 {
-            c.sq_norm(a) + c.sq_norm(b) - 2.0 * dot
-        } else {
-            -dot
-        }
+        let ((ca, sa, na), (cb, sb, nb)) = (self.codes.parts(a), self.codes.parts(b));
+        let dot = dot_i8(ca, cb) as f32 * (sa * sb);
+        if self.l2 { na + nb - 2.0 * dot } else { -dot }
     }
 
     #[inline]

@@ -176,10 +176,25 @@ fn memory_stats_account_for_each_part() {
         .unwrap();
     db.flush().unwrap();
     let s = db.stats();
-    assert_eq!(s.memory.vectors, 0, "{:?}", s.memory);
-    assert_eq!(s.memory.vectors_mapped, s.disk.unwrap().vectors_bytes);
+    assert_eq!((s.memory.vectors, s.memory.codes), (0, 0), "{:?}", s.memory);
+    assert_eq!(s.memory.vectors_mapped, 2000 * dim as u64 * 4);
+    assert_eq!(s.memory.codes_mapped, 2000 * (dim as u64 + 8));
+    assert_eq!(
+        s.memory.vectors_mapped + s.memory.codes_mapped,
+        s.disk.unwrap().vectors_bytes
+    );
     db.insert(doc(5000, true)).unwrap();
-    assert!(db.stats().memory.vectors >= (dim * 4) as u64);
+    let m = db.stats().memory;
+    assert!(
+        m.vectors >= (dim * 4) as u64 && m.codes >= dim as u64 + 8,
+        "{m:?}"
+    );
+    // Reopened, nothing is computed: the codes are mapped from their file.
+    db.close().unwrap();
+    let db = VectorDB::open(&path, Options::new(dim)).unwrap();
+    let m = db.stats().memory;
+    assert_eq!((m.vectors, m.codes), (0, 0), "{m:?}");
+    assert_eq!(m.codes_mapped, 2001 * (dim as u64 + 8));
 }
 
 #[test]
@@ -430,11 +445,17 @@ fn compact_rewrites_without_tombstones() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(
-        names.iter().filter(|n| n.starts_with("vectors.")).count(),
-        1,
-        "{names:?}"
-    );
+    // One generation of the vectors and of their int8 codes, none of the old ones.
+    for ext in [".f32", ".i8"] {
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| n.starts_with("vectors.") && n.ends_with(ext))
+                .count(),
+            1,
+            "{names:?}"
+        );
+    }
     assert_eq!(
         names.iter().filter(|n| n.starts_with("tantivy")).count(),
         1,

@@ -192,6 +192,16 @@ fn a_v1_database_directory_opens_with_the_same_answers() {
         "the fixture has log records to replay"
     );
     same(&answers(&db), &expected(), "answers");
+    // Written before int8 codes were stored: the open derived them into a codes file
+    // that the manifest now names (and the search above walked on them, mapped).
+    let manifest = fs::read_to_string(path.join("manifest.json")).unwrap();
+    assert!(
+        !fs::read_to_string(fixture().join("db/manifest.json"))
+            .unwrap()
+            .contains("\"codes\"")
+    );
+    assert!(manifest.contains("\"codes\""), "{manifest}");
+    assert!(stats.memory.codes_mapped > 0, "{:?}", stats.memory);
     // It goes on taking writes and survives a reopen.
     let mut rng = Rng(99);
     db.insert(doc(&mut rng, "new", 1)).unwrap();

@@ -24,7 +24,7 @@ use crate::hnsw::{ExactSpace, Hnsw, VectorSource};
 use crate::state::State;
 use crate::store::file::{AppendFile, corrupt, sync_dir};
 use crate::store::manifest::{FORMAT, FORMAT_VERSION, FileRef, Manifest};
-use crate::store::{MappedVectors, Rows, VectorFile, Vectors};
+use crate::store::{Int8Vectors, MappedVectors, Rows, VectorFile, Vectors};
 use crate::text::{TantivyWriter, Text};
 
 /// What a checkpoint takes from the state under the read lock.
@@ -40,6 +40,8 @@ pub(crate) struct Captured {
 /// What a checkpoint wrote, for the state to take up under the write lock.
 pub(crate) struct Written {
     map: Option<Mmap>,
+    /// The codes file's new map, when there is one.
+    codes_map: Option<Option<Mmap>>,
     rows: usize,
     searcher: Option<tantivy::Searcher>,
 }
@@ -49,6 +51,7 @@ pub(crate) struct CompactionFiles {
     generation: u64,
     seq: u64,
     vec_file: VectorFile,
+    codes_file: Option<VectorFile>,
     rows_file: AppendFile,
     rows: Rows,
 }
@@ -98,6 +101,20 @@ impl DiskJournal {
             );
             return Err(self.fail(e));
         }
+        let code_bytes = n as u64 * Int8Vectors::row_bytes(dim as usize) as u64;
+        if let Some(f) = self.codes_file.as_mut() {
+            f.sync()?;
+            if f.len() != code_bytes {
+                let e = corrupt(
+                    &f.file.path,
+                    format!(
+                        "holds {} bytes of int8 codes for {n} rows of dimension {dim}",
+                        f.len()
+                    ),
+                );
+                return Err(self.fail(e));
+            }
+        }
         self.rows_file.cut_to(self.manifest.rows_file.bytes)?;
         self.rows_file.append(&c.row_bytes)?;
         self.rows_file.sync()?;
@@ -124,6 +141,10 @@ impl DiskJournal {
             },
             live_file,
             hnsw,
+            codes: self
+                .codes_file
+                .as_ref()
+                .map(|f| FileRef::appended(file_name(&f.file.path), code_bytes)),
             ..self.manifest.clone()
         };
         m.write(&self.dir)?;
@@ -131,8 +152,14 @@ impl DiskJournal {
         self.wal.reset()?;
         remove_superseded(&self.dir, &self.manifest);
         let map = self.vec_file.map(n as u64 * dim * 4)?;
+        let codes_map = self
+            .codes_file
+            .as_ref()
+            .map(|f| f.map(code_bytes))
+            .transpose()?;
         Ok(Written {
             map,
+            codes_map,
             rows: n,
             searcher,
         })
@@ -142,6 +169,9 @@ impl DiskJournal {
     pub(crate) fn checkpoint_apply(&mut self, w: Written, state: &mut State) -> Result<()> {
         if let Vectors::Mapped(v) = &mut state.vectors {
             v.install(w.map, w.rows);
+        }
+        if let (Some(map), Some(c)) = (w.codes_map, state.codes.as_mut()) {
+            c.install(map, w.rows);
         }
         if let (Some(s), Some(t)) = (w.searcher, state.text.as_mut()) {
             t.committed(s, w.rows as u32)?;
@@ -158,6 +188,12 @@ impl DiskJournal {
         let mut vec_file = VectorFile::new(AppendFile::create(
             self.dir.join(format!("vectors.{generation}.f32")),
         )?);
+        let mut codes_file = match self.codes_file {
+            Some(_) => Some(VectorFile::new(AppendFile::create(
+                self.dir.join(format!("vectors.{generation}.i8")),
+            )?)),
+            None => None,
+        };
         let mut rows = Rows::default();
         let mut row_bytes = Encoder::new();
         for r in 0..state.rows.len() {
@@ -165,6 +201,9 @@ impl DiskJournal {
                 continue;
             }
             vec_file.append(state.vectors.vector(r as u32))?;
+            if let Some(f) = codes_file.as_mut() {
+                f.append_code(state.vectors.vector(r as u32))?;
+            }
             rows.push(
                 state.rows.ids[r].clone(),
                 state.rows.texts[r].clone(),
@@ -173,6 +212,9 @@ impl DiskJournal {
             rows.encode_row(&mut row_bytes, rows.len() - 1);
         }
         vec_file.sync()?;
+        if let Some(f) = codes_file.as_mut() {
+            f.sync()?;
+        }
         let mut rows_file = AppendFile::create(self.dir.join(format!("rows.{generation}.dat")))?;
         rows_file.append(&row_bytes.into_bytes())?;
         rows_file.sync()?;
@@ -180,6 +222,7 @@ impl DiskJournal {
             generation,
             seq: self.last_seq,
             vec_file,
+            codes_file,
             rows_file,
             rows,
         })
@@ -193,6 +236,7 @@ impl DiskJournal {
             generation,
             seq,
             vec_file,
+            codes_file,
             rows_file,
             rows,
         } = f;
@@ -208,6 +252,11 @@ impl DiskJournal {
             dist,
         };
         let hnsw = Hnsw::rebuild(&self.opts.hnsw, n as u32, &space, &|_| false);
+        let code_bytes = (n * Int8Vectors::row_bytes(dim)) as u64;
+        let codes = match &codes_file {
+            Some(f) => Some(Int8Vectors::mapped(dim, f.map(code_bytes)?, n)),
+            None => None,
+        };
         let live_file = FileRef::write(
             &self.dir,
             format!("live.{generation}.bin"),
@@ -235,22 +284,13 @@ impl DiskJournal {
             checkpoint_seq: seq,
             rows: n as u64,
             live_rows: n as u64,
-            vectors: FileRef::appended(
-                vec_file
-                    .file
-                    .path
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into(),
-                (n * dim * 4) as u64,
-            ),
-            rows_file: FileRef::appended(
-                rows_file.path.file_name().unwrap().to_string_lossy().into(),
-                rows_file.len,
-            ),
+            vectors: FileRef::appended(file_name(&vec_file.file.path), (n * dim * 4) as u64),
+            rows_file: FileRef::appended(file_name(&rows_file.path), rows_file.len),
             live_file,
             hnsw: hnsw_ref,
+            codes: codes_file
+                .as_ref()
+                .map(|f| FileRef::appended(file_name(&f.file.path), code_bytes)),
             text: text_name,
         };
         sync_dir(&self.dir)?;
@@ -264,10 +304,11 @@ impl DiskJournal {
         };
         let path = rows_file.path.clone();
         self.vec_file = vec_file;
+        self.codes_file = codes_file;
         self.rows_file = rows_file;
         self.retired_text = std::mem::replace(&mut self.text, text);
         State::from_stored(rows, vectors, hnsw, text_index)
-            .map(|s| s.with_codes(&self.opts))
+            .map(|s| s.with_stored_codes(&self.opts, codes))
             .map_err(|d| corrupt(&path, d))
     }
 
@@ -281,4 +322,12 @@ impl DiskJournal {
         }
         remove_superseded(&self.dir, &self.manifest);
     }
+}
+
+/// The name of a file in the database directory.
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .expect("data files have names")
+        .to_string_lossy()
+        .into_owned()
 }

@@ -27,6 +27,8 @@ pub(crate) struct DiskJournal {
     pub(super) opts: Options,
     pub(super) wal: Wal,
     pub(super) vec_file: VectorFile,
+    /// The int8 codes file, with `Quantization::Int8`.
+    pub(super) codes_file: Option<VectorFile>,
     pub(super) rows_file: AppendFile,
     pub(super) text: Option<TantivyWriter>,
     /// The last sequence number written to the log.
@@ -80,14 +82,16 @@ impl DiskJournal {
         }
     }
 
-    /// The first of the files the writer appends to (the log, the vector file, the row
-    /// file) that was removed from the directory while open: writes to it would be lost
+    /// The first of the files the writer appends to (the log, the vector and codes files,
+    /// the row file) that was removed from the directory while open: writes to it would be lost
     /// when the process ends.
     pub(crate) fn vanished(&self) -> Option<&std::path::Path> {
         if self.wal.unlinked() {
             Some(self.wal.path())
         } else if unlinked(&self.vec_file.file.file) {
             Some(&self.vec_file.file.path)
+        } else if let Some(c) = self.codes_file.as_ref().filter(|c| unlinked(&c.file.file)) {
+            Some(&c.file.path)
         } else if unlinked(&self.rows_file.file) {
             Some(&self.rows_file.path)
         } else {
@@ -147,6 +151,11 @@ impl DiskJournal {
             for p in inserts {
                 self.vec_file.append(&p.vector)?;
             }
+            if let Some(c) = self.codes_file.as_mut() {
+                for p in inserts {
+                    c.append_code(&p.vector)?;
+                }
+            }
             if let (Some(t), true) = (&self.text, index_text) {
                 for &row in deletes {
                     t.delete(row);
@@ -192,7 +201,8 @@ impl DiskStats {
     /// recovery figures are the caller's to fill in.
     pub(super) fn of_files(dir: &std::path::Path, manifest: &Manifest, wal_bytes: u64) -> Self {
         let size = |name: &str| disk_size(&dir.join(name));
-        let vectors_bytes = size(&manifest.vectors.name);
+        let vectors_bytes =
+            size(&manifest.vectors.name) + manifest.codes.as_ref().map_or(0, |c| size(&c.name));
         let rows_bytes = size(&manifest.rows_file.name) + size(&manifest.live_file.name);
         let graph_bytes = size(&manifest.hnsw.name);
         let text_bytes = manifest.text.as_deref().map_or(0, size);

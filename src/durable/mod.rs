@@ -69,7 +69,7 @@ pub struct DiskStats {
     pub wal_bytes_truncated: u64,
     /// Whether the full-text index was missing or behind and was rebuilt at open.
     pub text_index_rebuilt: bool,
-    /// Size of the vector file.
+    /// Size of the vector file, and of the int8 codes file when there is one.
     pub vectors_bytes: u64,
     /// Size of the row files (ids, texts, metadata, liveness).
     pub rows_bytes: u64,

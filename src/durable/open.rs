@@ -6,7 +6,8 @@
 //! No data file or log byte is changed until the whole database checked out: only then
 //! are the bytes past the checkpoint and the log's bad tail cut, and stray files removed.
 //! (Before that, open may create the empty `wal/` directory, and rebuild the text index,
-//! which is derived data, from the stored texts.)
+//! which is derived data, from the stored texts. After it, a database stored without int8
+//! codes gets its codes file, derived from the vectors, named in a rewritten manifest.)
 //! Damaged data files are a `corrupt` error; the text index is derived data and is
 //! rebuilt from the stored texts when it is missing or does not match the log.
 
@@ -19,7 +20,8 @@ use super::Journal;
 use super::disk::{DiskJournal, remove_superseded};
 use crate::error::{Error, Result};
 use crate::hnsw::Hnsw;
-use crate::options::Options;
+use crate::hnsw::VectorSource;
+use crate::options::{Options, Quantization};
 use crate::state::State;
 use crate::store::file::{AppendFile, corrupt, disk_size, io_err, sync_dir};
 use crate::store::lock::{LOCK, READERS, WriterLock};
@@ -27,7 +29,7 @@ use crate::store::manifest::{
     FORMAT, FORMAT_VERSION, FileRef, MANIFEST, Manifest, WAL_DIR, WAL_FILE, is_ours, remove_strays,
 };
 use crate::store::wal::{Recovery, Wal, WalRecord};
-use crate::store::{MappedVectors, Rows, VectorFile, Vectors};
+use crate::store::{Int8Vectors, MappedVectors, Rows, VectorFile, Vectors};
 use crate::text::{TantivyWriter, Text};
 
 /// A write that leaves the log larger than this triggers a checkpoint.
@@ -137,6 +139,7 @@ fn create(dir: &Path, opts: &Options) -> Result<Manifest> {
         rows_file: FileRef::appended("rows.dat".into(), 0),
         live_file: live,
         hnsw,
+        codes: None,
         text,
     };
     m.write(dir)?;
@@ -182,11 +185,17 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
     let Checkpointed {
         vec_file,
         map,
+        codes,
         rows_file,
         rows,
         hnsw,
     } = load(dir, &manifest, &opts, true)?;
     let rows_n = rows.len();
+    let vectors = Vectors::Mapped(MappedVectors::new(dim, map, rows_n));
+    let (codes_file, codes) = match codes {
+        Some((f, map)) => (Some(f), Some(Int8Vectors::mapped(dim, map, rows_n))),
+        None => (None, None),
+    };
 
     // The log.
     let wal_dir = dir.join(WAL_DIR);
@@ -228,17 +237,25 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
         Some(w) => Some(Text::Tantivy(w.text_index(rows_n as u32)?)),
         None => None,
     };
-    let vectors = Vectors::Mapped(MappedVectors::new(dim, map, rows_n));
-    let state = State::from_stored(rows, vectors, hnsw, text_index)
+    let mut state = State::from_stored(rows, vectors, hnsw, text_index)
         .map_err(|detail| corrupt(&rows_file.path, detail))?
-        .with_codes(&opts);
+        .with_stored_codes(&opts, codes);
 
     // Everything checked out: only now cut what lies past the checkpoint and the last good
     // log record, and remove the files the manifest does not name. (Cutting the vector
     // file while it is mapped is sound: the cut lies past the mapped range; see
     // `MappedVectors`.)
-    let (mut vec_file, mut rows_file, mut wal) = (vec_file, rows_file, wal);
+    let (mut vec_file, mut rows_file, mut wal, mut codes_file) =
+        (vec_file, rows_file, wal, codes_file);
     vec_file.file.cut_extra()?;
+    if let Some(f) = codes_file.as_mut() {
+        f.file.cut_extra()?;
+    }
+    if codes_file.is_none() && opts.quantization == Quantization::Int8 {
+        let (f, c) = store_codes(dir, &mut manifest, &state.vectors)?;
+        codes_file = Some(f);
+        state.codes = Some(c);
+    }
     rows_file.cut_extra()?;
     wal.cut_tail()?;
     remove_superseded(dir, &manifest);
@@ -249,6 +266,7 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
         opts: opts.clone(),
         wal,
         vec_file,
+        codes_file,
         rows_file,
         text,
         last_seq,
@@ -267,11 +285,38 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
     })
 }
 
+/// Writes the int8 codes of every checkpointed row to a new codes file and names it in
+/// the manifest (rewritten at once): for a database stored before codes were, or last
+/// checkpointed without int8 quantisation. Returns the file and the codes, mapped.
+fn store_codes(
+    dir: &Path,
+    manifest: &mut Manifest,
+    vectors: &Vectors,
+) -> Result<(VectorFile, Int8Vectors)> {
+    let dim = manifest.options.dimension;
+    let rows = usize::try_from(manifest.rows).expect("checked by load");
+    // A name no manifest has used for other bytes: each checkpoint names its own.
+    let name = format!("vectors.{}.i8", manifest.checkpoint);
+    let mut f = VectorFile::new(AppendFile::create(dir.join(&name))?);
+    for r in 0..rows {
+        f.append_code(vectors.vector(r as u32))?;
+    }
+    f.sync()?;
+    sync_dir(dir)?;
+    let bytes = f.len();
+    manifest.codes = Some(FileRef::appended(name, bytes));
+    manifest.write(dir)?;
+    let map = f.map(bytes)?;
+    Ok((f, Int8Vectors::mapped(dim, map, rows)))
+}
+
 /// The data files a manifest names, opened and checked: what a writer's and a reader's
 /// open share.
 pub(super) struct Checkpointed {
     pub(super) vec_file: VectorFile,
     pub(super) map: Option<Mmap>,
+    /// The int8 codes file and its map, when stored and `opts` asks for int8.
+    pub(super) codes: Option<(VectorFile, Option<Mmap>)>,
     pub(super) rows_file: AppendFile,
     pub(super) rows: Rows,
     pub(super) hnsw: Hnsw,
@@ -311,6 +356,28 @@ pub(super) fn load(
     )?);
     let map = vec_file.map(manifest.vectors.bytes)?;
 
+    // Int8 codes, when stored and wanted.
+    let codes = match (&manifest.codes, opts.quantization) {
+        (Some(c), Quantization::Int8) => {
+            let want = manifest
+                .rows
+                .checked_mul(Int8Vectors::row_bytes(dim) as u64);
+            if want != Some(c.bytes) {
+                return Err(corrupt(
+                    &dir.join(MANIFEST),
+                    format!(
+                        "{} rows of dimension {dim} do not take {} bytes of int8 codes",
+                        manifest.rows, c.bytes
+                    ),
+                ));
+            }
+            let f = VectorFile::new(open(dir.join(&c.name), c.bytes)?);
+            let map = f.map(c.bytes)?;
+            Some((f, map))
+        }
+        _ => None,
+    };
+
     // Rows and liveness.
     let rows_file = open(dir.join(&manifest.rows_file.name), manifest.rows_file.bytes)?;
     let mut rows = Rows::decode(&rows_file.read_all()?, rows_n)
@@ -337,6 +404,7 @@ pub(super) fn load(
     Ok(Checkpointed {
         vec_file,
         map,
+        codes,
         rows_file,
         rows,
         hnsw,

@@ -25,7 +25,7 @@ use crate::store::file::{corrupt, io_err};
 use crate::store::lock::ReaderLock;
 use crate::store::manifest::{MANIFEST, Manifest, WAL_DIR, WAL_FILE, no_database};
 use crate::store::wal;
-use crate::store::{MappedVectors, Vectors};
+use crate::store::{Int8Vectors, MappedVectors, Vectors};
 use crate::text::{TantivyText, Text};
 
 /// How long a read-only open waits for a full-text index the writer is rebuilding (or
@@ -149,7 +149,11 @@ fn attempt(dir: &Path, manifest_bytes: &[u8]) -> Result<Attempt> {
     let opts = manifest.options.clone();
     let dim = opts.dimension;
     let Checkpointed {
-        map, rows, hnsw, ..
+        map,
+        codes,
+        rows,
+        hnsw,
+        ..
     } = load(dir, &manifest, &opts, false)?;
     let rows_n = rows.len();
     // Tantivy before the log: its commit follows the log's fsync, so the log read next
@@ -175,7 +179,10 @@ fn attempt(dir: &Path, manifest_bytes: &[u8]) -> Result<Attempt> {
     let vectors = Vectors::Mapped(MappedVectors::new(dim, map, rows_n));
     let state = State::from_stored(rows, vectors, hnsw, text.map(|(t, _)| Text::Tantivy(t)))
         .map_err(|detail| corrupt(&dir.join(&manifest.rows_file.name), detail))?
-        .with_codes(&opts);
+        .with_stored_codes(
+            &opts,
+            codes.map(|(_, map)| Int8Vectors::mapped(dim, map, rows_n)),
+        );
     let stats = DiskStats {
         read_only: true,
         last_seq: log.last_seq,

@@ -9,13 +9,15 @@
 //!                      number it covers, row counts, and the data files below
 //!   wal/current.log    the write-ahead log (`wal.rs`)
 //!   vectors.f32        row-major f32 in stored form (`vectors.rs`); append-only
+//!   vectors.i8         with int8 quantisation: each vector's int8 code, scale and squared
+//!                      norm (`vectors.rs`, `Int8Vectors`), row for row; append-only
 //!   rows.dat           per row: id, text, metadata (`rows.rs`); append-only
 //!   live.<c>.bin       liveness bitmap (`rows.rs`), rewritten by checkpoint c
 //!   hnsw.<c>.bin       the HNSW graph's flat bytes (`hnsw/codec.rs`), rewritten by checkpoint c
 //!   tantivy/           the full-text index; its commit payload is the log sequence number
 //! ```
 //!
-//! Compaction writes a new generation of every file (`vectors.<c>.f32`, `rows.<c>.dat`,
+//! Compaction writes a new generation of every file (`vectors.<c>.f32`, `vectors.<c>.i8`, `rows.<c>.dat`,
 //! `tantivy.<c>/`). The manifest is replaced atomically (temporary file, fsync, rename,
 //! fsync of the directory) and last, so a crash at any point leaves the previous
 //! checkpoint intact; files of ours that it does not name are strays, removed at open.
@@ -94,6 +96,11 @@ pub(crate) struct Manifest {
     pub(crate) rows_file: FileRef,
     pub(crate) live_file: FileRef,
     pub(crate) hnsw: FileRef,
+    /// The int8 codes of the vectors, when the database was last checkpointed with
+    /// `Quantization::Int8` (absent in databases written before they were stored: such a
+    /// database gets them at its next writable open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) codes: Option<FileRef>,
     /// The Tantivy directory, when full text is on.
     pub(crate) text: Option<String>,
 }
@@ -107,6 +114,7 @@ impl Manifest {
             self.live_file.name.as_str(),
             self.hnsw.name.as_str(),
         ];
+        v.extend(self.codes.as_ref().map(|c| c.name.as_str()));
         v.extend(self.text.as_deref());
         v
     }
@@ -236,6 +244,7 @@ mod tests {
                 bytes: 99,
                 crc32: Some(8),
             },
+            codes: None,
             text: Some("tantivy".into()),
         }
     }

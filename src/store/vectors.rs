@@ -93,14 +93,22 @@ fn prefetch_vector(v: &[f32]) {
 /// exact squared norm (for L2). A quarter of the f32 bytes, so far more of it stays in
 /// the CPU's caches; searches re-rank their final candidates with the f32 vectors.
 ///
-/// Derived data: built from the f32 vectors when a database is opened or imported, never
-/// stored. Codes depend on nothing but their own vector, and integer dot products are
-/// exact, so every target computes the same distances.
+/// Codes depend on nothing but their own vector, and integer dot products are exact, so
+/// every target computes the same distances. One row is `dim + 8` bytes: the codes, then
+/// the scale and the squared norm (`f32`, little-endian), so a row's distance reads one
+/// contiguous run. In memory they sit in a buffer; natively a database keeps them in
+/// `vectors.i8` (same layout), written as rows are written and memory-mapped at each
+/// checkpoint like `vectors.f32`, so opening a database does not recompute them and only
+/// the rows searches touch are paged in (see [`MappedVectors`] for the invariant the map
+/// relies on).
 pub(crate) struct Int8Vectors {
     dim: usize,
-    codes: Vec<i8>,
-    scales: Vec<f32>,
-    sq_norms: Vec<f32>,
+    /// Natively: the mapped rows `0..mapped`.
+    #[cfg(not(target_arch = "wasm32"))]
+    map: Option<memmap2::Mmap>,
+    mapped: usize,
+    /// Rows from `mapped` on.
+    tail: Vec<u8>,
 }
 
 /// One vector encoded as in [`Int8Vectors`].
@@ -128,16 +136,29 @@ impl Int8Code {
             sq_norm: crate::distance::dot(v, v),
         }
     }
+
+    /// Appends the code's row bytes (see [`Int8Vectors`]) to `out`.
+    pub(crate) fn write_row(&self, out: &mut Vec<u8>) {
+        out.extend(self.codes.iter().map(|&c| c as u8));
+        out.extend_from_slice(&self.scale.to_le_bytes());
+        out.extend_from_slice(&self.sq_norm.to_le_bytes());
+    }
 }
 
 impl Int8Vectors {
-    /// The codes of rows `0..rows` of `vectors`.
+    /// Bytes of one row of dimension `dim`.
+    pub(crate) fn row_bytes(dim: usize) -> usize {
+        dim + 8
+    }
+
+    /// The codes of rows `0..rows` of `vectors`, in memory.
     pub(crate) fn of(dim: usize, rows: u32, vectors: &impl VectorSource) -> Self {
         let mut q = Int8Vectors {
             dim,
-            codes: Vec::with_capacity(rows as usize * dim),
-            scales: Vec::with_capacity(rows as usize),
-            sq_norms: Vec::with_capacity(rows as usize),
+            #[cfg(not(target_arch = "wasm32"))]
+            map: None,
+            mapped: 0,
+            tail: Vec::with_capacity(rows as usize * Self::row_bytes(dim)),
         };
         for r in 0..rows {
             q.push(vectors.vector(r));
@@ -145,46 +166,85 @@ impl Int8Vectors {
         q
     }
 
-    /// Heap bytes: codes, scales and norms.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.codes.capacity() + (self.scales.capacity() + self.sq_norms.capacity()) * 4
+    /// Natively: rows `0..rows`, all in `map` (which holds exactly their bytes).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn mapped(dim: usize, map: Option<memmap2::Mmap>, rows: usize) -> Self {
+        assert_eq!(
+            map.as_ref().map_or(0, |m| m.len()),
+            rows * Self::row_bytes(dim)
+        );
+        Int8Vectors {
+            dim,
+            map,
+            mapped: rows,
+            tail: Vec::new(),
+        }
+    }
+
+    /// Natively: replaces the map by one covering every row, and drops the tail.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn install(&mut self, map: Option<memmap2::Mmap>, rows: usize) {
+        let stride = Self::row_bytes(self.dim);
+        assert_eq!(rows, self.mapped + self.tail.len() / stride);
+        assert_eq!(map.as_ref().map_or(0, |m| m.len()), rows * stride);
+        self.map = map;
+        self.mapped = rows;
+        self.tail = Vec::new();
     }
 
     /// Appends the code of the next row's vector.
     pub(crate) fn push(&mut self, v: &[f32]) {
-        let c = Int8Code::of(v);
-        self.codes.extend_from_slice(&c.codes);
-        self.scales.push(c.scale);
-        self.sq_norms.push(c.sq_norm);
+        Int8Code::of(v).write_row(&mut self.tail);
     }
 
     /// Reserves room for `additional` more rows.
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.codes.reserve(additional * self.dim);
-        self.scales.reserve(additional);
-        self.sq_norms.reserve(additional);
+        self.tail.reserve(additional * Self::row_bytes(self.dim));
     }
 
-    /// The codes of `row`.
-    #[inline]
-    pub(crate) fn codes(&self, row: u32) -> &[i8] {
-        let s = row as usize * self.dim;
-        &self.codes[s..s + self.dim]
+    /// Heap bytes (the rows not mapped).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.tail.capacity()
     }
 
-    #[inline]
-    pub(crate) fn scale(&self, row: u32) -> f32 {
-        self.scales[row as usize]
+    /// Bytes served from the map.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(m) = &self.map {
+            return m.len();
+        }
+        0
     }
 
+    /// The bytes of `row` (see the type's docs).
     #[inline]
-    pub(crate) fn sq_norm(&self, row: u32) -> f32 {
-        self.sq_norms[row as usize]
+    fn row(&self, row: u32) -> &[u8] {
+        let stride = Self::row_bytes(self.dim);
+        let r = row as usize;
+        #[cfg(not(target_arch = "wasm32"))]
+        if r < self.mapped {
+            let map = self.map.as_ref().expect("rows below `mapped` are mapped");
+            return &map[r * stride..(r + 1) * stride];
+        }
+        let s = (r - self.mapped) * stride;
+        &self.tail[s..s + stride]
+    }
+
+    /// The codes, scale and squared norm of `row`, from one lookup.
+    #[inline]
+    pub(crate) fn parts(&self, row: u32) -> (&[i8], f32, f32) {
+        let b = self.row(row);
+        let (codes, rest) = b.split_at(self.dim);
+        // SAFETY: `i8` and `u8` have the same size, alignment and validity (every bit
+        // pattern); the slice borrows `self`.
+        let codes = unsafe { std::slice::from_raw_parts(codes.as_ptr().cast::<i8>(), self.dim) };
+        let f = |i: usize| f32::from_le_bytes([rest[i], rest[i + 1], rest[i + 2], rest[i + 3]]);
+        (codes, f(0), f(4))
     }
 
     #[inline]
     pub(crate) fn prefetch(&self, row: u32) {
-        prefetch(self.codes(row).as_ptr().cast());
+        prefetch(self.row(row).as_ptr().cast());
     }
 }
 
@@ -336,7 +396,8 @@ mod mapped {
         }
     }
 
-    /// `vectors.f32` for writing: appends go through a 512 KiB buffer.
+    /// An append-only file of fixed-size rows for writing (`vectors.f32`, and `vectors.i8`
+    /// of the int8 codes): appends go through a 512 KiB buffer.
     pub(crate) struct VectorFile {
         pub(crate) file: AppendFile,
         buf: Vec<u8>,
@@ -354,6 +415,16 @@ mod mapped {
             for x in v {
                 self.buf.extend_from_slice(&x.to_le_bytes());
             }
+            self.flush_if_full()
+        }
+
+        /// Appends a vector's int8 code row (see [`super::Int8Vectors`]).
+        pub(crate) fn append_code(&mut self, v: &[f32]) -> Result<()> {
+            super::Int8Code::of(v).write_row(&mut self.buf);
+            self.flush_if_full()
+        }
+
+        fn flush_if_full(&mut self) -> Result<()> {
             if self.buf.len() >= VECTOR_BUFFER_BYTES {
                 self.flush()?;
             }

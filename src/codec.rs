@@ -337,18 +337,39 @@ impl<'a> Decoder<'a> {
     }
 
     /// Metadata written by [`Encoder::metadata`]: none, or a JSON object.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn metadata(&mut self, what: &str) -> Decoded<Option<Value>> {
         let at = self.pos;
         match self.opt_str(what)? {
             None => Ok(None),
             Some(s) => match serde_json::from_str::<Value>(s) {
                 Ok(v @ Value::Object(_)) => Ok(Some(v)),
-                _ => Err(DecodeError {
-                    section: self.section.to_owned(),
-                    offset: at,
-                    problem: format!("{what} is not a JSON object"),
-                }),
+                _ => Err(self.not_an_object(at, what)),
             },
+        }
+    }
+
+    /// Metadata as [`Decoder::metadata`] reads it, checked to be a JSON object but left as
+    /// its JSON text (checking builds no value).
+    pub(crate) fn metadata_json(&mut self, what: &str) -> Decoded<Option<&'a str>> {
+        let at = self.pos;
+        match self.opt_str(what)? {
+            None => Ok(None),
+            Some(s)
+                if s.starts_with('{')
+                    && serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok() =>
+            {
+                Ok(Some(s))
+            }
+            Some(_) => Err(self.not_an_object(at, what)),
+        }
+    }
+
+    fn not_an_object(&self, at: usize, what: &str) -> DecodeError {
+        DecodeError {
+            section: self.section.to_owned(),
+            offset: at,
+            problem: format!("{what} is not a JSON object"),
         }
     }
 

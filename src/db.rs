@@ -635,7 +635,7 @@ impl VectorDB {
                 id: id.to_owned(),
                 vector: state.vectors.vector(row).to_vec(),
                 text: state.rows.texts[r].clone(),
-                metadata: state.rows.metadata[r].clone(),
+                metadata: state.rows.metadata(r).cloned(),
             }
         }))
     }

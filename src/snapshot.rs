@@ -59,7 +59,7 @@ fn encode_rows(rows: &Rows, vectors: &Vectors, dim: usize) -> [Vec<u8>; 5] {
         ids.str(&rows.ids[r]);
         vecs.f32s(vectors.vector(r as u32));
         texts.opt_str(rows.texts[r].as_deref());
-        meta.metadata(rows.metadata[r].as_ref());
+        rows.encode_metadata(&mut meta, r);
         live.push(rows.live[r] as u8);
     }
     [
@@ -130,7 +130,7 @@ fn decode_rows(
     for (r, &live_byte) in live_b.iter().enumerate() {
         let id = ids.str("id")?;
         let text = texts.opt_str("text")?.map(str::to_owned);
-        let metadata = meta.metadata("metadata")?;
+        let metadata = meta.metadata_json("metadata")?;
         let is_live = match live_byte {
             0 => false,
             1 => true,
@@ -139,7 +139,7 @@ fn decode_rows(
         if is_live && id.is_empty() {
             return Err(ids.error(format!("live row {r} has an empty id")));
         }
-        out.push(id.to_owned(), text, metadata);
+        out.push_stored(id.to_owned(), text, metadata);
         out.live[r] = is_live;
     }
     ids.finish()?;

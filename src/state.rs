@@ -200,7 +200,7 @@ impl State {
         if self.ids.get(id) == Some(&row) {
             self.ids.remove(id);
         }
-        let (text, _) = self.rows.kill(row);
+        let text = self.rows.kill(row);
         if let (Some(ix), Some(t)) = (self.text.as_mut(), text.as_deref()) {
             ix.remove(row, t)?;
         }
@@ -227,7 +227,7 @@ impl State {
                     id: self.rows.ids[r].clone(),
                     vector: self.vectors.vector(r as u32).to_vec(),
                     text: self.rows.texts[r].clone(),
-                    metadata: self.rows.metadata[r].clone(),
+                    metadata: self.rows.metadata(r).cloned(),
                 });
             }
         }
@@ -373,7 +373,7 @@ impl State {
         let r = row as usize;
         row < self.visible
             && self.rows.live[r]
-            && filter.is_none_or(|f| f.matches(self.rows.metadata[r].as_ref()))
+            && filter.is_none_or(|f| f.matches(self.rows.metadata(r)))
     }
 
     /// Estimated share of live rows that pass `filter`, from an even sample.
@@ -384,7 +384,7 @@ impl State {
         for r in (0..n).step_by(step) {
             if self.rows.live[r] {
                 seen += 1;
-                if filter.matches(self.rows.metadata[r].as_ref()) {
+                if filter.matches(self.rows.metadata(r)) {
                     pass += 1;
                 }
             }
@@ -515,7 +515,7 @@ impl State {
             score: f.score,
             vector_score: f.vector,
             text_score: f.text,
-            metadata: self.rows.metadata[r].clone(),
+            metadata: self.rows.metadata(r).cloned(),
             text: self.rows.texts[r].clone(),
         }
     }

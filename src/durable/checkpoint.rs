@@ -204,11 +204,7 @@ impl DiskJournal {
             if let Some(f) = codes_file.as_mut() {
                 f.append_code(state.vectors.vector(r as u32))?;
             }
-            rows.push(
-                state.rows.ids[r].clone(),
-                state.rows.texts[r].clone(),
-                state.rows.metadata[r].clone(),
-            );
+            rows.push_copy(&state.rows, r);
             rows.encode_row(&mut row_bytes, rows.len() - 1);
         }
         vec_file.sync()?;

@@ -10,6 +10,9 @@
 //! live.<c>.bin    one bit per row, row r at bit r % 8 of byte r / 8; 1 = live
 //! ```
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
 use serde_json::Value;
 
 use crate::codec::{Decoded, Decoder, Encoder};
@@ -29,19 +32,89 @@ pub(crate) struct Row {
 pub(crate) struct Rows {
     pub(crate) ids: Vec<String>,
     pub(crate) texts: Vec<Option<String>>,
-    pub(crate) metadata: Vec<Option<Value>>,
+    metadata: Vec<Metadata>,
     /// Whether each row is live (not tombstoned).
     pub(crate) live: Vec<bool>,
-    /// Heap bytes the rows' own strings and metadata values hold (kept as rows come and
-    /// go, for [`Rows::heap`]).
+    /// Heap bytes the rows' own strings and metadata hold (kept as rows come and go, for
+    /// [`Rows::heap`]), but for metadata parsed since (`parsed`).
     owned: RowsHeap,
+    /// Heap bytes of the metadata values parsed on first use.
+    parsed: AtomicUsize,
 }
 
-/// Rows are equal when they hold the same rows (however their buffers grew).
+/// Rows are equal when they hold the same rows (however their buffers grew, and whether
+/// their metadata was parsed yet).
 impl PartialEq for Rows {
     fn eq(&self, other: &Rows) -> bool {
-        (&self.ids, &self.texts, &self.metadata, &self.live)
-            == (&other.ids, &other.texts, &other.metadata, &other.live)
+        (&self.ids, &self.texts, &self.live) == (&other.ids, &other.texts, &other.live)
+            && (0..self.len()).all(|r| self.metadata(r) == other.metadata(r))
+    }
+}
+
+/// A row's metadata: given as a value (a written document), or kept as the JSON text it
+/// was stored as (a row read from a file or a snapshot) and parsed on first use. A loaded
+/// database so holds a few dozen bytes of text per row instead of a parsed object (an
+/// order of magnitude more) until a filter or a hit reads the row; the text was checked
+/// to be a JSON object when it was read.
+#[derive(Debug, Default, Clone)]
+struct Metadata {
+    /// The stored JSON text; empty when the value was given.
+    json: Box<str>,
+    value: OnceLock<Option<Value>>,
+}
+
+impl Metadata {
+    fn given(v: Option<Value>) -> Self {
+        Metadata {
+            json: Box::default(),
+            value: OnceLock::from(v),
+        }
+    }
+
+    fn stored(json: Option<&str>) -> Self {
+        match json {
+            None => Self::given(None),
+            Some(s) => Metadata {
+                json: s.into(),
+                value: OnceLock::new(),
+            },
+        }
+    }
+
+    /// The value, parsed now if it was not yet (adding its heap bytes to `parsed`).
+    fn get(&self, parsed: &AtomicUsize) -> Option<&Value> {
+        self.value
+            .get_or_init(|| {
+                // Checked to be a JSON object when read (`Decoder::metadata_json`).
+                let v = serde_json::from_str::<Value>(&self.json).ok();
+                parsed.fetch_add(v.as_ref().map_or(0, json_heap_bytes), Relaxed);
+                v
+            })
+            .as_ref()
+    }
+
+    /// Heap bytes of the JSON text and of a value given with the row.
+    fn owned_bytes(&self) -> usize {
+        if self.json.is_empty() {
+            self.value
+                .get()
+                .and_then(Option::as_ref)
+                .map_or(0, json_heap_bytes)
+        } else {
+            self.json.len()
+        }
+    }
+
+    /// Heap bytes of a value parsed from the text.
+    fn parsed_bytes(&self) -> usize {
+        if self.json.is_empty() {
+            0
+        } else {
+            self.value
+                .get()
+                .and_then(Option::as_ref)
+                .map_or(0, json_heap_bytes)
+        }
     }
 }
 
@@ -77,10 +150,6 @@ fn text_heap_bytes(t: &Option<String>) -> usize {
     t.as_ref().map_or(0, String::capacity)
 }
 
-fn metadata_heap_bytes(m: &Option<Value>) -> usize {
-    m.as_ref().map_or(0, json_heap_bytes)
-}
-
 impl Rows {
     pub(crate) fn len(&self) -> usize {
         self.ids.len()
@@ -88,23 +157,62 @@ impl Rows {
 
     /// Appends a live row.
     pub(crate) fn push(&mut self, id: String, text: Option<String>, metadata: Option<Value>) {
+        self.push_row(id, text, Metadata::given(metadata));
+    }
+
+    /// Appends a live row whose metadata is stored JSON text (checked to be an object),
+    /// parsed when first read.
+    pub(crate) fn push_stored(&mut self, id: String, text: Option<String>, json: Option<&str>) {
+        self.push_row(id, text, Metadata::stored(json));
+    }
+
+    /// Appends a live copy of row `r` of `from` (its metadata as it is there, parsed or
+    /// not).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn push_copy(&mut self, from: &Rows, r: usize) {
+        self.push_row(
+            from.ids[r].clone(),
+            from.texts[r].clone(),
+            from.metadata[r].clone(),
+        );
+    }
+
+    fn push_row(&mut self, id: String, text: Option<String>, metadata: Metadata) {
         self.owned.ids += id.capacity();
         self.owned.texts += text_heap_bytes(&text);
-        self.owned.metadata += metadata_heap_bytes(&metadata);
+        self.owned.metadata += metadata.owned_bytes();
+        self.parsed.fetch_add(metadata.parsed_bytes(), Relaxed);
         self.ids.push(id);
         self.texts.push(text);
         self.metadata.push(metadata);
         self.live.push(true);
     }
 
-    /// Tombstones `row`, dropping its text and metadata (returned).
-    pub(crate) fn kill(&mut self, row: u32) -> (Option<String>, Option<Value>) {
+    /// Row `r`'s metadata.
+    pub(crate) fn metadata(&self, r: usize) -> Option<&Value> {
+        self.metadata[r].get(&self.parsed)
+    }
+
+    /// Writes row `r`'s metadata as [`Encoder::metadata`] does (stored text as it is).
+    pub(crate) fn encode_metadata(&self, e: &mut Encoder, r: usize) {
+        let m = &self.metadata[r];
+        if m.json.is_empty() {
+            e.metadata(self.metadata(r));
+        } else {
+            e.opt_str(Some(&m.json));
+        }
+    }
+
+    /// Tombstones `row`, dropping its text (returned) and metadata.
+    pub(crate) fn kill(&mut self, row: u32) -> Option<String> {
         let r = row as usize;
         self.live[r] = false;
-        let (text, metadata) = (self.texts[r].take(), self.metadata[r].take());
+        let text = self.texts[r].take();
+        let metadata = std::mem::take(&mut self.metadata[r]);
         self.owned.texts -= text_heap_bytes(&text);
-        self.owned.metadata -= metadata_heap_bytes(&metadata);
-        (text, metadata)
+        self.owned.metadata -= metadata.owned_bytes();
+        self.parsed.fetch_sub(metadata.parsed_bytes(), Relaxed);
+        text
     }
 
     /// Heap bytes the rows hold, by part (each with its per-row slots; the liveness flags
@@ -116,7 +224,8 @@ impl Rows {
                 + self.live.capacity(),
             texts: self.owned.texts + self.texts.capacity() * std::mem::size_of::<Option<String>>(),
             metadata: self.owned.metadata
-                + self.metadata.capacity() * std::mem::size_of::<Option<Value>>(),
+                + self.parsed.load(Relaxed)
+                + self.metadata.capacity() * std::mem::size_of::<Metadata>(),
         }
     }
 
@@ -126,7 +235,7 @@ impl Rows {
         out.frame(|e| {
             e.str(&self.ids[r]);
             e.opt_str(self.texts[r].as_deref());
-            e.metadata(self.metadata[r].as_ref());
+            self.encode_metadata(e, r);
         })
         .expect("a row (id <= 1 KiB, one text, one metadata object) fits a frame");
     }
@@ -144,6 +253,7 @@ impl Rows {
             metadata: Vec::with_capacity(rows),
             live: Vec::with_capacity(rows),
             owned: RowsHeap::default(),
+            parsed: AtomicUsize::new(0),
         };
         for r in 0..rows {
             let at = d.position();
@@ -152,14 +262,14 @@ impl Rows {
             let row = (|| {
                 let id = b.str("id")?.to_owned();
                 let text = b.opt_str("text")?.map(str::to_owned);
-                let meta = b.metadata("metadata")?;
+                let meta = b.metadata_json("metadata")?;
                 b.finish()?;
                 Ok((id, text, meta))
             })();
             let (id, text, meta) = row.map_err(|e: crate::codec::DecodeError| {
                 d.error(format!("row {r} (at byte {at}): {}", e.problem))
             })?;
-            out.push(id, text, meta);
+            out.push_stored(id, text, meta);
         }
         d.finish()?;
         Ok(out)

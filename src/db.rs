@@ -634,7 +634,7 @@ impl VectorDB {
             Document {
                 id: id.to_owned(),
                 vector: state.vectors.vector(row).to_vec(),
-                text: state.rows.texts[r].clone(),
+                text: state.rows.text(r).map(str::to_owned),
                 metadata: state.rows.metadata(r).cloned(),
             }
         }))

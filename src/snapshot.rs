@@ -58,7 +58,7 @@ fn encode_rows(rows: &Rows, vectors: &Vectors, dim: usize) -> [Vec<u8>; 5] {
     for r in 0..n {
         ids.str(&rows.ids[r]);
         vecs.f32s(vectors.vector(r as u32));
-        texts.opt_str(rows.texts[r].as_deref());
+        texts.opt_str(rows.text(r));
         rows.encode_metadata(&mut meta, r);
         live.push(rows.live[r] as u8);
     }

@@ -74,18 +74,23 @@ pub struct MemoryStats {
     pub graph: u64,
     /// Document ids, the id-to-row map, and the liveness flags.
     pub ids: u64,
-    /// Stored texts.
+    /// Stored texts in the heap: every text of an in-memory database; natively those of
+    /// the rows written since the open (the others are read from `rows_mapped`).
     pub texts: u64,
-    /// Stored metadata (parsed JSON).
+    /// Stored metadata: JSON text, and the values parsed from it so far (a row's metadata
+    /// is parsed when a filter or a hit first reads it).
     pub metadata: u64,
+    /// Natively, the row file (`rows.dat`) as of the open, memory-mapped: the texts and
+    /// metadata of the rows it holds are read from it, paged in as hits and filters touch
+    /// them.
+    pub rows_mapped: u64,
     /// The full-text index: the whole BM25 index in memory, or natively the part not yet
     /// committed to Tantivy.
     pub text_index: u64,
     /// Search buffers: every searching thread keeps a visited mark per row (4 bytes) of
     /// the largest graph it searched; shared by every database in the process.
     pub search_buffers: u64,
-    /// The sum of the heap parts (everything above but `vectors_mapped` and
-    /// `codes_mapped`).
+    /// The sum of the heap parts (everything above but the `*_mapped` ones).
     pub heap_total: u64,
 }
 
@@ -226,7 +231,7 @@ impl State {
                 out.push(Row {
                     id: self.rows.ids[r].clone(),
                     vector: self.vectors.vector(r as u32).to_vec(),
-                    text: self.rows.texts[r].clone(),
+                    text: self.rows.text(r).map(str::to_owned),
                     metadata: self.rows.metadata(r).cloned(),
                 });
             }
@@ -264,7 +269,7 @@ impl State {
         let text = if opts.fulltext {
             let mut ix = Text::Bm25(Bm25Index::new());
             for r in 0..rows.len() {
-                if let (true, Some(t)) = (rows.live[r], rows.texts[r].as_deref()) {
+                if let (true, Some(t)) = (rows.live[r], rows.text(r)) {
                     ix.add(r as u32, t)?;
                 }
             }
@@ -354,6 +359,7 @@ impl State {
             ids: (rows.ids + id_map) as u64,
             texts: rows.texts as u64,
             metadata: rows.metadata as u64,
+            rows_mapped: self.rows.backing_bytes() as u64,
             text_index: self.text.as_ref().map_or(0, Text::heap_bytes) as u64,
             search_buffers: crate::hnsw::scratch_bytes() as u64,
             heap_total: 0,
@@ -516,7 +522,7 @@ impl State {
             vector_score: f.vector,
             text_score: f.text,
             metadata: self.rows.metadata(r).cloned(),
-            text: self.rows.texts[r].clone(),
+            text: self.rows.text(r).map(str::to_owned),
         }
     }
 }

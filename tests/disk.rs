@@ -195,6 +195,14 @@ fn memory_stats_account_for_each_part() {
     let m = db.stats().memory;
     assert_eq!((m.vectors, m.codes), (0, 0), "{m:?}");
     assert_eq!(m.codes_mapped, 2001 * (dim as u64 + 8));
+    // Texts and metadata stay in the mapped row file: the heap holds a slot per row.
+    assert!(m.rows_mapped >= 2001 * 100, "{m:?}");
+    assert!(m.texts <= 2001 * 32 && m.metadata <= 2001 * 64, "{m:?}");
+    let hit = &db.get("document-000007").unwrap().unwrap();
+    assert_eq!(hit.text.as_deref(), doc(7, true).text.as_deref());
+    assert_eq!(hit.metadata, doc(7, true).metadata);
+    // Reading metadata parses it (and counts it) from then on.
+    assert!(db.stats().memory.metadata > m.metadata);
 }
 
 #[test]

@@ -240,15 +240,51 @@ def peak_rss_of(cmd, env):
     return wall, peak
 
 
-def measure(system, d: Path, work: Path, exe, cli):
+def run_capped(cmd, limit, env):
+    """Runs cmd in a fresh memory cgroup limited to `limit` bytes (page cache included,
+    so mapped file pages beyond it must be dropped and read again); returns its JSON line
+    with the cgroup's peak usage, or why it could not run."""
+    v1 = Path("/sys/fs/cgroup/memory")
+    v2 = Path("/sys/fs/cgroup")
+    if (v1 / "memory.limit_in_bytes").exists():
+        cg, limit_file, peak_file = v1 / f"vjson-scale-{os.getpid()}", "memory.limit_in_bytes", \
+            "memory.max_usage_in_bytes"
+    elif "memory" in ((v2 / "cgroup.controllers").read_text() if (v2 / "cgroup.controllers").exists() else ""):
+        cg, limit_file, peak_file = v2 / f"vjson-scale-{os.getpid()}", "memory.max", "memory.peak"
+    else:
+        return {"skipped": "no memory cgroup on this machine"}
+    try:
+        cg.mkdir()
+        (cg / limit_file).write_text(str(limit))
+    except OSError as e:
+        return {"skipped": f"cannot create a memory cgroup: {e}"}
+    try:
+        shell = f'echo $$ > "{cg}/cgroup.procs" && exec "$@"'
+        p = subprocess.run(["sh", "-c", shell, "sh", *map(str, cmd)], stdout=subprocess.PIPE,
+                           env={**os.environ, **env}, text=True)
+        peak = int((cg / peak_file).read_text()) if (cg / peak_file).exists() else 0
+        if p.returncode != 0:
+            return {"failed": p.returncode, "limit": limit, "cgroup_peak": peak}
+        rec = json.loads([l for l in p.stdout.splitlines() if l.startswith("{")][-1])
+        return {**rec, "limit": limit, "cgroup_peak": peak}
+    finally:
+        cg.rmdir()
+
+
+def measure(system, d: Path, work: Path, exe, cli, cap_fraction):
     env = {"RAYON_NUM_THREADS": str(THREADS), "OMP_NUM_THREADS": str(THREADS)}
     idx = work / system
     shutil.rmtree(idx, ignore_errors=True)
     if system == "vjson":
         build, _ = run_json([exe, "ingest", "--data", d, "--db", idx], env)
-        query, _ = run_json([exe, "query", "--data", d, "--db", idx, "--ef",
-                             ",".join(map(str, EFS))], env)
-        return {"build": build, "query": query}
+        query_cmd = [exe, "query", "--data", d, "--db", idx, "--ef", ",".join(map(str, EFS))]
+        query, _ = run_json(query_cmd, env)
+        out = {"build": build, "query": query}
+        if cap_fraction:
+            # Beyond RAM: the same queries in a process whose memory (heap and page cache)
+            # is capped below the size of the vector file.
+            out["capped"] = run_capped(query_cmd, int(cap_fraction * query["vectors_file_bytes"]), env)
+        return out
     if system == "vjson-cli":
         jl = work / "import.jsonl"
         if not jl.exists():
@@ -296,6 +332,29 @@ def markdown(results, when):
                 + (f"{v['p50_ms']:.3f} / {v['p99_ms']:.3f} | {v['recall_at_10']:.3f}, {v['ef']} | "
                    if v else ("below 0.95 at every ef | – | " if q else "– | – | "))
                 + f"{pq('text')} | {pq('hybrid')} | {pq('filtered')} |")
+    capped = [(n, r["vjson"]) for n, r in sorted(results.items(), key=lambda x: int(x[0]))
+              if "capped" in r.get("vjson", {})]
+    if capped:
+        lines += ["", "vjson's queries again in a process whose memory (heap and page cache, a "
+                  "memory cgroup) is capped below the size of the vector file:", "",
+                  "| docs | vector file (MiB) | memory limit (MiB) | peak in the cgroup (MiB) "
+                  "| recall@10 per ef, capped (uncapped) | vector p50 per ef, capped (uncapped) ms "
+                  "| text / hybrid / filtered p50, capped (uncapped) ms |",
+                  "|---:|---:|---:|---:|---|---|---|"]
+        for n, r in capped:
+            c, q = r["capped"], r["query"]
+            if "vector" not in c:
+                lines.append(f"| {int(n):,} | {mib(q['vectors_file_bytes'])} | "
+                             f"{mib(c.get('limit', 0))} | – | {c} | | |")
+                continue
+            rec = ", ".join(f"{a['recall_at_10']:.3f} ({b['recall_at_10']:.3f})"
+                            for a, b in zip(c["vector"], q["vector"]))
+            lat = ", ".join(f"ef {a['ef']}: {a['p50_ms']:.2f} ({b['p50_ms']:.2f})"
+                            for a, b in zip(c["vector"], q["vector"]))
+            other = " / ".join(f"{c[k]['p50_ms']:.2f} ({q[k]['p50_ms']:.2f})"
+                               for k in ("text", "hybrid", "filtered"))
+            lines.append(f"| {int(n):,} | {mib(q['vectors_file_bytes'])} | {mib(c['limit'])} | "
+                         f"{mib(c['cgroup_peak'])} | {rec} | {lat} | {other} |")
     return "\n".join(lines)
 
 
@@ -336,6 +395,10 @@ def main():
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--markdown", default=None)
+    ap.add_argument("--cap-fraction", type=float, default=0.66,
+                    help="memory limit of the capped query run, as a share of the vector file")
+    ap.add_argument("--cap-from", type=int, default=1_000_000,
+                    help="run the capped queries at this size and above")
     a = ap.parse_args()
     ann.ensure_venv()
     if a.worker:
@@ -364,7 +427,8 @@ def main():
         work.mkdir(parents=True, exist_ok=True)
         for s in systems:
             print(f"{n:,} documents: {s}", file=sys.stderr, flush=True)
-            results.setdefault(str(n), {})[s] = measure(s, d, work, exe, cli)
+            cap = a.cap_fraction if n >= a.cap_from else 0
+            results.setdefault(str(n), {})[s] = measure(s, d, work, exe, cli, cap)
             results_path.write_text(json.dumps(results, indent=1))
             shutil.rmtree(work / s, ignore_errors=True)
     table = markdown(results, time.strftime("%Y-%m-%d"))

@@ -29,7 +29,7 @@ use crate::store::manifest::{
     FORMAT, FORMAT_VERSION, FileRef, MANIFEST, Manifest, WAL_DIR, WAL_FILE, is_ours, remove_strays,
 };
 use crate::store::wal::{Recovery, Wal, WalRecord};
-use crate::store::{Int8Vectors, MappedVectors, Rows, VectorFile, Vectors};
+use crate::store::{Int8Vectors, MappedVectors, Rows, VectorFile, Vectors, map_valid};
 use crate::text::{TantivyWriter, Text};
 
 /// A write that leaves the log larger than this triggers a checkpoint.
@@ -380,8 +380,12 @@ pub(super) fn load(
 
     // Rows and liveness.
     let rows_file = open(dir.join(&manifest.rows_file.name), manifest.rows_file.bytes)?;
-    let mut rows = Rows::decode(&rows_file.read_all()?, rows_n)
-        .map_err(|e| e.into_corrupt(&rows_file.path))?;
+    // The rows keep the map: their texts and metadata stay in the file.
+    let mut rows = match map_valid(&rows_file)? {
+        Some(map) => Rows::decode_backed(Box::new(map), rows_n),
+        None => Rows::decode(&[], rows_n),
+    }
+    .map_err(|e| e.into_corrupt(&rows_file.path))?;
     let live_path = dir.join(&manifest.live_file.name);
     let live_rows = rows
         .apply_live(&manifest.live_file.read(dir)?)
@@ -418,7 +422,7 @@ pub(super) fn rebuild_text(tdir: &Path, rows: &Rows, seq: u64) -> Result<Tantivy
     }
     let mut w = TantivyWriter::create(tdir)?;
     for r in 0..rows.len() {
-        if let (true, Some(t)) = (rows.live[r], rows.texts[r].as_deref()) {
+        if let (true, Some(t)) = (rows.live[r], rows.text(r)) {
             w.add(r as u32, t)?;
         }
     }

@@ -5,7 +5,7 @@
 //! what is wrong with which file).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -238,17 +238,6 @@ impl AppendFile {
             .and_then(|()| self.file.sync_data())
             .map_err(|e| io_err("syncing", &self.path, e))
     }
-
-    /// The valid bytes.
-    pub(crate) fn read_all(&self) -> Result<Vec<u8>> {
-        let mut f = File::open(&self.path).map_err(|e| io_err("opening", &self.path, e))?;
-        let mut buf = Vec::with_capacity(self.len as usize);
-        Read::by_ref(&mut f)
-            .take(self.len)
-            .read_to_end(&mut buf)
-            .map_err(|e| io_err("reading", &self.path, e))?;
-        Ok(buf)
-    }
 }
 
 #[cfg(test)]
@@ -265,7 +254,8 @@ mod tests {
         drop(f);
         // Reopened with 5 valid bytes: the rest is cut only on request.
         let mut f = AppendFile::open(path.clone(), 5).unwrap();
-        assert_eq!(f.read_all().unwrap(), b"hello");
+        assert_eq!(f.len, 5);
+        assert_eq!(&fs::read(&path).unwrap()[..5], b"hello");
         assert_eq!(fs::metadata(&path).unwrap().len(), 11);
         f.cut_extra().unwrap();
         assert_eq!(fs::metadata(&path).unwrap().len(), 5);

@@ -25,4 +25,4 @@ pub(crate) mod wal;
 pub(crate) use rows::{Row, Rows};
 pub(crate) use vectors::{Int8Code, Int8Vectors, MemoryVectors, Vectors};
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use vectors::{MappedVectors, VectorFile};
+pub(crate) use vectors::{MappedVectors, VectorFile, map_valid};

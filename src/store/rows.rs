@@ -28,11 +28,17 @@ pub(crate) struct Row {
 }
 
 /// Per-row ids, texts, metadata and liveness.
+///
+/// Texts and metadata read from a file may stay in it: rows decoded from a *backing*
+/// (natively, the memory map of `rows.dat`; [`Rows::decode_backed`]) point into it
+/// instead of copying their strings, so a loaded database's texts take no heap and only
+/// the pages that hits read are paged in. Rows written since own their strings.
 #[derive(Default, Debug)]
 pub(crate) struct Rows {
     pub(crate) ids: Vec<String>,
-    pub(crate) texts: Vec<Option<String>>,
+    texts: Vec<Str>,
     metadata: Vec<Metadata>,
+    backing: Option<Backing>,
     /// Whether each row is live (not tombstoned).
     pub(crate) live: Vec<bool>,
     /// Heap bytes the rows' own strings and metadata hold (kept as rows come and go, for
@@ -42,79 +48,133 @@ pub(crate) struct Rows {
     parsed: AtomicUsize,
 }
 
-/// Rows are equal when they hold the same rows (however their buffers grew, and whether
-/// their metadata was parsed yet).
+/// Rows are equal when they hold the same rows (however their buffers grew, where their
+/// strings live, and whether their metadata was parsed yet).
 impl PartialEq for Rows {
     fn eq(&self, other: &Rows) -> bool {
-        (&self.ids, &self.texts, &self.live) == (&other.ids, &other.texts, &other.live)
-            && (0..self.len()).all(|r| self.metadata(r) == other.metadata(r))
+        (&self.ids, &self.live) == (&other.ids, &other.live)
+            && (0..self.len())
+                .all(|r| self.text(r) == other.text(r) && self.metadata(r) == other.metadata(r))
+    }
+}
+
+/// Bytes that rows point into (see [`Rows`]).
+struct Backing(Box<dyn AsRef<[u8]> + Send + Sync>);
+
+impl std::fmt::Debug for Backing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Backing({} bytes)", (*self.0).as_ref().len())
+    }
+}
+
+/// An optional string of a row: owned, or a range of the backing (checked to be UTF-8
+/// when decoded).
+#[derive(Debug, Default, Clone)]
+enum Str {
+    #[default]
+    None,
+    Owned(Box<str>),
+    At(u64, u32),
+}
+
+impl Str {
+    fn of(s: Option<String>) -> Str {
+        s.map_or(Str::None, |s| Str::Owned(s.into_boxed_str()))
+    }
+
+    fn get<'a>(&'a self, backing: Option<&'a Backing>) -> Option<&'a str> {
+        match self {
+            Str::None => None,
+            Str::Owned(s) => Some(s),
+            Str::At(at, len) => {
+                let bytes = (*backing.expect("rows pointing into a backing have it").0).as_ref();
+                let b = &bytes[*at as usize..*at as usize + *len as usize];
+                // Checked when decoded; the backing does not change.
+                std::str::from_utf8(b).ok()
+            }
+        }
+    }
+
+    fn owned_bytes(&self) -> usize {
+        match self {
+            Str::Owned(s) => s.len(),
+            _ => 0,
+        }
+    }
+
+    fn is_none(&self) -> bool {
+        matches!(self, Str::None)
     }
 }
 
 /// A row's metadata: given as a value (a written document), or kept as the JSON text it
-/// was stored as (a row read from a file or a snapshot) and parsed on first use. A loaded
-/// database so holds a few dozen bytes of text per row instead of a parsed object (an
-/// order of magnitude more) until a filter or a hit reads the row; the text was checked
-/// to be a JSON object when it was read.
+/// was stored as (a row read from a file or a snapshot; owned, or in the backing) and
+/// parsed on first use. A loaded database so holds no parsed object (hundreds of bytes
+/// each) until a filter or a hit reads the row; the text was checked to be a JSON object
+/// when it was read.
 #[derive(Debug, Default, Clone)]
 struct Metadata {
-    /// The stored JSON text; empty when the value was given.
-    json: Box<str>,
+    /// The stored JSON text; `Str::None` when the value was given.
+    json: Str,
     value: OnceLock<Option<Value>>,
 }
 
 impl Metadata {
     fn given(v: Option<Value>) -> Self {
         Metadata {
-            json: Box::default(),
+            json: Str::None,
             value: OnceLock::from(v),
         }
     }
 
-    fn stored(json: Option<&str>) -> Self {
+    fn stored(json: Str) -> Self {
         match json {
-            None => Self::given(None),
-            Some(s) => Metadata {
-                json: s.into(),
+            Str::None => Self::given(None),
+            json => Metadata {
+                json,
                 value: OnceLock::new(),
             },
         }
     }
 
     /// The value, parsed now if it was not yet (adding its heap bytes to `parsed`).
-    fn get(&self, parsed: &AtomicUsize) -> Option<&Value> {
+    fn get<'a>(&'a self, backing: Option<&'a Backing>, parsed: &AtomicUsize) -> Option<&'a Value> {
         self.value
             .get_or_init(|| {
                 // Checked to be a JSON object when read (`Decoder::metadata_json`).
-                let v = serde_json::from_str::<Value>(&self.json).ok();
+                let v = self
+                    .json
+                    .get(backing)
+                    .and_then(|s| serde_json::from_str::<Value>(s).ok());
                 parsed.fetch_add(v.as_ref().map_or(0, json_heap_bytes), Relaxed);
                 v
             })
             .as_ref()
     }
 
-    /// Heap bytes of the JSON text and of a value given with the row.
+    /// Heap bytes of an owned JSON text or of a value given with the row.
     fn owned_bytes(&self) -> usize {
-        if self.json.is_empty() {
-            self.value
-                .get()
-                .and_then(Option::as_ref)
-                .map_or(0, json_heap_bytes)
+        if self.json.is_none() {
+            self.value_bytes()
         } else {
-            self.json.len()
+            self.json.owned_bytes()
         }
     }
 
     /// Heap bytes of a value parsed from the text.
     fn parsed_bytes(&self) -> usize {
-        if self.json.is_empty() {
+        if self.json.is_none() {
             0
         } else {
-            self.value
-                .get()
-                .and_then(Option::as_ref)
-                .map_or(0, json_heap_bytes)
+            self.value_bytes()
         }
+    }
+
+    fn value_bytes(&self) -> usize {
+        self.value
+            .get()
+            .and_then(Option::as_ref)
+            .map_or(0, json_heap_bytes)
     }
 }
 
@@ -146,10 +206,6 @@ pub(crate) fn json_heap_bytes(v: &Value) -> usize {
     }
 }
 
-fn text_heap_bytes(t: &Option<String>) -> usize {
-    t.as_ref().map_or(0, String::capacity)
-}
-
 impl Rows {
     pub(crate) fn len(&self) -> usize {
         self.ids.len()
@@ -157,29 +213,32 @@ impl Rows {
 
     /// Appends a live row.
     pub(crate) fn push(&mut self, id: String, text: Option<String>, metadata: Option<Value>) {
-        self.push_row(id, text, Metadata::given(metadata));
+        self.push_row(id, Str::of(text), Metadata::given(metadata));
     }
 
     /// Appends a live row whose metadata is stored JSON text (checked to be an object),
     /// parsed when first read.
     pub(crate) fn push_stored(&mut self, id: String, text: Option<String>, json: Option<&str>) {
-        self.push_row(id, text, Metadata::stored(json));
+        let json = Str::of(json.map(str::to_owned));
+        self.push_row(id, Str::of(text), Metadata::stored(json));
     }
 
     /// Appends a live copy of row `r` of `from` (its metadata as it is there, parsed or
-    /// not).
+    /// not; its strings owned).
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn push_copy(&mut self, from: &Rows, r: usize) {
-        self.push_row(
-            from.ids[r].clone(),
-            from.texts[r].clone(),
-            from.metadata[r].clone(),
-        );
+        let owned = |s: &Str| Str::of(s.get(from.backing.as_ref()).map(str::to_owned));
+        let m = &from.metadata[r];
+        let metadata = match m.value.get() {
+            Some(v) => Metadata::given(v.clone()),
+            None => Metadata::stored(owned(&m.json)),
+        };
+        self.push_row(from.ids[r].clone(), owned(&from.texts[r]), metadata);
     }
 
-    fn push_row(&mut self, id: String, text: Option<String>, metadata: Metadata) {
+    fn push_row(&mut self, id: String, text: Str, metadata: Metadata) {
         self.owned.ids += id.capacity();
-        self.owned.texts += text_heap_bytes(&text);
+        self.owned.texts += text.owned_bytes();
         self.owned.metadata += metadata.owned_bytes();
         self.parsed.fetch_add(metadata.parsed_bytes(), Relaxed);
         self.ids.push(id);
@@ -188,18 +247,21 @@ impl Rows {
         self.live.push(true);
     }
 
+    /// Row `r`'s text.
+    pub(crate) fn text(&self, r: usize) -> Option<&str> {
+        self.texts[r].get(self.backing.as_ref())
+    }
+
     /// Row `r`'s metadata.
     pub(crate) fn metadata(&self, r: usize) -> Option<&Value> {
-        self.metadata[r].get(&self.parsed)
+        self.metadata[r].get(self.backing.as_ref(), &self.parsed)
     }
 
     /// Writes row `r`'s metadata as [`Encoder::metadata`] does (stored text as it is).
     pub(crate) fn encode_metadata(&self, e: &mut Encoder, r: usize) {
-        let m = &self.metadata[r];
-        if m.json.is_empty() {
-            e.metadata(self.metadata(r));
-        } else {
-            e.opt_str(Some(&m.json));
+        match self.metadata[r].json.get(self.backing.as_ref()) {
+            None => e.metadata(self.metadata(r)),
+            json => e.opt_str(json),
         }
     }
 
@@ -207,12 +269,18 @@ impl Rows {
     pub(crate) fn kill(&mut self, row: u32) -> Option<String> {
         let r = row as usize;
         self.live[r] = false;
-        let text = self.texts[r].take();
+        let text = self.text(r).map(str::to_owned);
+        let t = std::mem::take(&mut self.texts[r]);
         let metadata = std::mem::take(&mut self.metadata[r]);
-        self.owned.texts -= text_heap_bytes(&text);
+        self.owned.texts -= t.owned_bytes();
         self.owned.metadata -= metadata.owned_bytes();
         self.parsed.fetch_sub(metadata.parsed_bytes(), Relaxed);
         text
+    }
+
+    /// Bytes of the backing the rows point into (file-backed when mapped).
+    pub(crate) fn backing_bytes(&self) -> usize {
+        self.backing.as_ref().map_or(0, |b| (*b.0).as_ref().len())
     }
 
     /// Heap bytes the rows hold, by part (each with its per-row slots; the liveness flags
@@ -222,7 +290,7 @@ impl Rows {
             ids: self.owned.ids
                 + self.ids.capacity() * std::mem::size_of::<String>()
                 + self.live.capacity(),
-            texts: self.owned.texts + self.texts.capacity() * std::mem::size_of::<Option<String>>(),
+            texts: self.owned.texts + self.texts.capacity() * std::mem::size_of::<Str>(),
             metadata: self.owned.metadata
                 + self.parsed.load(Relaxed)
                 + self.metadata.capacity() * std::mem::size_of::<Metadata>(),
@@ -234,7 +302,7 @@ impl Rows {
     pub(crate) fn encode_row(&self, out: &mut Encoder, r: usize) {
         out.frame(|e| {
             e.str(&self.ids[r]);
-            e.opt_str(self.texts[r].as_deref());
+            e.opt_str(self.text(r));
             self.encode_metadata(e, r);
         })
         .expect("a row (id <= 1 KiB, one text, one metadata object) fits a frame");
@@ -243,6 +311,30 @@ impl Rows {
     /// Decodes `rows` rows from `rows.dat` bytes (all live; see [`Rows::apply_live`]).
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn decode(bytes: &[u8], rows: usize) -> Decoded<Rows> {
+        Self::decode_from(bytes, rows, false)
+    }
+
+    /// As [`Rows::decode`], from bytes that the rows then keep and point into for their
+    /// texts and metadata (natively, the map of `rows.dat`: see the type's docs).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn decode_backed(
+        backing: Box<dyn AsRef<[u8]> + Send + Sync>,
+        rows: usize,
+    ) -> Decoded<Rows> {
+        let mut out = Self::decode_from((*backing).as_ref(), rows, true)?;
+        out.backing = Some(Backing(backing));
+        Ok(out)
+    }
+
+    fn decode_from(bytes: &[u8], rows: usize, point: bool) -> Decoded<Rows> {
+        let keep = |s: Option<&str>| match s {
+            None => Str::None,
+            Some(s) if point => Str::At(
+                (s.as_ptr() as usize - bytes.as_ptr() as usize) as u64,
+                s.len() as u32,
+            ),
+            Some(s) => Str::Owned(s.into()),
+        };
         let mut d = Decoder::new(bytes, "rows.dat");
         // Each row takes at least 20 bytes (frame header and three string lengths): bound
         // the count before allocating for it.
@@ -251,6 +343,7 @@ impl Rows {
             ids: Vec::with_capacity(rows),
             texts: Vec::with_capacity(rows),
             metadata: Vec::with_capacity(rows),
+            backing: None,
             live: Vec::with_capacity(rows),
             owned: RowsHeap::default(),
             parsed: AtomicUsize::new(0),
@@ -261,15 +354,15 @@ impl Rows {
             let mut b = Decoder::new(body, "rows.dat");
             let row = (|| {
                 let id = b.str("id")?.to_owned();
-                let text = b.opt_str("text")?.map(str::to_owned);
-                let meta = b.metadata_json("metadata")?;
+                let text = keep(b.opt_str("text")?);
+                let meta = keep(b.metadata_json("metadata")?);
                 b.finish()?;
                 Ok((id, text, meta))
             })();
             let (id, text, meta) = row.map_err(|e: crate::codec::DecodeError| {
                 d.error(format!("row {r} (at byte {at}): {}", e.problem))
             })?;
-            out.push_stored(id, text, meta);
+            out.push_row(id, text, Metadata::stored(meta));
         }
         d.finish()?;
         Ok(out)
@@ -342,7 +435,7 @@ mod tests {
         let mut back = Rows::decode(&bytes, 3).unwrap();
         assert_eq!(back.apply_live(&bitmap).unwrap(), 2);
         assert_eq!(back.live, vec![true, false, true]);
-        assert_eq!(back.texts[1], None);
+        assert_eq!(back.text(1), None);
     }
 
     #[test]

@@ -291,7 +291,7 @@ impl VectorSource for MemoryVectors {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use mapped::{MappedVectors, VectorFile};
+pub(crate) use mapped::{MappedVectors, VectorFile, map_valid};
 
 #[cfg(not(target_arch = "wasm32"))]
 mod mapped {
@@ -299,6 +299,24 @@ mod mapped {
 
     use super::super::file::{AppendFile, corrupt, io_err};
     use crate::error::Result;
+
+    /// Maps the valid bytes of an append-only file (`rows.dat` at open, which the rows
+    /// then point into): nothing is copied into the heap, and the kernel may drop the
+    /// pages again. `rows.dat` keeps the invariant stated at [`MappedVectors`] for the
+    /// same reasons: it is only appended to by the one writer, cut only past the length a
+    /// manifest names (so past any mapped range), and replaced, not rewritten, by
+    /// compaction.
+    pub(crate) fn map_valid(file: &AppendFile) -> Result<Option<Mmap>> {
+        if file.len == 0 {
+            return Ok(None);
+        }
+        let len = usize::try_from(file.len)
+            .map_err(|_| corrupt(&file.path, "too large to map on this platform"))?;
+        // SAFETY: the mapped range is not changed while mapped (see above). Read-only.
+        unsafe { MmapOptions::new().len(len).map(&file.file) }
+            .map(Some)
+            .map_err(|e| io_err("mapping", &file.path, e))
+    }
 
     /// Vector bytes gathered before one write to `vectors.f32`.
     pub(crate) const VECTOR_BUFFER_BYTES: usize = 512 * 1024;

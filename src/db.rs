@@ -635,7 +635,7 @@ impl VectorDB {
                 id: id.to_owned(),
                 vector: state.vectors.vector(row).to_vec(),
                 text: state.rows.text(r).map(str::to_owned),
-                metadata: state.rows.metadata(r).cloned(),
+                metadata: state.rows.metadata(r).map(std::borrow::Cow::into_owned),
             }
         }))
     }

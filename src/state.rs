@@ -7,6 +7,7 @@
 //! calls each method under the lock its doc names; the durability layer (`durable/`)
 //! reads it to checkpoint and builds a new one when it compacts.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -78,7 +79,8 @@ pub struct MemoryStats {
     /// the rows written since the open (the others are read from `rows_mapped`).
     pub texts: u64,
     /// Stored metadata: JSON text, and the values parsed from it so far (a row's metadata
-    /// is parsed when a filter or a hit first reads it).
+    /// is parsed when a filter or a hit first reads it, and kept up to 64 MiB of parsed
+    /// values; past that it is parsed on each read).
     pub metadata: u64,
     /// Natively, the row file (`rows.dat`) as of the open, memory-mapped: the texts and
     /// metadata of the rows it holds are read from it, paged in as hits and filters touch
@@ -232,7 +234,7 @@ impl State {
                     id: self.rows.ids[r].clone(),
                     vector: self.vectors.vector(r as u32).to_vec(),
                     text: self.rows.text(r).map(str::to_owned),
-                    metadata: self.rows.metadata(r).cloned(),
+                    metadata: self.rows.metadata(r).map(Cow::into_owned),
                 });
             }
         }
@@ -379,7 +381,7 @@ impl State {
         let r = row as usize;
         row < self.visible
             && self.rows.live[r]
-            && filter.is_none_or(|f| f.matches(self.rows.metadata(r)))
+            && filter.is_none_or(|f| f.matches(self.rows.metadata(r).as_deref()))
     }
 
     /// Estimated share of live rows that pass `filter`, from an even sample.
@@ -390,7 +392,7 @@ impl State {
         for r in (0..n).step_by(step) {
             if self.rows.live[r] {
                 seen += 1;
-                if filter.matches(self.rows.metadata(r)) {
+                if filter.matches(self.rows.metadata(r).as_deref()) {
                     pass += 1;
                 }
             }
@@ -521,7 +523,7 @@ impl State {
             score: f.score,
             vector_score: f.vector,
             text_score: f.text,
-            metadata: self.rows.metadata(r).cloned(),
+            metadata: self.rows.metadata(r).map(Cow::into_owned),
             text: self.rows.text(r).map(str::to_owned),
         }
     }

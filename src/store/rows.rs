@@ -10,6 +10,7 @@
 //! live.<c>.bin    one bit per row, row r at bit r % 8 of byte r / 8; 1 = live
 //! ```
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -57,6 +58,14 @@ impl PartialEq for Rows {
                 .all(|r| self.text(r) == other.text(r) && self.metadata(r) == other.metadata(r))
     }
 }
+
+/// Heap bytes of metadata values parsed from stored text that rows keep (see
+/// [`Rows::metadata`]).
+#[cfg(not(test))]
+pub(crate) const METADATA_CACHE_BYTES: usize = 64 << 20;
+/// Small in unit tests, so that they reach it.
+#[cfg(test)]
+pub(crate) const METADATA_CACHE_BYTES: usize = 4 << 10;
 
 /// Bytes that rows point into (see [`Rows`]).
 struct Backing(Box<dyn AsRef<[u8]> + Send + Sync>);
@@ -137,19 +146,34 @@ impl Metadata {
         }
     }
 
-    /// The value, parsed now if it was not yet (adding its heap bytes to `parsed`).
-    fn get<'a>(&'a self, backing: Option<&'a Backing>, parsed: &AtomicUsize) -> Option<&'a Value> {
+    /// The value: given, or parsed from the text. A parsed value is kept (its heap bytes
+    /// added to `parsed`) while `parsed` is below [`METADATA_CACHE_BYTES`]; past it, each
+    /// read parses anew, so memory stays bounded however many rows filters touch.
+    fn get<'a>(
+        &'a self,
+        backing: Option<&'a Backing>,
+        parsed: &AtomicUsize,
+    ) -> Option<Cow<'a, Value>> {
+        if let Some(v) = self.value.get() {
+            return v.as_ref().map(Cow::Borrowed);
+        }
+        // Checked to be a JSON object when read (`Decoder::metadata_json`).
+        let parse = || {
+            self.json
+                .get(backing)
+                .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        };
+        if parsed.load(Relaxed) >= METADATA_CACHE_BYTES {
+            return parse().map(Cow::Owned);
+        }
         self.value
             .get_or_init(|| {
-                // Checked to be a JSON object when read (`Decoder::metadata_json`).
-                let v = self
-                    .json
-                    .get(backing)
-                    .and_then(|s| serde_json::from_str::<Value>(s).ok());
+                let v = parse();
                 parsed.fetch_add(v.as_ref().map_or(0, json_heap_bytes), Relaxed);
                 v
             })
             .as_ref()
+            .map(Cow::Borrowed)
     }
 
     /// Heap bytes of an owned JSON text or of a value given with the row.
@@ -252,15 +276,17 @@ impl Rows {
         self.texts[r].get(self.backing.as_ref())
     }
 
-    /// Row `r`'s metadata.
-    pub(crate) fn metadata(&self, r: usize) -> Option<&Value> {
+    /// Row `r`'s metadata. Stored metadata is parsed on first read and kept, up to
+    /// [`METADATA_CACHE_BYTES`] of parsed values for all rows; past that it is parsed on
+    /// each read (an owned value).
+    pub(crate) fn metadata(&self, r: usize) -> Option<Cow<'_, Value>> {
         self.metadata[r].get(self.backing.as_ref(), &self.parsed)
     }
 
     /// Writes row `r`'s metadata as [`Encoder::metadata`] does (stored text as it is).
     pub(crate) fn encode_metadata(&self, e: &mut Encoder, r: usize) {
         match self.metadata[r].json.get(self.backing.as_ref()) {
-            None => e.metadata(self.metadata(r)),
+            None => e.metadata(self.metadata(r).as_deref()),
             json => e.opt_str(json),
         }
     }
@@ -436,6 +462,36 @@ mod tests {
         assert_eq!(back.apply_live(&bitmap).unwrap(), 2);
         assert_eq!(back.live, vec![true, false, true]);
         assert_eq!(back.text(1), None);
+    }
+
+    #[test]
+    fn stored_metadata_is_parsed_once_and_kept_up_to_the_budget() {
+        let mut rows = Rows::default();
+        for i in 0..200 {
+            let json = format!(r#"{{"n":{i},"tag":"t{i}","list":[1,2,3]}}"#);
+            rows.push_stored(format!("r{i}"), Some(format!("text {i}")), Some(&json));
+        }
+        let bytes = encode(&rows);
+        let back = Rows::decode_backed(Box::new(bytes), 200).unwrap();
+        assert_eq!(back, rows);
+        // Nothing was parsed by the decode; the equality check above parsed up to the
+        // budget and then parsed on each read without keeping.
+        let kept = back.parsed.load(Relaxed);
+        assert!(
+            kept >= METADATA_CACHE_BYTES && kept < METADATA_CACHE_BYTES + 1024,
+            "{kept}"
+        );
+        assert!(matches!(back.metadata(0), Some(Cow::Borrowed(_))));
+        assert!(matches!(back.metadata(199), Some(Cow::Owned(_))));
+        assert_eq!(back.metadata(199).unwrap()["n"], 199);
+        assert_eq!(back.parsed.load(Relaxed), kept);
+        // Texts and metadata point into the backing: only the slots are on the heap.
+        let heap = back.heap();
+        assert_eq!(
+            heap.texts,
+            back.texts.capacity() * std::mem::size_of::<Str>()
+        );
+        assert_eq!(back.text(150), Some("text 150"));
     }
 
     #[test]

@@ -177,6 +177,18 @@ fn memory_stats_account_for_each_part() {
     db.flush().unwrap();
     let s = db.stats();
     assert_eq!((s.memory.vectors, s.memory.codes), (0, 0), "{:?}", s.memory);
+    // The checkpoint appended the rows to rows.dat: they read their texts and metadata
+    // from its map now, not from the heap.
+    assert!(
+        s.memory.texts <= 2000 * 32 && s.memory.rows_mapped > 0,
+        "{:?}",
+        s.memory
+    );
+    let got = db.get("document-000009").unwrap().unwrap();
+    assert_eq!(
+        (got.text, got.metadata),
+        (doc(9, true).text, doc(9, true).metadata)
+    );
     assert_eq!(s.memory.vectors_mapped, 2000 * dim as u64 * 4);
     assert_eq!(s.memory.codes_mapped, 2000 * (dim as u64 + 8));
     assert_eq!(

@@ -24,7 +24,7 @@ use crate::hnsw::{ExactSpace, Hnsw, VectorSource};
 use crate::state::State;
 use crate::store::file::{AppendFile, corrupt, sync_dir};
 use crate::store::manifest::{FORMAT, FORMAT_VERSION, FileRef, Manifest};
-use crate::store::{Int8Vectors, MappedVectors, Rows, VectorFile, Vectors};
+use crate::store::{Int8Vectors, MappedVectors, Rows, VectorFile, Vectors, map_valid};
 use crate::text::{TantivyWriter, Text};
 
 /// What a checkpoint takes from the state under the read lock.
@@ -40,6 +40,10 @@ pub(crate) struct Captured {
 /// What a checkpoint wrote, for the state to take up under the write lock.
 pub(crate) struct Written {
     map: Option<Mmap>,
+    /// The row file's new map, the first row the checkpoint appended, and where.
+    rows_map: Option<Mmap>,
+    rows_from: usize,
+    rows_base: u64,
     /// The codes file's new map, when there is one.
     codes_map: Option<Option<Mmap>>,
     rows: usize,
@@ -115,7 +119,8 @@ impl DiskJournal {
                 return Err(self.fail(e));
             }
         }
-        self.rows_file.cut_to(self.manifest.rows_file.bytes)?;
+        let (rows_from, rows_base) = (self.manifest.rows as usize, self.manifest.rows_file.bytes);
+        self.rows_file.cut_to(rows_base)?;
         self.rows_file.append(&c.row_bytes)?;
         self.rows_file.sync()?;
         let live_file = FileRef::write(&self.dir, format!("live.{gen_}.bin"), &c.live_bitmap)?;
@@ -157,8 +162,16 @@ impl DiskJournal {
             .as_ref()
             .map(|f| f.map(code_bytes))
             .transpose()?;
+        let rows_map = if rows_from < n {
+            map_valid(&self.rows_file)?
+        } else {
+            None
+        };
         Ok(Written {
             map,
+            rows_map,
+            rows_from,
+            rows_base,
             codes_map,
             rows: n,
             searcher,
@@ -172,6 +185,12 @@ impl DiskJournal {
         }
         if let (Some(map), Some(c)) = (w.codes_map, state.codes.as_mut()) {
             c.install(map, w.rows);
+        }
+        if let Some(map) = w.rows_map {
+            state
+                .rows
+                .adopt(Box::new(map), w.rows_from, w.rows_base)
+                .map_err(|e| e.into_corrupt(&self.rows_file.path))?;
         }
         if let (Some(s), Some(t)) = (w.searcher, state.text.as_mut()) {
             t.committed(s, w.rows as u32)?;
@@ -238,6 +257,13 @@ impl DiskJournal {
         } = f;
         let dim = self.opts.dimension;
         let n = rows.len();
+        // The new state's rows point into the new row file, as after an open, rather than
+        // holding every text and metadata object in the heap.
+        let rows = match map_valid(&rows_file)? {
+            Some(map) => Rows::decode_backed(Box::new(map), n)
+                .map_err(|e| e.into_corrupt(&rows_file.path))?,
+            None => rows,
+        };
         let vectors = Vectors::Mapped(MappedVectors::new(
             dim,
             vec_file.map((n * dim * 4) as u64)?,

@@ -33,7 +33,8 @@ pub(crate) struct Row {
 /// Texts and metadata read from a file may stay in it: rows decoded from a *backing*
 /// (natively, the memory map of `rows.dat`; [`Rows::decode_backed`]) point into it
 /// instead of copying their strings, so a loaded database's texts take no heap and only
-/// the pages that hits read are paged in. Rows written since own their strings.
+/// the pages that hits read are paged in. Rows written since own their strings until a
+/// checkpoint has appended them to the file ([`Rows::adopt`]).
 #[derive(Default, Debug)]
 pub(crate) struct Rows {
     pub(crate) ids: Vec<String>,
@@ -67,12 +68,27 @@ pub(crate) const METADATA_CACHE_BYTES: usize = 64 << 20;
 #[cfg(test)]
 pub(crate) const METADATA_CACHE_BYTES: usize = 4 << 10;
 
-/// Bytes that rows point into (see [`Rows`]).
-struct Backing(Box<dyn AsRef<[u8]> + Send + Sync>);
+/// Bytes that rows can point into (see [`Rows`]): natively the memory map of
+/// `rows.dat` (`store/vectors.rs`), in tests a buffer.
+pub(crate) trait Backed: Send + Sync {
+    fn bytes(&self) -> &[u8];
+    /// Called once the rows were decoded from the bytes (a pass over all of them): a map
+    /// lets the kernel take back the pages that pass touched, so only those that hits and
+    /// filters read later stay resident.
+    fn decoded(&self) {}
+}
+
+impl Backed for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+struct Backing(Box<dyn Backed>);
 
 impl std::fmt::Debug for Backing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Backing({} bytes)", (*self.0).as_ref().len())
+        write!(f, "Backing({} bytes)", self.0.bytes().len())
     }
 }
 
@@ -96,7 +112,10 @@ impl Str {
             Str::None => None,
             Str::Owned(s) => Some(s),
             Str::At(at, len) => {
-                let bytes = (*backing.expect("rows pointing into a backing have it").0).as_ref();
+                let bytes = backing
+                    .expect("rows pointing into a backing have it")
+                    .0
+                    .bytes();
                 let b = &bytes[*at as usize..*at as usize + *len as usize];
                 // Checked when decoded; the backing does not change.
                 std::str::from_utf8(b).ok()
@@ -304,9 +323,44 @@ impl Rows {
         text
     }
 
+    /// Natively after a checkpoint appended rows `first..` to the row file at byte `base`:
+    /// `backing` maps the whole file now, and those rows point into it from here on,
+    /// dropping their own texts and metadata values (parsed again when read) — so a
+    /// database's heap after a checkpoint is what it is after an open.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn adopt(
+        &mut self,
+        backing: Box<dyn Backed>,
+        first: usize,
+        base: u64,
+    ) -> Decoded<()> {
+        let n = self.len();
+        let bytes = backing.bytes();
+        let tail = bytes.get(base as usize..).unwrap_or_default();
+        let written = Self::decode_from(tail, n - first, true)?;
+        let at = |s: &Str| match s {
+            Str::At(at, len) => Str::At(at + base, *len),
+            other => other.clone(),
+        };
+        for (i, r) in (first..n).enumerate() {
+            if !self.live[r] {
+                continue;
+            }
+            let old = std::mem::replace(&mut self.texts[r], at(&written.texts[i]));
+            self.owned.texts -= old.owned_bytes();
+            let m = Metadata::stored(at(&written.metadata[i].json));
+            let old = std::mem::replace(&mut self.metadata[r], m);
+            self.owned.metadata -= old.owned_bytes();
+            self.parsed.fetch_sub(old.parsed_bytes(), Relaxed);
+        }
+        backing.decoded();
+        self.backing = Some(Backing(backing));
+        Ok(())
+    }
+
     /// Bytes of the backing the rows point into (file-backed when mapped).
     pub(crate) fn backing_bytes(&self) -> usize {
-        self.backing.as_ref().map_or(0, |b| (*b.0).as_ref().len())
+        self.backing.as_ref().map_or(0, |b| b.0.bytes().len())
     }
 
     /// Heap bytes the rows hold, by part (each with its per-row slots; the liveness flags
@@ -343,11 +397,9 @@ impl Rows {
     /// As [`Rows::decode`], from bytes that the rows then keep and point into for their
     /// texts and metadata (natively, the map of `rows.dat`: see the type's docs).
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    pub(crate) fn decode_backed(
-        backing: Box<dyn AsRef<[u8]> + Send + Sync>,
-        rows: usize,
-    ) -> Decoded<Rows> {
-        let mut out = Self::decode_from((*backing).as_ref(), rows, true)?;
+    pub(crate) fn decode_backed(backing: Box<dyn Backed>, rows: usize) -> Decoded<Rows> {
+        let mut out = Self::decode_from(backing.bytes(), rows, true)?;
+        backing.decoded();
         out.backing = Some(Backing(backing));
         Ok(out)
     }

@@ -318,6 +318,21 @@ mod mapped {
             .map_err(|e| io_err("mapping", &file.path, e))
     }
 
+    impl crate::store::rows::Backed for Mmap {
+        fn bytes(&self) -> &[u8] {
+            self
+        }
+
+        fn decoded(&self) {
+            // SAFETY: the map is a read-only shared map of a file whose mapped range does
+            // not change (see `map_valid`): dropping its pages only makes the next read
+            // fetch the same bytes from the page cache or the file again.
+            let _ = unsafe { self.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+            // Hits and filters then read rows here and there: no read-ahead.
+            let _ = self.advise(memmap2::Advice::Random);
+        }
+    }
+
     /// Vector bytes gathered before one write to `vectors.f32`.
     pub(crate) const VECTOR_BUFFER_BYTES: usize = 512 * 1024;
 
@@ -479,9 +494,12 @@ mod mapped {
                 .map_err(|_| corrupt(&self.file.path, "too large to map on this platform"))?;
             // SAFETY: mapping is sound as long as the mapped range does not change while
             // mapped: see the invariant at `MappedVectors`. The map is read-only.
-            unsafe { MmapOptions::new().len(len).map(&self.file.file) }
-                .map(Some)
-                .map_err(|e| io_err("mapping", &self.file.path, e))
+            let map = unsafe { MmapOptions::new().len(len).map(&self.file.file) }
+                .map_err(|e| io_err("mapping", &self.file.path, e))?;
+            // Searches read rows scattered over the file: read-ahead would page in (and
+            // keep resident) the neighbours of every row they touch.
+            let _ = map.advise(memmap2::Advice::Random);
+            Ok(Some(map))
         }
     }
 

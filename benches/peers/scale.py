@@ -376,17 +376,18 @@ def plot(results, path: Path):
 
     sizes = sorted(results, key=int)
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
-    for s in SYSTEMS:
+    for i, s in enumerate(SYSTEMS):
         pts = [(int(n), results[n][s]) for n in sizes if s in results[n]]
         if not pts:
             continue
         xs = [p[0] for p in pts]
-        ax[0].plot(xs, [p[1]["build"]["insert_s"] for p in pts], "o-", label=s)
-        ax[1].plot(xs, [p[1]["build"].get("peak_rss", 0) / 2**20 for p in pts], "o-", label=s)
+        style = {"marker": "o", "color": f"C{i}", "label": s}
+        ax[0].plot(xs, [p[1]["build"]["insert_s"] for p in pts], **style)
+        ax[1].plot(xs, [p[1]["build"].get("peak_rss", 0) / 2**20 for p in pts], **style)
         qs = [(x, best_vector(r.get("query", {}))) for x, r in pts]
         qs = [(x, v["p50_ms"]) for x, v in qs if v]
         if qs:
-            ax[2].plot([x for x, _ in qs], [y for _, y in qs], "o-", label=s)
+            ax[2].plot([x for x, _ in qs], [y for _, y in qs], **style)
     for a, t in zip(ax, ["ingest (s)", "peak RSS while ingesting (MiB)",
                          "vector p50 (ms) at recall@10 ≥ 0.95"]):
         a.set_xscale("log")

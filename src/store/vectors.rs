@@ -333,6 +333,17 @@ mod mapped {
         }
     }
 
+    /// Searches read f32 vectors only to re-rank a few rows scattered over the file:
+    /// without read-ahead, only those rows' pages become resident. Set on the map an open
+    /// (or a compaction) makes, not on a checkpoint's: a writer linking new rows reads
+    /// their neighbours' vectors, and fault-around serves those faster. (The int8 codes
+    /// keep the default: graph walks touch most of them.)
+    fn random_access(map: &Option<Mmap>) {
+        if let Some(m) = map {
+            let _ = m.advise(memmap2::Advice::Random);
+        }
+    }
+
     /// Vector bytes gathered before one write to `vectors.f32`.
     pub(crate) const VECTOR_BUFFER_BYTES: usize = 512 * 1024;
 
@@ -364,6 +375,7 @@ mod mapped {
         /// Vectors for `rows` rows, all in `map` (which holds exactly `rows * dim` f32).
         pub(crate) fn new(dim: usize, map: Option<Mmap>, rows: usize) -> Self {
             assert_eq!(map.as_ref().map_or(0, |m| m.len()), rows * dim * 4);
+            random_access(&map);
             MappedVectors {
                 dim,
                 map,
@@ -494,12 +506,9 @@ mod mapped {
                 .map_err(|_| corrupt(&self.file.path, "too large to map on this platform"))?;
             // SAFETY: mapping is sound as long as the mapped range does not change while
             // mapped: see the invariant at `MappedVectors`. The map is read-only.
-            let map = unsafe { MmapOptions::new().len(len).map(&self.file.file) }
-                .map_err(|e| io_err("mapping", &self.file.path, e))?;
-            // Searches read rows scattered over the file: read-ahead would page in (and
-            // keep resident) the neighbours of every row they touch.
-            let _ = map.advise(memmap2::Advice::Random);
-            Ok(Some(map))
+            unsafe { MmapOptions::new().len(len).map(&self.file.file) }
+                .map(Some)
+                .map_err(|e| io_err("mapping", &self.file.path, e))
         }
     }
 

@@ -16,7 +16,7 @@
 use memmap2::Mmap;
 
 use super::disk::{DiskJournal, remove_superseded};
-use super::open::rebuild_text;
+use super::open::{map_rows, rebuild_text};
 use crate::codec::Encoder;
 use crate::distance::Distance;
 use crate::error::Result;
@@ -24,7 +24,7 @@ use crate::hnsw::{ExactSpace, Hnsw, VectorSource};
 use crate::state::State;
 use crate::store::file::{AppendFile, corrupt, sync_dir};
 use crate::store::manifest::{FORMAT, FORMAT_VERSION, FileRef, Manifest};
-use crate::store::{Int8Vectors, MappedVectors, Rows, VectorFile, Vectors, map_valid};
+use crate::store::{Int8Vectors, MappedVectors, VectorFile, Vectors, map_valid};
 use crate::text::{TantivyWriter, Text};
 
 /// What a checkpoint takes from the state under the read lock.
@@ -57,7 +57,8 @@ pub(crate) struct CompactionFiles {
     vec_file: VectorFile,
     codes_file: Option<VectorFile>,
     rows_file: AppendFile,
-    rows: Rows,
+    /// Live rows written.
+    rows: usize,
 }
 
 impl DiskJournal {
@@ -213,7 +214,7 @@ impl DiskJournal {
             )?)),
             None => None,
         };
-        let mut rows = Rows::default();
+        let mut rows = 0;
         let mut row_bytes = Encoder::new();
         for r in 0..state.rows.len() {
             if !state.rows.live[r] {
@@ -223,8 +224,8 @@ impl DiskJournal {
             if let Some(f) = codes_file.as_mut() {
                 f.append_code(state.vectors.vector(r as u32))?;
             }
-            rows.push_copy(&state.rows, r);
-            rows.encode_row(&mut row_bytes, rows.len() - 1);
+            state.rows.encode_row(&mut row_bytes, r);
+            rows += 1;
         }
         vec_file.sync()?;
         if let Some(f) = codes_file.as_mut() {
@@ -256,14 +257,9 @@ impl DiskJournal {
             rows,
         } = f;
         let dim = self.opts.dimension;
-        let n = rows.len();
-        // The new state's rows point into the new row file, as after an open, rather than
-        // holding every text and metadata object in the heap.
-        let rows = match map_valid(&rows_file)? {
-            Some(map) => Rows::decode_backed(Box::new(map), n)
-                .map_err(|e| e.into_corrupt(&rows_file.path))?,
-            None => rows,
-        };
+        let n = rows;
+        // The new state's rows point into the new row file, as after an open.
+        let rows = map_rows(&rows_file, n)?;
         let vectors = Vectors::Mapped(MappedVectors::new(
             dim,
             vec_file.map((n * dim * 4) as u64)?,

@@ -380,12 +380,7 @@ pub(super) fn load(
 
     // Rows and liveness.
     let rows_file = open(dir.join(&manifest.rows_file.name), manifest.rows_file.bytes)?;
-    // The rows keep the map: their texts and metadata stay in the file.
-    let mut rows = match map_valid(&rows_file)? {
-        Some(map) => Rows::decode_backed(Box::new(map), rows_n),
-        None => Rows::decode(&[], rows_n),
-    }
-    .map_err(|e| e.into_corrupt(&rows_file.path))?;
+    let mut rows = map_rows(&rows_file, rows_n)?;
     let live_path = dir.join(&manifest.live_file.name);
     let live_rows = rows
         .apply_live(&manifest.live_file.read(dir)?)
@@ -413,6 +408,16 @@ pub(super) fn load(
         rows,
         hnsw,
     })
+}
+
+/// Decodes the `n` rows of a row file, all live, keeping its map: their texts and
+/// metadata stay in the file.
+pub(super) fn map_rows(rows_file: &AppendFile, n: usize) -> Result<Rows> {
+    match map_valid(rows_file)? {
+        Some(map) => Rows::decode_backed(Box::new(map), n),
+        None => Rows::decode(&[], n),
+    }
+    .map_err(|e| e.into_corrupt(&rows_file.path))
 }
 
 /// Builds a fresh Tantivy index in `tdir` from the live rows' texts, committed as `seq`.

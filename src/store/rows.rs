@@ -266,19 +266,6 @@ impl Rows {
         self.push_row(id, Str::of(text), Metadata::stored(json));
     }
 
-    /// Appends a live copy of row `r` of `from` (its metadata as it is there, parsed or
-    /// not; its strings owned).
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    pub(crate) fn push_copy(&mut self, from: &Rows, r: usize) {
-        let owned = |s: &Str| Str::of(s.get(from.backing.as_ref()).map(str::to_owned));
-        let m = &from.metadata[r];
-        let metadata = match m.value.get() {
-            Some(v) => Metadata::given(v.clone()),
-            None => Metadata::stored(owned(&m.json)),
-        };
-        self.push_row(from.ids[r].clone(), owned(&from.texts[r]), metadata);
-    }
-
     fn push_row(&mut self, id: String, text: Str, metadata: Metadata) {
         self.owned.ids += id.capacity();
         self.owned.texts += text.owned_bytes();

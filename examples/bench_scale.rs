@@ -40,6 +40,10 @@ fn main() -> std::process::ExitCode {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+#[path = "support/f32_rows.rs"]
+mod f32_rows;
+
+#[cfg(not(target_arch = "wasm32"))]
 mod native {
     use std::fs::File;
     use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -99,20 +103,7 @@ mod native {
 
     /// Reads up to `n` rows of `DIM` float32 from `r`.
     fn read_rows(r: &mut impl Read, n: usize) -> Result<Vec<Vec<f32>>, String> {
-        let mut out = Vec::with_capacity(n.min(1 << 16));
-        let mut buf = vec![0u8; DIM * 4];
-        for _ in 0..n {
-            match r.read_exact(&mut buf) {
-                Ok(()) => out.push(
-                    buf.chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect(),
-                ),
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        Ok(out)
+        super::f32_rows::read_rows(r, DIM, n)
     }
 
     /// `(id, text, metadata)` of the next document line.

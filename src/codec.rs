@@ -315,13 +315,20 @@ impl<'a> Decoder<'a> {
             .collect())
     }
 
-    pub(crate) fn opt_str(&mut self, what: &str) -> Decoded<Option<&'a str>> {
+    /// The bytes of an optional string, not checked to be UTF-8.
+    pub(crate) fn opt_bytes(&mut self, what: &str) -> Decoded<Option<&'a [u8]>> {
         let len = self.u32(what)?;
         if len == NONE {
             return Ok(None);
         }
-        let at = self.pos;
-        let bytes = self.take(len as usize, what)?;
+        self.take(len as usize, what).map(Some)
+    }
+
+    pub(crate) fn opt_str(&mut self, what: &str) -> Decoded<Option<&'a str>> {
+        let at = self.pos + 4;
+        let Some(bytes) = self.opt_bytes(what)? else {
+            return Ok(None);
+        };
         std::str::from_utf8(bytes)
             .map(Some)
             .map_err(|_| DecodeError {
@@ -388,7 +395,11 @@ impl<'a> Decoder<'a> {
     }
 
     fn checked_body(&mut self, len: u64, crc: u32, what: &str) -> Decoded<&'a [u8]> {
-        let len = self.count(len, 1, &format!("bytes of {what}"))?;
+        // (`count`'s message, built only when it fails: frames are read by the million.)
+        let len = match usize::try_from(len) {
+            Ok(n) if n <= self.remaining() => n,
+            _ => self.count(len, 1, &format!("bytes of {what}"))?,
+        };
         let at = self.pos;
         let body = self.take(len, what)?;
         if crc32fast::hash(body) != crc {

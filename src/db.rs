@@ -266,14 +266,14 @@ impl VectorDB {
             let g = self.read();
             let mut rows = Vec::with_capacity(rec.deletes.len());
             for id in &rec.deletes {
-                rows.push(*g.ids.get(id).ok_or_else(|| {
+                rows.push(g.row_of(id).ok_or_else(|| {
                     bad(format!("deletes {id:?}, which the data files do not hold"))
                 })?);
             }
             if let Some(p) = rec
                 .inserts
                 .iter()
-                .find(|p| g.ids.get(&p.id).is_some_and(|r| !rows.contains(r)))
+                .find(|p| g.row_of(&p.id).is_some_and(|r| !rows.contains(&r)))
             {
                 return Err(bad(format!("inserts {:?}, which already exists", p.id)));
             }
@@ -475,7 +475,7 @@ impl VectorDB {
         self.writable()?;
         let p = self.prepare(doc)?;
         let mut w = self.writer.lock();
-        if self.read().ids.contains_key(&p.id) {
+        if self.read().row_of(&p.id).is_some() {
             return Err(Error::DuplicateId(p.id));
         }
         self.write(&mut w, Vec::new(), vec![p])
@@ -492,7 +492,7 @@ impl VectorDB {
             let state = self.read();
             prepared
                 .iter()
-                .find(|p| state.ids.contains_key(&p.id))
+                .find(|p| state.row_of(&p.id).is_some())
                 .map(|p| p.id.clone())
         } {
             return Err(Error::DuplicateId(p));
@@ -517,7 +517,7 @@ impl VectorDB {
             let state = self.read();
             prepared
                 .iter()
-                .filter_map(|p| state.ids.get(&p.id).copied())
+                .filter_map(|p| state.row_of(&p.id))
                 .collect()
         };
         self.write(&mut w, old, prepared)
@@ -527,10 +527,9 @@ impl VectorDB {
     pub fn delete(&self, id: &str) -> Result<()> {
         self.writable()?;
         let mut w = self.writer.lock();
-        let row = *self
+        let row = self
             .read()
-            .ids
-            .get(id)
+            .row_of(id)
             .ok_or_else(|| Error::NotFound(id.to_owned()))?;
         self.write(&mut w, vec![row], Vec::new())
     }
@@ -556,7 +555,7 @@ impl VectorDB {
                 let state = self.read();
                 deletes
                     .iter()
-                    .map(|&r| state.rows.ids[r as usize].clone())
+                    .map(|&r| state.rows.id(r as usize).to_owned())
                     .collect()
             };
             let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -629,7 +628,7 @@ impl VectorDB {
     /// Fetches a document by id (its vector as stored: normalised under cosine).
     pub fn get(&self, id: &str) -> Result<Option<Document>> {
         let state = self.read();
-        Ok(state.ids.get(id).map(|&row| {
+        Ok(state.row_of(id).map(|row| {
             let r = row as usize;
             Document {
                 id: id.to_owned(),
@@ -642,16 +641,16 @@ impl VectorDB {
 
     /// True when a live document has this id.
     pub fn contains(&self, id: &str) -> bool {
-        self.read().ids.contains_key(id)
+        self.read().row_of(id).is_some()
     }
 
     /// The ids of all live documents, in insertion order.
     pub fn ids(&self) -> Vec<String> {
         let state = self.read();
-        let mut rows: Vec<u32> = state.ids.values().copied().collect();
+        let mut rows: Vec<u32> = state.ids.rows().collect();
         rows.sort_unstable();
         rows.into_iter()
-            .map(|r| state.rows.ids[r as usize].clone())
+            .map(|r| state.rows.id(r as usize).to_owned())
             .collect()
     }
 

@@ -33,6 +33,14 @@ pub fn rows(data: &[u8]) {
     if let Ok(mut r) = Rows::decode(bytes, rows) {
         let _ = r.apply_live(bitmap);
     }
+    // As an open decodes them: pointing into the bytes, texts and metadata checked only
+    // when read. Every row must read without a panic.
+    if let Ok(mut r) = Rows::decode_backed(Box::new(bytes.to_vec()), rows) {
+        let _ = r.apply_live(bitmap);
+        for i in 0..r.len() {
+            let _ = (r.id(i), r.text(i), r.metadata(i));
+        }
+    }
 }
 
 /// A graph file at open (`hnsw.<c>.bin`): the first byte gives `m`, the next two the row

@@ -56,7 +56,7 @@ fn encode_rows(rows: &Rows, vectors: &Vectors, dim: usize) -> [Vec<u8>; 5] {
     let mut meta = Encoder::new();
     let mut live = Vec::with_capacity(n);
     for r in 0..n {
-        ids.str(&rows.ids[r]);
+        ids.str(rows.id(r));
         vecs.f32s(vectors.vector(r as u32));
         texts.opt_str(rows.text(r));
         rows.encode_metadata(&mut meta, r);
@@ -244,9 +244,9 @@ mod tests {
             })
             .collect();
         let mut s = State::from_rows(opts, &Distance::new(opts.metric), rows, None).unwrap();
+        s.ids.remove_row(&s.rows, 4);
         s.rows.kill(4);
         s.live_rows -= 1;
-        s.ids.remove("doc4");
         s
     }
 

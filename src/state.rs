@@ -9,7 +9,6 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::par::*;
@@ -23,7 +22,7 @@ use crate::filter::Filter;
 use crate::fusion::Fused;
 use crate::hnsw::{Exact, ExactSpace, Hnsw, QueryDist, SearchScratch, Space, VectorSource, tally};
 use crate::options::{Metric, Options, Quantization};
-use crate::store::{Int8Code, Int8Vectors, MemoryVectors, Row, Rows, Vectors};
+use crate::store::{IdIndex, Int8Code, Int8Vectors, MemoryVectors, Row, Rows, Vectors};
 use crate::text::{Analyzed, Bm25Index, Text};
 
 /// The default rule: scan exactly when the filter is estimated to match fewer than this
@@ -102,7 +101,7 @@ pub(crate) struct State {
     /// The compact copy graph searches walk on, with `Quantization::Int8`.
     pub(crate) codes: Option<Int8Vectors>,
     /// Live rows by id.
-    pub(crate) ids: HashMap<String, u32>,
+    pub(crate) ids: IdIndex,
     pub(crate) hnsw: Hnsw,
     pub(crate) text: Option<Text>,
     /// Live rows below `visible`.
@@ -121,7 +120,7 @@ impl State {
                 .then(|| Int8Vectors::of(opts.dimension, 0, &vectors)),
             rows: Rows::default(),
             vectors,
-            ids: HashMap::new(),
+            ids: IdIndex::default(),
             hnsw: Hnsw::new(&opts.hnsw),
             text: opts.fulltext.then(|| Text::Bm25(Bm25Index::new())),
             live_rows: 0,
@@ -192,7 +191,7 @@ impl State {
             ) {
                 ix.add_analyzed(r, a)?;
             }
-            self.ids.insert(self.rows.ids[r as usize].clone(), r);
+            self.ids.insert(&self.rows, r);
         }
         self.live_rows += rows.len();
         self.visible = rows.end;
@@ -203,10 +202,7 @@ impl State {
         if !self.rows.live[row as usize] {
             return Ok(());
         }
-        let id = &self.rows.ids[row as usize];
-        if self.ids.get(id) == Some(&row) {
-            self.ids.remove(id);
-        }
+        self.ids.remove_row(&self.rows, row);
         let text = self.rows.kill(row);
         if let (Some(ix), Some(t)) = (self.text.as_mut(), text.as_deref()) {
             ix.remove(row, t)?;
@@ -231,7 +227,7 @@ impl State {
         for r in 0..self.visible as usize {
             if self.rows.live[r] {
                 out.push(Row {
-                    id: self.rows.ids[r].clone(),
+                    id: self.rows.id(r).to_owned(),
                     vector: self.vectors.vector(r as u32).to_vec(),
                     text: self.rows.text(r).map(str::to_owned),
                     metadata: self.rows.metadata(r).map(Cow::into_owned),
@@ -268,6 +264,7 @@ impl State {
         vectors: Vectors,
         graph: Option<Hnsw>,
     ) -> Result<State> {
+        let ids = IdIndex::build(&rows).map_err(Error::snapshot)?;
         let text = if opts.fulltext {
             let mut ix = Text::Bm25(Bm25Index::new());
             for r in 0..rows.len() {
@@ -290,9 +287,7 @@ impl State {
                 Hnsw::rebuild(&opts.hnsw, rows.len() as u32, &space, &dead)
             }
         };
-        State::from_stored(rows, vectors, hnsw, text)
-            .map(|s| s.with_codes(opts))
-            .map_err(Error::snapshot)
+        Ok(State::from_stored(rows, ids, vectors, hnsw, text).with_codes(opts))
     }
 
     /// Builds (or drops) the compact copy of the vectors `opts.quantization` asks for.
@@ -315,43 +310,37 @@ impl State {
         self
     }
 
-    /// Puts stored parts together, every row published: builds the id map and counts the
-    /// live rows. Two live rows with one id are an error (the message says which id).
+    /// Puts stored parts together, every row published: `ids` indexes the live `rows`
+    /// ([`IdIndex::build`]); marks the dead rows removed from the graph and counts the
+    /// live ones.
     pub(crate) fn from_stored(
         rows: Rows,
+        ids: IdIndex,
         vectors: Vectors,
         mut hnsw: Hnsw,
         text: Option<Text>,
-    ) -> std::result::Result<State, String> {
-        let mut ids = HashMap::with_capacity(rows.len());
-        let mut live_rows = 0;
+    ) -> State {
         for r in 0..rows.len() {
             if !rows.live[r] {
                 hnsw.mark_removed(r as u32);
-                continue;
             }
-            if ids.insert(rows.ids[r].clone(), r as u32).is_some() {
-                return Err(format!("id {:?} appears on two live rows", rows.ids[r]));
-            }
-            live_rows += 1;
         }
-        Ok(State {
+        State {
             visible: rows.len() as u32,
             rows,
             codes: None,
             vectors,
+            live_rows: ids.len(),
             ids,
             hnsw,
             text,
-            live_rows,
-        })
+        }
     }
 
     /// What the state holds in memory, by part.
     pub(crate) fn memory(&self) -> MemoryStats {
         let rows = self.rows.heap();
-        let id_map = self.ids.capacity() * (std::mem::size_of::<(String, u32)>() + 1)
-            + self.ids.keys().map(String::capacity).sum::<usize>();
+        let id_map = self.ids.heap_bytes();
         let mut m = MemoryStats {
             vectors: self.vectors.heap_bytes() as u64,
             vectors_mapped: self.vectors.mapped_bytes() as u64,
@@ -515,11 +504,16 @@ impl State {
         }
     }
 
+    /// The live row holding `id`.
+    pub(crate) fn row_of(&self, id: &str) -> Option<u32> {
+        self.ids.get(&self.rows, id)
+    }
+
     /// The hit for a fused result row.
     pub(crate) fn hit(&self, f: Fused) -> Hit {
         let r = f.row as usize;
         Hit {
-            id: self.rows.ids[r].clone(),
+            id: self.rows.id(r).to_owned(),
             score: f.score,
             vector_score: f.vector,
             text_score: f.text,

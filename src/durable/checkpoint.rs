@@ -16,7 +16,7 @@
 use memmap2::Mmap;
 
 use super::disk::{DiskJournal, remove_superseded};
-use super::open::{map_rows, rebuild_text};
+use super::open::{index_rows, map_rows, rebuild_text};
 use crate::codec::Encoder;
 use crate::distance::Distance;
 use crate::error::Result;
@@ -260,6 +260,7 @@ impl DiskJournal {
         let n = rows;
         // The new state's rows point into the new row file, as after an open.
         let rows = map_rows(&rows_file, n)?;
+        let ids = index_rows(&rows, &rows_file.path)?;
         let vectors = Vectors::Mapped(MappedVectors::new(
             dim,
             vec_file.map((n * dim * 4) as u64)?,
@@ -320,14 +321,12 @@ impl DiskJournal {
             Some(w) => Some(Text::Tantivy(w.text_index(n as u32)?)),
             None => None,
         };
-        let path = rows_file.path.clone();
         self.vec_file = vec_file;
         self.codes_file = codes_file;
         self.rows_file = rows_file;
         self.retired_text = std::mem::replace(&mut self.text, text);
-        State::from_stored(rows, vectors, hnsw, text_index)
-            .map(|s| s.with_stored_codes(&self.opts, codes))
-            .map_err(|d| corrupt(&path, d))
+        Ok(State::from_stored(rows, ids, vectors, hnsw, text_index)
+            .with_stored_codes(&self.opts, codes))
     }
 
     /// After the compacted state was swapped in: closes the old generation's text writer

@@ -29,7 +29,7 @@ use crate::store::manifest::{
     FORMAT, FORMAT_VERSION, FileRef, MANIFEST, Manifest, WAL_DIR, WAL_FILE, is_ours, remove_strays,
 };
 use crate::store::wal::{Recovery, Wal, WalRecord};
-use crate::store::{Int8Vectors, MappedVectors, Rows, VectorFile, Vectors, map_valid};
+use crate::store::{IdIndex, Int8Vectors, MappedVectors, Rows, VectorFile, Vectors, map_valid};
 use crate::text::{TantivyWriter, Text};
 
 /// A write that leaves the log larger than this triggers a checkpoint.
@@ -188,6 +188,7 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
         codes,
         rows_file,
         rows,
+        ids,
         hnsw,
     } = load(dir, &manifest, &opts, true)?;
     let rows_n = rows.len();
@@ -237,9 +238,8 @@ pub(crate) fn open(dir: &Path, given: &Options) -> Result<Opened> {
         Some(w) => Some(Text::Tantivy(w.text_index(rows_n as u32)?)),
         None => None,
     };
-    let mut state = State::from_stored(rows, vectors, hnsw, text_index)
-        .map_err(|detail| corrupt(&rows_file.path, detail))?
-        .with_stored_codes(&opts, codes);
+    let mut state =
+        State::from_stored(rows, ids, vectors, hnsw, text_index).with_stored_codes(&opts, codes);
 
     // Everything checked out: only now cut what lies past the checkpoint and the last good
     // log record, and remove the files the manifest does not name. (Cutting the vector
@@ -319,11 +319,14 @@ pub(super) struct Checkpointed {
     pub(super) codes: Option<(VectorFile, Option<Mmap>)>,
     pub(super) rows_file: AppendFile,
     pub(super) rows: Rows,
+    /// The live rows' ids.
+    pub(super) ids: IdIndex,
     pub(super) hnsw: Hnsw,
 }
 
 /// Opens (for appending when `writable`) and checks the vector, row, liveness and graph
-/// files `manifest` names, and maps the vectors.
+/// files `manifest` names, maps the vectors and indexes the ids. The graph is read on
+/// another thread while the rows are.
 pub(super) fn load(
     dir: &Path,
     manifest: &Manifest,
@@ -378,7 +381,34 @@ pub(super) fn load(
         _ => None,
     };
 
-    // Rows and liveness.
+    // The rows and liveness on this thread, the graph on another.
+    let hnsw_path = dir.join(&manifest.hnsw.name);
+    let (rows, graph) = crate::par::join(
+        || load_rows(dir, manifest, open, rows_n),
+        || -> Result<Hnsw> {
+            let graph = manifest.hnsw.read(dir)?;
+            Hnsw::from_bytes(&graph, &opts.hnsw, rows_n).map_err(|e| e.into_corrupt(&hnsw_path))
+        },
+    );
+    let (rows_file, rows, ids) = rows?;
+    Ok(Checkpointed {
+        vec_file,
+        map,
+        codes,
+        rows_file,
+        rows,
+        ids,
+        hnsw: graph?,
+    })
+}
+
+/// The row file and liveness bitmap `manifest` names, checked, and the live rows' ids.
+fn load_rows(
+    dir: &Path,
+    manifest: &Manifest,
+    open: fn(std::path::PathBuf, u64) -> Result<AppendFile>,
+    rows_n: usize,
+) -> Result<(AppendFile, Rows, IdIndex)> {
     let rows_file = open(dir.join(&manifest.rows_file.name), manifest.rows_file.bytes)?;
     let mut rows = map_rows(&rows_file, rows_n)?;
     let live_path = dir.join(&manifest.live_file.name);
@@ -394,20 +424,16 @@ pub(super) fn load(
             ),
         ));
     }
+    let ids = index_rows(&rows, &rows_file.path)?;
+    Ok((rows_file, rows, ids))
+}
 
-    // Graph.
-    let hnsw_path = dir.join(&manifest.hnsw.name);
-    let graph = manifest.hnsw.read(dir)?;
-    let hnsw =
-        Hnsw::from_bytes(&graph, &opts.hnsw, rows_n).map_err(|e| e.into_corrupt(&hnsw_path))?;
-    Ok(Checkpointed {
-        vec_file,
-        map,
-        codes,
-        rows_file,
-        rows,
-        hnsw,
-    })
+/// Indexes the ids of `rows`, just decoded from `path`, then lets the backing release
+/// the pages the decode touched. Two live rows with one id are a damaged file.
+pub(super) fn index_rows(rows: &Rows, path: &Path) -> Result<IdIndex> {
+    let ids = IdIndex::build(rows).map_err(|detail| corrupt(path, detail));
+    rows.decoded();
+    ids
 }
 
 /// Decodes the `n` rows of a row file, all live, keeping its map: their texts and

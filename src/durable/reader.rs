@@ -152,6 +152,7 @@ fn attempt(dir: &Path, manifest_bytes: &[u8]) -> Result<Attempt> {
         map,
         codes,
         rows,
+        ids,
         hnsw,
         ..
     } = load(dir, &manifest, &opts, false)?;
@@ -177,12 +178,17 @@ fn attempt(dir: &Path, manifest_bytes: &[u8]) -> Result<Attempt> {
         return Ok(Attempt::Retry(None));
     }
     let vectors = Vectors::Mapped(MappedVectors::new(dim, map, rows_n));
-    let state = State::from_stored(rows, vectors, hnsw, text.map(|(t, _)| Text::Tantivy(t)))
-        .map_err(|detail| corrupt(&dir.join(&manifest.rows_file.name), detail))?
-        .with_stored_codes(
-            &opts,
-            codes.map(|(_, map)| Int8Vectors::mapped(dim, map, rows_n)),
-        );
+    let state = State::from_stored(
+        rows,
+        ids,
+        vectors,
+        hnsw,
+        text.map(|(t, _)| Text::Tantivy(t)),
+    )
+    .with_stored_codes(
+        &opts,
+        codes.map(|(_, map)| Int8Vectors::mapped(dim, map, rows_n)),
+    );
     let stats = DiskStats {
         read_only: true,
         last_seq: log.last_seq,

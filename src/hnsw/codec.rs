@@ -12,14 +12,39 @@ use super::{Hnsw, MAX_LEVEL, NONE};
 use crate::codec::{Decoded, Decoder, Encoder};
 use crate::options::HnswParams;
 
-/// Reads `count` u32 link slots.
-fn slots(d: &mut Decoder<'_>, count: u64, what: &str) -> Decoded<Vec<AtomicU32>> {
+/// Reads `count` u32 link slots, lists of `width` slots each (a count, then links), and
+/// checks each list as it is copied (one pass over what can be a hundred megabytes): a
+/// count of at most `width - 1`, and links below `n`.
+fn slots(
+    d: &mut Decoder<'_>,
+    count: u64,
+    width: usize,
+    n: usize,
+    what: &str,
+) -> Decoded<Vec<AtomicU32>> {
     let count = d.count(count, 4, what)?;
     let raw = d.take(count * 4, what)?;
-    Ok(raw
-        .chunks_exact(4)
-        .map(|c| AtomicU32::new(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-        .collect())
+    if count % width != 0 {
+        return Err(d.error(format!("{what}: {count} slots are not lists of {width}")));
+    }
+    let mut out = Vec::with_capacity(count);
+    for list in raw.chunks_exact(width * 4) {
+        let mut slots = list
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let len = slots.next().expect("width >= 1");
+        if len as usize > width - 1 {
+            return Err(d.error(format!("{what} list too long")));
+        }
+        out.push(AtomicU32::new(len));
+        for (i, link) in slots.enumerate() {
+            if i < len as usize && link as usize >= n {
+                return Err(d.error(format!("{what} link out of range")));
+            }
+            out.push(AtomicU32::new(link));
+        }
+    }
+    Ok(out)
 }
 
 impl Hnsw {
@@ -67,6 +92,8 @@ impl Hnsw {
         let layer0 = slots(
             &mut r,
             (n as u64).saturating_mul(1 + h.m0 as u64),
+            1 + h.m0,
+            n,
             "layer 0",
         )?;
         let upper_len = r.u64("upper layer size")?;
@@ -89,25 +116,8 @@ impl Hnsw {
                 "upper layers hold {upper_len} slots but the levels need {need}"
             )));
         }
-        let upper = slots(&mut r, upper_len, "upper layers")?;
+        let upper = slots(&mut r, upper_len, 1 + h.m, n, "upper layer")?;
         r.finish()?;
-        let check = |slots: &[AtomicU32], width: usize, what: &str| -> Decoded<()> {
-            for block in slots.chunks_exact(width) {
-                let count = block[0].load(Relaxed) as usize;
-                if count > width - 1 {
-                    return Err(r.error(format!("{what} list too long")));
-                }
-                if block[1..=count]
-                    .iter()
-                    .any(|a| a.load(Relaxed) as usize >= n)
-                {
-                    return Err(r.error(format!("{what} link out of range")));
-                }
-            }
-            Ok(())
-        };
-        check(&layer0, 1 + h.m0, "layer 0")?;
-        check(&upper, 1 + h.m, "upper layer")?;
         // A link on layer L must lead to a node that exists on layer L: searches read the
         // target's layer-L list, which a lower node does not have.
         for (row, &level) in levels.iter().enumerate() {

@@ -46,22 +46,55 @@ pub(crate) fn write_replace(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> 
         .map_err(|e| io_err("renaming into place", &dst, e))
 }
 
+/// A whole file read by [`read_checked`]: mapped, not copied (a checkpoint's graph is
+/// over a hundred megabytes at a million rows; its decoder copies what it keeps).
+#[derive(Debug)]
+pub(crate) enum Checked {
+    Empty,
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Checked {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Checked::Empty => &[],
+            Checked::Mapped(m) => m,
+        }
+    }
+}
+
 /// Reads the whole file at `path`, which must hold exactly `len` bytes and, with `crc32`,
-/// match it. A missing file is `corrupt`: the manifest names it.
-pub(crate) fn read_checked(path: &Path, len: u64, crc32: Option<u32>) -> Result<Vec<u8>> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
+/// match it. A missing file is `corrupt`: the manifest names it. The file is one a
+/// checkpoint wrote whole under a name of its own ([`write_replace`]), never changed in
+/// place, so it is mapped.
+pub(crate) fn read_checked(path: &Path, len: u64, crc32: Option<u32>) -> Result<Checked> {
+    let file = match File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(corrupt(path, "missing"));
         }
-        Err(e) => return Err(io_err("reading", path, e)),
+        Err(e) => return Err(io_err("opening", path, e)),
     };
-    if bytes.len() as u64 != len {
+    let size = file
+        .metadata()
+        .map_err(|e| io_err("reading the size of", path, e))?
+        .len();
+    if size != len {
         return Err(corrupt(
             path,
-            format!("holds {} bytes but the manifest says {len}", bytes.len()),
+            format!("holds {size} bytes but the manifest says {len}"),
         ));
     }
+    let bytes = if size == 0 {
+        Checked::Empty
+    } else {
+        // SAFETY: read-only, of a file no one changes in place (see above).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_err("mapping", path, e))?;
+        // Read once, front to back.
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Checked::Mapped(map)
+    };
     if crc32.is_some_and(|c| c != crc32fast::hash(&bytes)) {
         return Err(corrupt(path, "fails its CRC check"));
     }
@@ -274,7 +307,7 @@ mod tests {
         sync_dir(dir.path()).unwrap();
         let p = dir.path().join("x.bin");
         let crc = crc32fast::hash(b"abc");
-        assert_eq!(read_checked(&p, 3, Some(crc)).unwrap(), b"abc");
+        assert_eq!(&*read_checked(&p, 3, Some(crc)).unwrap(), b"abc");
         assert_eq!(read_checked(&p, 4, None).unwrap_err().code(), "corrupt");
         assert_eq!(
             read_checked(&p, 3, Some(crc ^ 1)).unwrap_err().code(),

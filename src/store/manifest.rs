@@ -27,7 +27,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::file::{corrupt, io_err, read_checked, sync_dir, write_replace};
+use super::file::{Checked, corrupt, io_err, read_checked, sync_dir, write_replace};
 use super::lock::{LOCK, READERS};
 use crate::error::Result;
 use crate::options::Options;
@@ -73,7 +73,7 @@ impl FileRef {
     }
 
     /// Reads the file, checking its length and CRC.
-    pub(crate) fn read(&self, dir: &Path) -> Result<Vec<u8>> {
+    pub(crate) fn read(&self, dir: &Path) -> Result<Checked> {
         read_checked(&dir.join(&self.name), self.bytes, self.crc32)
     }
 }

@@ -3,6 +3,7 @@
 //! The bottom layer: it imports only the byte codec, the error type, the options and
 //! `hnsw::VectorSource`, never the layers that drive it (`state`, `durable`, `db`).
 //!
+//! - `ids.rs`: [`IdIndex`], from a live document's id to its row;
 //! - `rows.rs`: [`Rows`] (id, text, metadata, liveness per row), [`Row`] (one document
 //!   being written), and the codecs of `rows.dat` and the liveness bitmap;
 //! - `vectors.rs`: [`Vectors`] in memory or memory-mapped, and the vector file;
@@ -13,6 +14,7 @@
 // cfg: the files below need a file system; wasm32 keeps everything in memory.
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod file;
+mod ids;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod lock;
 #[cfg(not(target_arch = "wasm32"))]
@@ -22,6 +24,7 @@ mod vectors;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod wal;
 
+pub(crate) use ids::IdIndex;
 pub(crate) use rows::{Row, Rows};
 pub(crate) use vectors::{Int8Code, Int8Vectors, MemoryVectors, Vectors};
 #[cfg(not(target_arch = "wasm32"))]

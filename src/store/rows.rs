@@ -11,8 +11,9 @@
 //! ```
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{LazyLock, OnceLock};
 
 use serde_json::Value;
 
@@ -37,7 +38,10 @@ pub(crate) struct Row {
 /// checkpoint has appended them to the file ([`Rows::adopt`]).
 #[derive(Default, Debug)]
 pub(crate) struct Rows {
-    pub(crate) ids: Vec<String>,
+    ids: Vec<Str>,
+    /// Each id's [`hash_id`], for the id index: kept so that the index never reads an
+    /// id to place or find a row's entry.
+    id_hashes: Vec<u32>,
     texts: Vec<Str>,
     metadata: Vec<Metadata>,
     backing: Option<Backing>,
@@ -54,10 +58,20 @@ pub(crate) struct Rows {
 /// strings live, and whether their metadata was parsed yet).
 impl PartialEq for Rows {
     fn eq(&self, other: &Rows) -> bool {
-        (&self.ids, &self.live) == (&other.ids, &other.live)
-            && (0..self.len())
-                .all(|r| self.text(r) == other.text(r) && self.metadata(r) == other.metadata(r))
+        self.live == other.live
+            && (0..self.len()).all(|r| {
+                self.id(r) == other.id(r)
+                    && self.text(r) == other.text(r)
+                    && self.metadata(r) == other.metadata(r)
+            })
     }
+}
+
+/// The id index's hash of an id (`ids.rs`). Seeded at random once per process, so that
+/// no one can choose ids that collide.
+pub(crate) fn hash_id(id: &str) -> u32 {
+    static HASHER: LazyLock<hashbrown::DefaultHashBuilder> = LazyLock::new(Default::default);
+    HASHER.hash_one(id) as u32
 }
 
 /// Heap bytes of metadata values parsed from stored text that rows keep (see
@@ -93,7 +107,8 @@ impl std::fmt::Debug for Backing {
 }
 
 /// An optional string of a row: owned, or a range of the backing (checked to be UTF-8
-/// when decoded).
+/// when read: a range that is not reads as no string, which only a file written by
+/// something else than vjson with valid CRCs can hold).
 #[derive(Debug, Default, Clone)]
 enum Str {
     #[default]
@@ -116,8 +131,7 @@ impl Str {
                     .expect("rows pointing into a backing have it")
                     .0
                     .bytes();
-                let b = &bytes[*at as usize..*at as usize + *len as usize];
-                // Checked when decoded; the backing does not change.
+                let b = bytes.get(*at as usize..*at as usize + *len as usize)?;
                 std::str::from_utf8(b).ok()
             }
         }
@@ -176,11 +190,13 @@ impl Metadata {
         if let Some(v) = self.value.get() {
             return v.as_ref().map(Cow::Borrowed);
         }
-        // Checked to be a JSON object when read (`Decoder::metadata_json`).
+        // Stored metadata is a JSON object; anything else (only a file written by
+        // something else than vjson, with valid CRCs, could hold it) reads as none.
         let parse = || {
             self.json
                 .get(backing)
                 .and_then(|s| serde_json::from_str::<Value>(s).ok())
+                .filter(Value::is_object)
         };
         if parsed.load(Relaxed) >= METADATA_CACHE_BYTES {
             return parse().map(Cow::Owned);
@@ -256,25 +272,50 @@ impl Rows {
 
     /// Appends a live row.
     pub(crate) fn push(&mut self, id: String, text: Option<String>, metadata: Option<Value>) {
-        self.push_row(id, Str::of(text), Metadata::given(metadata));
+        let hash = hash_id(&id);
+        self.push_row(
+            Str::of(Some(id)),
+            hash,
+            Str::of(text),
+            Metadata::given(metadata),
+        );
     }
 
     /// Appends a live row whose metadata is stored JSON text (checked to be an object),
     /// parsed when first read.
     pub(crate) fn push_stored(&mut self, id: String, text: Option<String>, json: Option<&str>) {
         let json = Str::of(json.map(str::to_owned));
-        self.push_row(id, Str::of(text), Metadata::stored(json));
+        let hash = hash_id(&id);
+        self.push_row(
+            Str::of(Some(id)),
+            hash,
+            Str::of(text),
+            Metadata::stored(json),
+        );
     }
 
-    fn push_row(&mut self, id: String, text: Str, metadata: Metadata) {
-        self.owned.ids += id.capacity();
+    fn push_row(&mut self, id: Str, hash: u32, text: Str, metadata: Metadata) {
+        self.owned.ids += id.owned_bytes();
         self.owned.texts += text.owned_bytes();
         self.owned.metadata += metadata.owned_bytes();
         self.parsed.fetch_add(metadata.parsed_bytes(), Relaxed);
         self.ids.push(id);
+        self.id_hashes.push(hash);
         self.texts.push(text);
         self.metadata.push(metadata);
         self.live.push(true);
+    }
+
+    /// Row `r`'s id (kept for dead rows too).
+    pub(crate) fn id(&self, r: usize) -> &str {
+        self.ids[r]
+            .get(self.backing.as_ref())
+            .expect("every row has an id")
+    }
+
+    /// [`hash_id`] of row `r`'s id.
+    pub(crate) fn id_hash(&self, r: usize) -> u32 {
+        self.id_hashes[r]
     }
 
     /// Row `r`'s text.
@@ -312,7 +353,7 @@ impl Rows {
 
     /// Natively after a checkpoint appended rows `first..` to the row file at byte `base`:
     /// `backing` maps the whole file now, and those rows point into it from here on,
-    /// dropping their own texts and metadata values (parsed again when read) — so a
+    /// dropping their own ids, texts and metadata values (parsed again when read) — so a
     /// database's heap after a checkpoint is what it is after an open.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn adopt(
@@ -330,6 +371,8 @@ impl Rows {
             other => other.clone(),
         };
         for (i, r) in (first..n).enumerate() {
+            let old = std::mem::replace(&mut self.ids[r], at(&written.ids[i]));
+            self.owned.ids -= old.owned_bytes();
             if !self.live[r] {
                 continue;
             }
@@ -355,7 +398,8 @@ impl Rows {
     pub(crate) fn heap(&self) -> RowsHeap {
         RowsHeap {
             ids: self.owned.ids
-                + self.ids.capacity() * std::mem::size_of::<String>()
+                + self.ids.capacity() * std::mem::size_of::<Str>()
+                + self.id_hashes.capacity() * 4
                 + self.live.capacity(),
             texts: self.owned.texts + self.texts.capacity() * std::mem::size_of::<Str>(),
             metadata: self.owned.metadata
@@ -368,7 +412,7 @@ impl Rows {
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn encode_row(&self, out: &mut Encoder, r: usize) {
         out.frame(|e| {
-            e.str(&self.ids[r]);
+            e.str(self.id(r));
             e.opt_str(self.text(r));
             self.encode_metadata(e, r);
         })
@@ -382,22 +426,38 @@ impl Rows {
     }
 
     /// As [`Rows::decode`], from bytes that the rows then keep and point into for their
-    /// texts and metadata (natively, the map of `rows.dat`: see the type's docs).
+    /// ids, texts and metadata (natively, the map of `rows.dat`: see the type's docs).
+    /// Once the caller has read what it needs of every row (the id index), it calls
+    /// [`Rows::decoded`].
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn decode_backed(backing: Box<dyn Backed>, rows: usize) -> Decoded<Rows> {
         let mut out = Self::decode_from(backing.bytes(), rows, true)?;
-        backing.decoded();
         out.backing = Some(Backing(backing));
         Ok(out)
     }
 
+    /// Tells the backing that the pass over every row is over (see [`Backed::decoded`]).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn decoded(&self) {
+        if let Some(b) = &self.backing {
+            b.0.decoded();
+        }
+    }
+
+    /// Decodes rows; with `point`, their strings point into `bytes` (see [`Str::At`]),
+    /// and texts and metadata are not checked here beyond their frame's CRC, but when
+    /// read (each read checks the bytes it reads: so an open does not pass over every
+    /// text twice).
     fn decode_from(bytes: &[u8], rows: usize, point: bool) -> Decoded<Rows> {
-        let keep = |s: Option<&str>| match s {
-            None => Str::None,
-            Some(s) if point => Str::At(
+        let range = |s: &[u8]| {
+            Str::At(
                 (s.as_ptr() as usize - bytes.as_ptr() as usize) as u64,
                 s.len() as u32,
-            ),
+            )
+        };
+        let keep = |s: Option<&str>| match s {
+            None => Str::None,
+            Some(s) if point => range(s.as_bytes()),
             Some(s) => Str::Owned(s.into()),
         };
         let mut d = Decoder::new(bytes, "rows.dat");
@@ -406,6 +466,7 @@ impl Rows {
         let rows = d.count(rows as u64, 20, "rows")?;
         let mut out = Rows {
             ids: Vec::with_capacity(rows),
+            id_hashes: Vec::with_capacity(rows),
             texts: Vec::with_capacity(rows),
             metadata: Vec::with_capacity(rows),
             backing: None,
@@ -415,19 +476,28 @@ impl Rows {
         };
         for r in 0..rows {
             let at = d.position();
-            let body = d.frame(&format!("row {r}"))?;
+            let body = d.frame("row").map_err(|mut e| {
+                e.problem = format!("row {r}: {}", e.problem);
+                e
+            })?;
             let mut b = Decoder::new(body, "rows.dat");
             let row = (|| {
-                let id = b.str("id")?.to_owned();
-                let text = keep(b.opt_str("text")?);
-                let meta = keep(b.metadata_json("metadata")?);
+                let id = b.str("id")?;
+                let hash = hash_id(id);
+                let id = keep(Some(id));
+                let (text, meta) = if point {
+                    let text = b.opt_bytes("text")?.map_or(Str::None, range);
+                    (text, b.opt_bytes("metadata")?.map_or(Str::None, range))
+                } else {
+                    (keep(b.opt_str("text")?), keep(b.metadata_json("metadata")?))
+                };
                 b.finish()?;
-                Ok((id, text, meta))
+                Ok((id, hash, text, meta))
             })();
-            let (id, text, meta) = row.map_err(|e: crate::codec::DecodeError| {
+            let (id, hash, text, meta) = row.map_err(|e: crate::codec::DecodeError| {
                 d.error(format!("row {r} (at byte {at}): {}", e.problem))
             })?;
-            out.push_row(id, text, Metadata::stored(meta));
+            out.push_row(id, hash, text, Metadata::stored(meta));
         }
         d.finish()?;
         Ok(out)
@@ -531,6 +601,38 @@ mod tests {
             back.texts.capacity() * std::mem::size_of::<Str>()
         );
         assert_eq!(back.text(150), Some("text 150"));
+    }
+
+    #[test]
+    fn backed_rows_check_texts_and_metadata_when_read() {
+        // CRCs that hold over a text that is not UTF-8 and metadata that is not an
+        // object (no vjson writer makes them): a plain decode refuses the row; rows that
+        // point into the bytes read them as none.
+        let mut e = Encoder::new();
+        e.frame(|e| {
+            e.str("a");
+            e.u32(2);
+            e.bytes(&[0xff, 0xfe]);
+            e.opt_str(Some("[1]"));
+        })
+        .unwrap();
+        let bytes = e.into_bytes();
+        assert!(Rows::decode(&bytes, 1).is_err());
+        let rows = Rows::decode_backed(Box::new(bytes), 1).unwrap();
+        assert_eq!(rows.id(0), "a");
+        assert_eq!(rows.text(0), None);
+        assert_eq!(rows.metadata(0), None);
+        // A damaged id is refused either way: every row must have one.
+        let mut e = Encoder::new();
+        e.frame(|e| {
+            e.u32(1);
+            e.bytes(&[0xff]);
+            e.opt_str(None);
+            e.opt_str(None);
+        })
+        .unwrap();
+        let bytes = e.into_bytes();
+        assert!(Rows::decode_backed(Box::new(bytes), 1).is_err());
     }
 
     #[test]

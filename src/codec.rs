@@ -159,6 +159,11 @@ impl Encoder {
     }
 }
 
+/// True when `s` is a JSON object (checked without building a value).
+pub(crate) fn is_json_object(s: &str) -> bool {
+    s.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok()
+}
+
 /// Writes `v` as compact JSON, as `serde_json` does (keys in the map's order, the same
 /// string escapes), except that floating-point numbers are written by the standard
 /// library's shortest round-trip formatting (`{:?}`): digits that read back as the same
@@ -362,12 +367,7 @@ impl<'a> Decoder<'a> {
         let at = self.pos;
         match self.opt_str(what)? {
             None => Ok(None),
-            Some(s)
-                if s.starts_with('{')
-                    && serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok() =>
-            {
-                Ok(Some(s))
-            }
+            Some(s) if is_json_object(s) => Ok(Some(s)),
             Some(_) => Err(self.not_an_object(at, what)),
         }
     }

@@ -37,6 +37,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "fault",
             "options",
             "distance",
+            "par",
             "hnsw::VectorSource",
         ],
     ),
@@ -56,7 +57,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "durable",
         &[
-            "state", "store", "hnsw", "text", "codec", "error", "options", "distance",
+            "state", "store", "hnsw", "text", "codec", "error", "options", "distance", "par",
         ],
     ),
     ("dataset", &["document", "error"]),

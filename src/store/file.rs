@@ -89,11 +89,7 @@ pub(crate) fn read_checked(path: &Path, len: u64, crc32: Option<u32>) -> Result<
     let bytes = if size == 0 {
         Checked::Empty
     } else {
-        // SAFETY: read-only, of a file no one changes in place (see above).
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_err("mapping", path, e))?;
-        // Read once, front to back.
-        let _ = map.advise(memmap2::Advice::Sequential);
-        Checked::Mapped(map)
+        Checked::Mapped(super::map_whole(&file, path)?)
     };
     if crc32.is_some_and(|c| c != crc32fast::hash(&bytes)) {
         return Err(corrupt(path, "fails its CRC check"));

@@ -28,4 +28,4 @@ pub(crate) use ids::IdIndex;
 pub(crate) use rows::{Row, Rows};
 pub(crate) use vectors::{Int8Code, Int8Vectors, MemoryVectors, Vectors};
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use vectors::{MappedVectors, VectorFile, map_valid};
+pub(crate) use vectors::{MappedVectors, VectorFile, map_valid, map_whole};

@@ -17,7 +17,7 @@ use std::sync::{LazyLock, OnceLock};
 
 use serde_json::Value;
 
-use crate::codec::{Decoded, Decoder, Encoder};
+use crate::codec::{Decoded, Decoder, Encoder, is_json_object};
 
 /// One document as it is written: validated, its vector in stored form (normalised under
 /// cosine). What a write logs and appends.
@@ -31,28 +31,37 @@ pub(crate) struct Row {
 
 /// Per-row ids, texts, metadata and liveness.
 ///
-/// Texts and metadata read from a file may stay in it: rows decoded from a *backing*
-/// (natively, the memory map of `rows.dat`; [`Rows::decode_backed`]) point into it
-/// instead of copying their strings, so a loaded database's texts take no heap and only
-/// the pages that hits read are paged in. Rows written since own their strings until a
-/// checkpoint has appended them to the file ([`Rows::adopt`]).
+/// Rows read from a file stay in it: rows decoded from a *backing* (natively, the memory
+/// map of `rows.dat`; [`Rows::decode_backed`]) keep only where each row's frame starts
+/// (8 bytes), and read its id, text and metadata from the frame when asked. So a loaded
+/// database's rows take a few bytes each on the heap, an open allocates little, and only
+/// the pages that hits and filters read are paged in. Rows written since own their
+/// strings until a checkpoint has appended them to the file ([`Rows::adopt`]); so do
+/// all rows of a database in memory or loaded from a snapshot.
 #[derive(Default, Debug)]
 pub(crate) struct Rows {
-    ids: Vec<Str>,
+    /// Rows `0..stored.len()`: the offset of each one's frame in the backing.
+    stored: Vec<u64>,
+    /// Rows `stored.len()..`: their own strings.
+    owned: Vec<OwnedRow>,
     /// Each id's [`hash_id`], for the id index: kept so that the index never reads an
     /// id to place or find a row's entry.
     id_hashes: Vec<u32>,
-    texts: Vec<Str>,
-    metadata: Vec<Metadata>,
     backing: Option<Backing>,
+    /// Stored rows' metadata values, parsed on first read (the slots allocated on the
+    /// first read of any).
+    parsed: OnceLock<Box<[ParsedSlot]>>,
     /// Whether each row is live (not tombstoned).
     pub(crate) live: Vec<bool>,
-    /// Heap bytes the rows' own strings and metadata hold (kept as rows come and go, for
-    /// [`Rows::heap`]), but for metadata parsed since (`parsed`).
-    owned: RowsHeap,
+    /// Heap bytes the owned rows' strings and metadata hold (kept as rows come and go,
+    /// for [`Rows::heap`]), but for metadata parsed since (`parsed_bytes`).
+    owned_bytes: RowsHeap,
     /// Heap bytes of the metadata values parsed on first use.
-    parsed: AtomicUsize,
+    parsed_bytes: AtomicUsize,
 }
+
+/// A stored row's metadata value, once parsed (16 bytes while empty).
+type ParsedSlot = OnceLock<Option<Box<Value>>>;
 
 /// Rows are equal when they hold the same rows (however their buffers grew, where their
 /// strings live, and whether their metadata was parsed yet).
@@ -106,134 +115,93 @@ impl std::fmt::Debug for Backing {
     }
 }
 
-/// An optional string of a row: owned, or a range of the backing (checked to be UTF-8
-/// when read: a range that is not reads as no string, which only a file written by
-/// something else than vjson with valid CRCs can hold).
-#[derive(Debug, Default, Clone)]
-enum Str {
-    #[default]
-    None,
-    Owned(Box<str>),
-    At(u64, u32),
+/// A row written since the last checkpoint (or of a database without files).
+#[derive(Debug)]
+struct OwnedRow {
+    id: Box<str>,
+    text: Option<Box<str>>,
+    metadata: Metadata,
 }
 
-impl Str {
-    fn of(s: Option<String>) -> Str {
-        s.map_or(Str::None, |s| Str::Owned(s.into_boxed_str()))
-    }
-
-    fn get<'a>(&'a self, backing: Option<&'a Backing>) -> Option<&'a str> {
-        match self {
-            Str::None => None,
-            Str::Owned(s) => Some(s),
-            Str::At(at, len) => {
-                let bytes = backing
-                    .expect("rows pointing into a backing have it")
-                    .0
-                    .bytes();
-                let b = bytes.get(*at as usize..*at as usize + *len as usize)?;
-                std::str::from_utf8(b).ok()
-            }
-        }
-    }
-
-    fn owned_bytes(&self) -> usize {
-        match self {
-            Str::Owned(s) => s.len(),
-            _ => 0,
-        }
-    }
-
-    fn is_none(&self) -> bool {
-        matches!(self, Str::None)
-    }
+/// An owned row's metadata: given as a value (a written document), or kept as the JSON
+/// text it was stored as (a row read from a snapshot) and parsed on first use.
+#[derive(Debug)]
+enum Metadata {
+    Given(Option<Value>),
+    Json(Box<str>, OnceLock<Option<Value>>),
 }
 
-/// A row's metadata: given as a value (a written document), or kept as the JSON text it
-/// was stored as (a row read from a file or a snapshot; owned, or in the backing) and
-/// parsed on first use. A loaded database so holds no parsed object (hundreds of bytes
-/// each) until a filter or a hit reads the row; the text was checked to be a JSON object
-/// when it was read.
-#[derive(Debug, Default, Clone)]
-struct Metadata {
-    /// The stored JSON text; `Str::None` when the value was given.
-    json: Str,
-    value: OnceLock<Option<Value>>,
+/// The fields of a stored row's frame body, as bytes (the decode checked the id to be
+/// UTF-8 and the frame's CRC; texts and metadata are checked when read).
+struct Fields<'a> {
+    id: &'a [u8],
+    text: Option<&'a [u8]>,
+    metadata: Option<&'a [u8]>,
 }
 
-impl Metadata {
-    fn given(v: Option<Value>) -> Self {
-        Metadata {
-            json: Str::None,
-            value: OnceLock::from(v),
-        }
-    }
+/// Reads the fields of a frame body: `body = id | text | metadata`.
+fn fields(body: &[u8]) -> Decoded<Fields<'_>> {
+    let mut b = Decoder::new(body, "rows.dat");
+    let id = b.opt_bytes("id")?.ok_or_else(|| b.error("id is missing"))?;
+    let text = b.opt_bytes("text")?;
+    let metadata = b.opt_bytes("metadata")?;
+    b.finish()?;
+    Ok(Fields { id, text, metadata })
+}
 
-    fn stored(json: Str) -> Self {
-        match json {
-            Str::None => Self::given(None),
-            json => Metadata {
-                json,
-                value: OnceLock::new(),
+/// Parses stored metadata text. Stored metadata is a JSON object; anything else (only a
+/// file written by something else than vjson, with valid CRCs, could hold it) reads as
+/// none.
+fn parse_metadata(json: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(json)
+        .ok()
+        .filter(Value::is_object)
+}
+
+/// Keeps a value parsed from stored text in `slot` while fewer than
+/// [`METADATA_CACHE_BYTES`] are kept in all (`kept`); past that, parses on each read, so
+/// memory stays bounded however many rows filters touch.
+fn cached<'a, T>(
+    slot: &'a OnceLock<Option<T>>,
+    kept: &AtomicUsize,
+    parse: impl Fn() -> Option<Value>,
+    wrap: impl FnOnce(Value) -> T,
+    get: impl Fn(&'a T) -> &'a Value,
+) -> Option<Cow<'a, Value>> {
+    if let Some(v) = slot.get() {
+        return v.as_ref().map(|v| Cow::Borrowed(get(v)));
+    }
+    if kept.load(Relaxed) >= METADATA_CACHE_BYTES {
+        return parse().map(Cow::Owned);
+    }
+    slot.get_or_init(|| {
+        let v = parse();
+        kept.fetch_add(v.as_ref().map_or(0, json_heap_bytes), Relaxed);
+        v.map(wrap)
+    })
+    .as_ref()
+    .map(|v| Cow::Borrowed(get(v)))
+}
+
+impl OwnedRow {
+    /// Heap bytes of its strings and of a value given with it.
+    fn heap(&self) -> RowsHeap {
+        RowsHeap {
+            ids: self.id.len(),
+            texts: self.text.as_ref().map_or(0, |t| t.len()),
+            metadata: match &self.metadata {
+                Metadata::Given(v) => v.as_ref().map_or(0, json_heap_bytes),
+                Metadata::Json(j, _) => j.len(),
             },
         }
     }
 
-    /// The value: given, or parsed from the text. A parsed value is kept (its heap bytes
-    /// added to `parsed`) while `parsed` is below [`METADATA_CACHE_BYTES`]; past it, each
-    /// read parses anew, so memory stays bounded however many rows filters touch.
-    fn get<'a>(
-        &'a self,
-        backing: Option<&'a Backing>,
-        parsed: &AtomicUsize,
-    ) -> Option<Cow<'a, Value>> {
-        if let Some(v) = self.value.get() {
-            return v.as_ref().map(Cow::Borrowed);
-        }
-        // Stored metadata is a JSON object; anything else (only a file written by
-        // something else than vjson, with valid CRCs, could hold it) reads as none.
-        let parse = || {
-            self.json
-                .get(backing)
-                .and_then(|s| serde_json::from_str::<Value>(s).ok())
-                .filter(Value::is_object)
-        };
-        if parsed.load(Relaxed) >= METADATA_CACHE_BYTES {
-            return parse().map(Cow::Owned);
-        }
-        self.value
-            .get_or_init(|| {
-                let v = parse();
-                parsed.fetch_add(v.as_ref().map_or(0, json_heap_bytes), Relaxed);
-                v
-            })
-            .as_ref()
-            .map(Cow::Borrowed)
-    }
-
-    /// Heap bytes of an owned JSON text or of a value given with the row.
-    fn owned_bytes(&self) -> usize {
-        if self.json.is_none() {
-            self.value_bytes()
-        } else {
-            self.json.owned_bytes()
-        }
-    }
-
-    /// Heap bytes of a value parsed from the text.
+    /// Heap bytes of a value parsed from its JSON text.
     fn parsed_bytes(&self) -> usize {
-        if self.json.is_none() {
-            0
-        } else {
-            self.value_bytes()
+        match &self.metadata {
+            Metadata::Json(_, v) => v.get().and_then(Option::as_ref).map_or(0, json_heap_bytes),
+            Metadata::Given(_) => 0,
         }
-    }
-
-    fn value_bytes(&self) -> usize {
-        self.value
-            .get()
-            .and_then(Option::as_ref)
-            .map_or(0, json_heap_bytes)
     }
 }
 
@@ -243,6 +211,20 @@ pub(crate) struct RowsHeap {
     pub(crate) ids: usize,
     pub(crate) texts: usize,
     pub(crate) metadata: usize,
+}
+
+impl RowsHeap {
+    fn add(&mut self, o: RowsHeap) {
+        self.ids += o.ids;
+        self.texts += o.texts;
+        self.metadata += o.metadata;
+    }
+
+    fn sub(&mut self, o: RowsHeap) {
+        self.ids -= o.ids;
+        self.texts -= o.texts;
+        self.metadata -= o.metadata;
+    }
 }
 
 /// Heap bytes a JSON value holds beyond its own slot: strings' buffers, arrays' element
@@ -267,50 +249,55 @@ pub(crate) fn json_heap_bytes(v: &Value) -> usize {
 
 impl Rows {
     pub(crate) fn len(&self) -> usize {
-        self.ids.len()
+        self.live.len()
     }
 
     /// Appends a live row.
     pub(crate) fn push(&mut self, id: String, text: Option<String>, metadata: Option<Value>) {
-        let hash = hash_id(&id);
-        self.push_row(
-            Str::of(Some(id)),
-            hash,
-            Str::of(text),
-            Metadata::given(metadata),
-        );
+        self.push_owned(id, text, Metadata::Given(metadata));
     }
 
     /// Appends a live row whose metadata is stored JSON text (checked to be an object),
     /// parsed when first read.
     pub(crate) fn push_stored(&mut self, id: String, text: Option<String>, json: Option<&str>) {
-        let json = Str::of(json.map(str::to_owned));
-        let hash = hash_id(&id);
-        self.push_row(
-            Str::of(Some(id)),
-            hash,
-            Str::of(text),
-            Metadata::stored(json),
-        );
+        let metadata = match json {
+            Some(j) => Metadata::Json(j.into(), OnceLock::new()),
+            None => Metadata::Given(None),
+        };
+        self.push_owned(id, text, metadata);
     }
 
-    fn push_row(&mut self, id: Str, hash: u32, text: Str, metadata: Metadata) {
-        self.owned.ids += id.owned_bytes();
-        self.owned.texts += text.owned_bytes();
-        self.owned.metadata += metadata.owned_bytes();
-        self.parsed.fetch_add(metadata.parsed_bytes(), Relaxed);
-        self.ids.push(id);
-        self.id_hashes.push(hash);
-        self.texts.push(text);
-        self.metadata.push(metadata);
+    fn push_owned(&mut self, id: String, text: Option<String>, metadata: Metadata) {
+        self.id_hashes.push(hash_id(&id));
+        let row = OwnedRow {
+            id: id.into_boxed_str(),
+            text: text.map(String::into_boxed_str),
+            metadata,
+        };
+        self.owned_bytes.add(row.heap());
+        self.owned.push(row);
         self.live.push(true);
+    }
+
+    /// The fields of stored row `r`'s frame. The decode checked them; should the backing
+    /// no longer hold them (it does not change), the row reads as empty.
+    fn stored_fields(&self, r: usize) -> Option<Fields<'_>> {
+        let bytes = self.backing.as_ref()?.0.bytes();
+        let at = usize::try_from(self.stored[r]).ok()?;
+        let header = bytes.get(at..at + 4)?;
+        let len = u32::from_le_bytes(header.try_into().ok()?) as usize;
+        fields(bytes.get(at + 8..at + 8 + len)?).ok()
     }
 
     /// Row `r`'s id (kept for dead rows too).
     pub(crate) fn id(&self, r: usize) -> &str {
-        self.ids[r]
-            .get(self.backing.as_ref())
-            .expect("every row has an id")
+        match r.checked_sub(self.stored.len()) {
+            Some(o) => &self.owned[o].id,
+            None => self
+                .stored_fields(r)
+                .and_then(|f| std::str::from_utf8(f.id).ok())
+                .unwrap_or_default(),
+        }
     }
 
     /// [`hash_id`] of row `r`'s id.
@@ -318,42 +305,99 @@ impl Rows {
         self.id_hashes[r]
     }
 
-    /// Row `r`'s text.
+    /// Row `r`'s text; none once the row is dead. (A stored text that is not UTF-8 —
+    /// which only a file written by something else than vjson, with valid CRCs, can
+    /// hold — reads as none.)
     pub(crate) fn text(&self, r: usize) -> Option<&str> {
-        self.texts[r].get(self.backing.as_ref())
+        if !self.live[r] {
+            return None;
+        }
+        match r.checked_sub(self.stored.len()) {
+            Some(o) => self.owned[o].text.as_deref(),
+            None => std::str::from_utf8(self.stored_fields(r)?.text?).ok(),
+        }
     }
 
-    /// Row `r`'s metadata. Stored metadata is parsed on first read and kept, up to
-    /// [`METADATA_CACHE_BYTES`] of parsed values for all rows; past that it is parsed on
-    /// each read (an owned value).
+    /// Row `r`'s stored metadata text, when it has one (a stored row's, or an owned row's
+    /// read from a snapshot).
+    fn metadata_json(&self, r: usize) -> Option<&str> {
+        match r.checked_sub(self.stored.len()) {
+            Some(o) => match &self.owned[o].metadata {
+                Metadata::Json(j, _) => Some(j),
+                Metadata::Given(_) => None,
+            },
+            None => std::str::from_utf8(self.stored_fields(r)?.metadata?).ok(),
+        }
+    }
+
+    /// Row `r`'s metadata; none once the row is dead. Stored metadata is parsed on first
+    /// read and kept, up to [`METADATA_CACHE_BYTES`] of parsed values for all rows; past
+    /// that it is parsed on each read (an owned value).
     pub(crate) fn metadata(&self, r: usize) -> Option<Cow<'_, Value>> {
-        self.metadata[r].get(self.backing.as_ref(), &self.parsed)
+        if !self.live[r] {
+            return None;
+        }
+        let parse = || self.metadata_json(r).and_then(parse_metadata);
+        match r.checked_sub(self.stored.len()) {
+            Some(o) => match &self.owned[o].metadata {
+                Metadata::Given(v) => v.as_ref().map(Cow::Borrowed),
+                Metadata::Json(_, slot) => cached(slot, &self.parsed_bytes, parse, |v| v, |v| v),
+            },
+            None => {
+                let slots = self
+                    .parsed
+                    .get_or_init(|| (0..self.stored.len()).map(|_| OnceLock::new()).collect());
+                cached(&slots[r], &self.parsed_bytes, parse, Box::new, |v| &**v)
+            }
+        }
     }
 
     /// Writes row `r`'s metadata as [`Encoder::metadata`] does (stored text as it is).
     pub(crate) fn encode_metadata(&self, e: &mut Encoder, r: usize) {
-        match self.metadata[r].json.get(self.backing.as_ref()) {
-            None => e.metadata(self.metadata(r).as_deref()),
-            json => e.opt_str(json),
+        // Stored text is written as it is, once checked (as `Rows::decode` will).
+        match self.metadata_json(r) {
+            Some(json) if self.live[r] && is_json_object(json) => e.opt_str(Some(json)),
+            _ => e.metadata(self.metadata(r).as_deref()),
         }
     }
 
     /// Tombstones `row`, dropping its text (returned) and metadata.
     pub(crate) fn kill(&mut self, row: u32) -> Option<String> {
-        let r = row as usize;
-        self.live[r] = false;
-        let text = self.text(r).map(str::to_owned);
-        let t = std::mem::take(&mut self.texts[r]);
-        let metadata = std::mem::take(&mut self.metadata[r]);
-        self.owned.texts -= t.owned_bytes();
-        self.owned.metadata -= metadata.owned_bytes();
-        self.parsed.fetch_sub(metadata.parsed_bytes(), Relaxed);
+        let text = self.text(row as usize).map(str::to_owned);
+        self.tombstone(row as usize);
         text
     }
 
-    /// Natively after a checkpoint appended rows `first..` to the row file at byte `base`:
-    /// `backing` maps the whole file now, and those rows point into it from here on,
-    /// dropping their own ids, texts and metadata values (parsed again when read) — so a
+    fn tombstone(&mut self, r: usize) {
+        self.live[r] = false;
+        match r.checked_sub(self.stored.len()) {
+            Some(o) => {
+                let row = &mut self.owned[o];
+                let parsed = row.parsed_bytes();
+                let before = row.heap();
+                row.text = None;
+                row.metadata = Metadata::Given(None);
+                let after = row.heap();
+                self.owned_bytes.sub(before);
+                self.owned_bytes.add(after);
+                self.parsed_bytes.fetch_sub(parsed, Relaxed);
+            }
+            None => {
+                if let Some(v) = self
+                    .parsed
+                    .get_mut()
+                    .and_then(|slots| slots[r].take())
+                    .flatten()
+                {
+                    self.parsed_bytes.fetch_sub(json_heap_bytes(&v), Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Natively after a checkpoint appended the owned rows (`first..`, all of them) to
+    /// the row file at byte `base`: `backing` maps the whole file now, and those rows are
+    /// read from it from here on, dropping their own strings and values — so a
     /// database's heap after a checkpoint is what it is after an open.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn adopt(
@@ -365,23 +409,23 @@ impl Rows {
         let n = self.len();
         let bytes = backing.bytes();
         let tail = bytes.get(base as usize..).unwrap_or_default();
+        if first != self.stored.len() {
+            return Err(Decoder::new(tail, "rows.dat").error(format!(
+                "rows from {first} were appended, but {} were stored before",
+                self.stored.len()
+            )));
+        }
         let written = Self::decode_from(tail, n - first, true)?;
-        let at = |s: &Str| match s {
-            Str::At(at, len) => Str::At(at + base, *len),
-            other => other.clone(),
-        };
-        for (i, r) in (first..n).enumerate() {
-            let old = std::mem::replace(&mut self.ids[r], at(&written.ids[i]));
-            self.owned.ids -= old.owned_bytes();
-            if !self.live[r] {
-                continue;
-            }
-            let old = std::mem::replace(&mut self.texts[r], at(&written.texts[i]));
-            self.owned.texts -= old.owned_bytes();
-            let m = Metadata::stored(at(&written.metadata[i].json));
-            let old = std::mem::replace(&mut self.metadata[r], m);
-            self.owned.metadata -= old.owned_bytes();
-            self.parsed.fetch_sub(old.parsed_bytes(), Relaxed);
+        self.stored
+            .extend(written.stored.iter().map(|&at| at + base));
+        for row in self.owned.drain(..) {
+            self.owned_bytes.sub(row.heap());
+            self.parsed_bytes.fetch_sub(row.parsed_bytes(), Relaxed);
+        }
+        if let Some(slots) = self.parsed.take() {
+            let mut slots = slots.into_vec();
+            slots.resize_with(n, OnceLock::new);
+            let _ = self.parsed.set(slots.into_boxed_slice());
         }
         backing.decoded();
         self.backing = Some(Backing(backing));
@@ -394,17 +438,20 @@ impl Rows {
     }
 
     /// Heap bytes the rows hold, by part (each with its per-row slots; the liveness flags
-    /// go with the ids).
+    /// and stored rows' frame offsets go with the ids).
     pub(crate) fn heap(&self) -> RowsHeap {
+        let parsed_slots = self
+            .parsed
+            .get()
+            .map_or(0, |s| s.len() * std::mem::size_of::<ParsedSlot>());
         RowsHeap {
-            ids: self.owned.ids
-                + self.ids.capacity() * std::mem::size_of::<Str>()
+            ids: self.owned_bytes.ids
+                + self.owned.capacity() * std::mem::size_of::<OwnedRow>()
+                + self.stored.capacity() * 8
                 + self.id_hashes.capacity() * 4
                 + self.live.capacity(),
-            texts: self.owned.texts + self.texts.capacity() * std::mem::size_of::<Str>(),
-            metadata: self.owned.metadata
-                + self.parsed.load(Relaxed)
-                + self.metadata.capacity() * std::mem::size_of::<Metadata>(),
+            texts: self.owned_bytes.texts,
+            metadata: self.owned_bytes.metadata + self.parsed_bytes.load(Relaxed) + parsed_slots,
         }
     }
 
@@ -419,16 +466,17 @@ impl Rows {
         .expect("a row (id <= 1 KiB, one text, one metadata object) fits a frame");
     }
 
-    /// Decodes `rows` rows from `rows.dat` bytes (all live; see [`Rows::apply_live`]).
+    /// Decodes `rows` rows from `rows.dat` bytes (all live; see [`Rows::apply_live`]),
+    /// each checked whole and copied.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn decode(bytes: &[u8], rows: usize) -> Decoded<Rows> {
         Self::decode_from(bytes, rows, false)
     }
 
-    /// As [`Rows::decode`], from bytes that the rows then keep and point into for their
-    /// ids, texts and metadata (natively, the map of `rows.dat`: see the type's docs).
-    /// Once the caller has read what it needs of every row (the id index), it calls
-    /// [`Rows::decoded`].
+    /// As [`Rows::decode`], from bytes that the rows then keep and read from (natively,
+    /// the map of `rows.dat`: see the type's docs). Their ids are checked here, their
+    /// texts and metadata when read. Once the caller has read what it needs of every row
+    /// (the id index), it calls [`Rows::decoded`].
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn decode_backed(backing: Box<dyn Backed>, rows: usize) -> Decoded<Rows> {
         let mut out = Self::decode_from(backing.bytes(), rows, true)?;
@@ -444,60 +492,52 @@ impl Rows {
         }
     }
 
-    /// Decodes rows; with `point`, their strings point into `bytes` (see [`Str::At`]),
-    /// and texts and metadata are not checked here beyond their frame's CRC, but when
-    /// read (each read checks the bytes it reads: so an open does not pass over every
-    /// text twice).
-    fn decode_from(bytes: &[u8], rows: usize, point: bool) -> Decoded<Rows> {
-        let range = |s: &[u8]| {
-            Str::At(
-                (s.as_ptr() as usize - bytes.as_ptr() as usize) as u64,
-                s.len() as u32,
-            )
-        };
-        let keep = |s: Option<&str>| match s {
-            None => Str::None,
-            Some(s) if point => range(s.as_bytes()),
-            Some(s) => Str::Owned(s.into()),
-        };
+    /// Decodes rows; with `stored`, they are read from `bytes` later (the caller keeps
+    /// them as the backing), else copied.
+    fn decode_from(bytes: &[u8], rows: usize, stored: bool) -> Decoded<Rows> {
         let mut d = Decoder::new(bytes, "rows.dat");
         // Each row takes at least 20 bytes (frame header and three string lengths): bound
         // the count before allocating for it.
         let rows = d.count(rows as u64, 20, "rows")?;
         let mut out = Rows {
-            ids: Vec::with_capacity(rows),
-            id_hashes: Vec::with_capacity(rows),
-            texts: Vec::with_capacity(rows),
-            metadata: Vec::with_capacity(rows),
-            backing: None,
             live: Vec::with_capacity(rows),
-            owned: RowsHeap::default(),
-            parsed: AtomicUsize::new(0),
+            id_hashes: Vec::with_capacity(rows),
+            ..Rows::default()
         };
+        if stored {
+            out.stored.reserve_exact(rows);
+        } else {
+            out.owned.reserve_exact(rows);
+        }
         for r in 0..rows {
             let at = d.position();
             let body = d.frame("row").map_err(|mut e| {
                 e.problem = format!("row {r}: {}", e.problem);
                 e
             })?;
-            let mut b = Decoder::new(body, "rows.dat");
-            let row = (|| {
-                let id = b.str("id")?;
-                let hash = hash_id(id);
-                let id = keep(Some(id));
-                let (text, meta) = if point {
-                    let text = b.opt_bytes("text")?.map_or(Str::None, range);
-                    (text, b.opt_bytes("metadata")?.map_or(Str::None, range))
-                } else {
-                    (keep(b.opt_str("text")?), keep(b.metadata_json("metadata")?))
-                };
-                b.finish()?;
-                Ok((id, hash, text, meta))
-            })();
-            let (id, hash, text, meta) = row.map_err(|e: crate::codec::DecodeError| {
+            let in_row = |e: crate::codec::DecodeError| {
                 d.error(format!("row {r} (at byte {at}): {}", e.problem))
-            })?;
-            out.push_row(id, hash, text, Metadata::stored(meta));
+            };
+            if stored {
+                let f = fields(body).map_err(in_row)?;
+                let id = std::str::from_utf8(f.id).map_err(|_| {
+                    in_row(Decoder::new(body, "rows.dat").error("id is not valid UTF-8"))
+                })?;
+                out.id_hashes.push(hash_id(id));
+                out.stored.push(at as u64);
+                out.live.push(true);
+            } else {
+                let mut b = Decoder::new(body, "rows.dat");
+                let (id, text, json) = (|| {
+                    let id = b.str("id")?.to_owned();
+                    let text = b.opt_str("text")?.map(str::to_owned);
+                    let json = b.metadata_json("metadata")?;
+                    b.finish()?;
+                    Ok((id, text, json))
+                })()
+                .map_err(in_row)?;
+                out.push_stored(id, text, json);
+            }
         }
         d.finish()?;
         Ok(out)
@@ -528,7 +568,7 @@ impl Rows {
             if bitmap[r / 8] & (1 << (r % 8)) != 0 {
                 live += 1;
             } else {
-                self.kill(r as u32);
+                self.tombstone(r);
             }
         }
         Ok(live)
@@ -585,7 +625,7 @@ mod tests {
         assert_eq!(back, rows);
         // Nothing was parsed by the decode; the equality check above parsed up to the
         // budget and then parsed on each read without keeping.
-        let kept = back.parsed.load(Relaxed);
+        let kept = back.parsed_bytes.load(Relaxed);
         assert!(
             (METADATA_CACHE_BYTES..METADATA_CACHE_BYTES + 1024).contains(&kept),
             "{kept}"
@@ -593,14 +633,46 @@ mod tests {
         assert!(matches!(back.metadata(0), Some(Cow::Borrowed(_))));
         assert!(matches!(back.metadata(199), Some(Cow::Owned(_))));
         assert_eq!(back.metadata(199).unwrap()["n"], 199);
-        assert_eq!(back.parsed.load(Relaxed), kept);
-        // Texts and metadata point into the backing: only the slots are on the heap.
-        let heap = back.heap();
-        assert_eq!(
-            heap.texts,
-            back.texts.capacity() * std::mem::size_of::<Str>()
-        );
+        assert_eq!(back.parsed_bytes.load(Relaxed), kept);
+        // Ids, texts and metadata are read from the backing: no text is on the heap.
+        assert_eq!(back.heap().texts, 0);
+        assert_eq!(back.id(150), "r150");
         assert_eq!(back.text(150), Some("text 150"));
+    }
+
+    #[test]
+    fn adopted_rows_read_from_the_backing() {
+        // Rows 0..2 stored, row 2 written since, then appended by a checkpoint.
+        let mut first = Rows::default();
+        first.push("a".into(), Some("first text".into()), Some(json!({"n": 1})));
+        first.push("b".into(), None, None);
+        let head = encode(&first);
+        let mut rows = Rows::decode_backed(Box::new(head.clone()), 2).unwrap();
+        rows.push(
+            "ç".into(),
+            Some(String::new()),
+            Some(json!({"tags": ["x"]})),
+        );
+        rows.kill(1);
+        assert!(rows.heap().texts > 0 || rows.heap().metadata > 0);
+        let mut file = head.clone();
+        let mut e = Encoder::new();
+        rows.encode_row(&mut e, 2);
+        file.extend_from_slice(&e.into_bytes());
+        // Appended rows must follow the stored ones.
+        assert!(rows.adopt(Box::new(file.clone()), 1, 0).is_err());
+        rows.adopt(Box::new(file), 2, head.len() as u64).unwrap();
+        let mut want = sample();
+        want.kill(1);
+        assert_eq!(rows, want);
+        assert_eq!(rows.id(2), "ç");
+        assert_eq!(rows.id(1), "b");
+        assert_eq!(rows.text(1), None);
+        assert_eq!(rows.metadata(2).unwrap()["tags"][0], "x");
+        let heap = rows.heap();
+        assert_eq!(heap.texts, 0);
+        // What stays is the parsed values and their slots.
+        assert!(heap.metadata > 0);
     }
 
     #[test]

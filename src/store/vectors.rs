@@ -291,7 +291,7 @@ impl VectorSource for MemoryVectors {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use mapped::{MappedVectors, VectorFile, map_valid};
+pub(crate) use mapped::{MappedVectors, VectorFile, map_valid, map_whole};
 
 #[cfg(not(target_arch = "wasm32"))]
 mod mapped {
@@ -316,6 +316,16 @@ mod mapped {
         unsafe { MmapOptions::new().len(len).map(&file.file) }
             .map(Some)
             .map_err(|e| io_err("mapping", &file.path, e))
+    }
+
+    /// Maps a whole file that a checkpoint wrote under a name of its own and no one
+    /// changes in place (the graph, read once at open by `file::read_checked`).
+    pub(crate) fn map_whole(file: &std::fs::File, path: &std::path::Path) -> Result<Mmap> {
+        // SAFETY: read-only, of a file written whole and never changed (see above).
+        let map = unsafe { Mmap::map(file) }.map_err(|e| io_err("mapping", path, e))?;
+        // Read once, front to back.
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Ok(map)
     }
 
     impl crate::store::rows::Backed for Mmap {

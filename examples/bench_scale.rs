@@ -74,7 +74,7 @@ mod native {
             db: PathBuf::new(),
             out: PathBuf::new(),
             batch: 10_000,
-            efs: vec![40, 80, 160, 320],
+            efs: vec![40, 80, 160, 240, 320],
         };
         while let Some(flag) = it.next() {
             let val = it.next().ok_or_else(|| format!("{flag} needs a value"))?;

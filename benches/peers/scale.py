@@ -43,7 +43,7 @@ import ann  # noqa: E402  (same directory)
 
 THREADS = 2
 K = 10
-EFS = [40, 80, 160, 320]
+EFS = [40, 80, 160, 240, 320]
 SYSTEMS = ["vjson", "vjson-cli", "hnswlib", "faiss", "lancedb"]
 
 

@@ -89,7 +89,8 @@ pub struct MemoryStats {
     /// committed to Tantivy.
     pub text_index: u64,
     /// Search buffers: every searching thread keeps a visited mark per row (4 bytes) of
-    /// the largest graph it searched; shared by every database in the process.
+    /// the largest graph it searched, and a score per row (4 bytes) of the largest
+    /// in-memory text index; shared by every database in the process.
     pub search_buffers: u64,
     /// The sum of the heap parts (everything above but the `*_mapped` ones).
     pub heap_total: u64,
@@ -352,7 +353,7 @@ impl State {
             metadata: rows.metadata as u64,
             rows_mapped: self.rows.backing_bytes() as u64,
             text_index: self.text.as_ref().map_or(0, Text::heap_bytes) as u64,
-            search_buffers: crate::hnsw::scratch_bytes() as u64,
+            search_buffers: (crate::hnsw::scratch_bytes() + crate::text::scratch_bytes()) as u64,
             heap_total: 0,
         };
         m.heap_total = m.vectors

@@ -14,7 +14,7 @@ mod bm25;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod tantivy;
 
-pub(crate) use bm25::Bm25Index;
+pub(crate) use bm25::{Bm25Index, scratch_bytes};
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use tantivy::{TantivyText, TantivyWriter};
 

@@ -633,7 +633,7 @@ impl TextIndex for TantivyText {
         let base = self.base;
         for (r, s) in self
             .delta
-            .search_weighted(&weights, &norm, limit, &|r| accept(r + base))
+            .search_weighted(&weights, norm, limit, &|r| accept(r + base))
         {
             top.push(r + base, s);
         }

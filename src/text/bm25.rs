@@ -186,6 +186,16 @@ impl Bm25Index {
     /// `limit` best that `accept` allows. [`TextIndex::search`] calls it with this index's
     /// own statistics; natively, the rows Tantivy has not committed yet are scored with
     /// the whole collection's.
+    ///
+    /// Exact, but not exhaustive (the MaxScore idea, term at a time): terms are scored
+    /// rarest first (highest weight), each adding `weight * tf / (tf + norm) < weight` to
+    /// a row. Once the weights of the terms left add up to less than the `limit`-th best
+    /// score so far, no row those terms alone reach can enter the result: the remaining
+    /// terms then only add to the rows already scored (looked up in their postings, not
+    /// scanned), and a row whose score plus what is left cannot reach the `limit`-th is
+    /// dropped. Common words ("the", "of") are so looked up for a few hundred rows rather
+    /// than summed over most of the collection. Every score is summed in the same term
+    /// order either way, so the result is the exhaustive one, bit for bit.
     pub(crate) fn search_weighted(
         &self,
         terms: &[(String, f32)],
@@ -196,6 +206,24 @@ impl Bm25Index {
         if self.docs == 0 || limit == 0 {
             return Vec::new();
         }
+        // The query's terms that occur, rarest (heaviest) first; ties by query order.
+        let mut lists: Vec<(&[(u32, u32)], f32)> = terms
+            .iter()
+            .filter_map(|(term, w)| {
+                let id = *self.terms.get(term)? as usize;
+                (self.df[id] > 0).then(|| (self.postings[id].as_slice(), *w))
+            })
+            .collect();
+        lists.sort_by(|a, b| b.1.total_cmp(&a.1));
+        // left[i]: the most that terms i.. can add to a row.
+        let mut left = vec![0f32; lists.len() + 1];
+        for i in (0..lists.len()).rev() {
+            left[i] = left[i + 1] + lists[i].1;
+        }
+        let contribution = |tf: u32, dl: u32, w: f32| {
+            let tf = tf as f32;
+            w * tf / (tf + norm(dl))
+        };
         SCORES.with_borrow_mut(|scratch| {
             let Scratch { scores, touched } = scratch;
             // One score slot per row, zero between searches: only the slots this search
@@ -205,24 +233,29 @@ impl Bm25Index {
                 scores.resize(self.doc_len.len(), 0.0);
                 SCRATCH_BYTES.fetch_add((scores.capacity() - before) * 4, Relaxed);
             }
-            for (term, w) in terms {
-                let Some(&id) = self.terms.get(term) else {
-                    continue;
-                };
-                if self.df[id as usize] == 0 {
-                    continue;
+            let mut best = 0f32;
+            let mut next = lists.len();
+            for (i, &(postings, w)) in lists.iter().enumerate() {
+                // Past the best score so far, check whether the rest can still bring in
+                // a new row (`best` bounds the threshold: a cheap test first).
+                if left[i] < best
+                    && let Some(t) = threshold(scores, touched, limit, accept)
+                    && below(left[i], t)
+                {
+                    next = i;
+                    break;
                 }
-                for &(row, tf) in &self.postings[id as usize] {
+                for &(row, tf) in postings {
                     let dl = self.doc_len[row as usize];
                     if dl == 0 {
                         continue;
                     }
-                    let tf = tf as f32;
                     let s = &mut scores[row as usize];
                     if *s == 0.0 {
                         touched.push(row);
                     }
-                    *s += w * tf / (tf + norm(dl));
+                    *s += contribution(tf, dl, w);
+                    best = best.max(*s);
                 }
             }
             let mut hits: Vec<(u32, f32)> = touched
@@ -233,10 +266,78 @@ impl Bm25Index {
             for r in touched.drain(..) {
                 scores[r as usize] = 0.0;
             }
+            if next < lists.len() {
+                // The remaining terms add only to the rows scored so far, in row order.
+                hits.sort_unstable_by_key(|h| h.0);
+                for (i, &(postings, w)) in lists.iter().enumerate().skip(next) {
+                    let t = kth(&hits, limit);
+                    hits.retain(|h| !below(h.1 + left[i], t));
+                    let mut at = 0;
+                    for h in hits.iter_mut() {
+                        at += gallop(&postings[at..], h.0);
+                        if let Some(&(row, tf)) = postings.get(at)
+                            && row == h.0
+                        {
+                            h.1 += contribution(tf, self.doc_len[row as usize], w);
+                        }
+                    }
+                }
+            }
             rank::top(&mut hits, limit, Best::Highest);
             hits
         })
     }
+}
+
+/// True when a row scoring at most `bound` cannot reach `threshold` (with a margin for
+/// the rounding of the sums, so that a row that could tie is never dropped).
+fn below(bound: f32, threshold: f32) -> bool {
+    bound < threshold * (1.0 - 1e-5)
+}
+
+/// The `limit`-th best score among the scored rows that `accept` allows, if there are
+/// that many.
+fn threshold(
+    scores: &[f32],
+    touched: &[u32],
+    limit: usize,
+    accept: &(dyn Fn(u32) -> bool + Sync),
+) -> Option<f32> {
+    if touched.len() < limit {
+        return None;
+    }
+    let mut s: Vec<f32> = touched
+        .iter()
+        .filter(|&&r| accept(r))
+        .map(|&r| scores[r as usize])
+        .collect();
+    if s.len() < limit {
+        return None;
+    }
+    let (_, t, _) = s.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
+    Some(*t)
+}
+
+/// The `limit`-th best score of `hits` (0 when there are fewer).
+fn kth(hits: &[(u32, f32)], limit: usize) -> f32 {
+    if hits.len() < limit {
+        return 0.0;
+    }
+    let mut s: Vec<f32> = hits.iter().map(|h| h.1).collect();
+    let (_, t, _) = s.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
+    *t
+}
+
+/// How many postings of `list` (sorted by row) come before `row`: galloping, then a
+/// binary search, so that looking up rows in order costs little per row.
+fn gallop(list: &[(u32, u32)], row: u32) -> usize {
+    let mut hi = 1;
+    while hi < list.len() && list[hi - 1].0 < row {
+        hi *= 2;
+    }
+    let lo = hi / 2;
+    let hi = hi.min(list.len());
+    lo + list[lo..hi].partition_point(|p| p.0 < row)
 }
 
 #[cfg(test)]
@@ -273,6 +374,76 @@ mod tests {
         );
         assert!(ix.search("zebra", 10, &|_| true).unwrap().is_empty());
         assert_eq!(ix.search("rust", 10, &|r| r == 2).unwrap()[0].0, 2);
+    }
+
+    /// Every row's score summed over all terms (heaviest first, as the search sums),
+    /// filtered, best first: what the pruned search must return exactly.
+    fn exhaustive(
+        ix: &Bm25Index,
+        query: &str,
+        limit: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let n = ix.docs as f32;
+        let avgdl = ix.total_len as f32 / n;
+        let mut weights: Vec<(u32, f32)> = query_terms(query)
+            .iter()
+            .filter_map(|t| {
+                let id = *ix.terms.get(t)?;
+                let df = ix.df[id as usize];
+                (df > 0).then(|| (id, idf(n, df as f32) * (BM25_K1 + 1.0)))
+            })
+            .collect();
+        weights.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut scores: std::collections::BTreeMap<u32, f32> = Default::default();
+        for (id, w) in weights {
+            for &(row, tf) in &ix.postings[id as usize] {
+                let dl = ix.doc_len[row as usize];
+                if dl == 0 {
+                    continue;
+                }
+                let norm = BM25_K1 * (1.0 - BM25_B + BM25_B * dl as f32 / avgdl);
+                *scores.entry(row).or_insert(0.0) += w * tf as f32 / (tf as f32 + norm);
+            }
+        }
+        let mut hits: Vec<(u32, f32)> = scores.into_iter().filter(|h| accept(h.0)).collect();
+        rank::top(&mut hits, limit, Best::Highest);
+        hits
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn pruned_search_is_the_exhaustive_one(
+            docs in proptest::collection::vec(
+                proptest::collection::vec(0usize..40, 0..30), 1..300),
+            queries in proptest::collection::vec(
+                proptest::collection::vec(0usize..40, 1..12), 1..8),
+            limit in 1usize..40,
+            deleted in proptest::collection::vec(0usize..300, 0..40),
+            modulus in 1u32..5,
+        ) {
+            // A Zipf-like vocabulary: low word numbers are common, high ones rare.
+            let word = |w: usize| format!("w{}", w * w / 40);
+            let texts: Vec<String> = docs
+                .iter()
+                .map(|d| d.iter().map(|&w| word(w)).collect::<Vec<_>>().join(" "))
+                .collect();
+            let mut ix = Bm25Index::new();
+            for (i, t) in texts.iter().enumerate() {
+                ix.add(i as u32, t).unwrap();
+            }
+            for &d in &deleted {
+                if d < texts.len() {
+                    ix.remove(d as u32, &texts[d]).unwrap();
+                }
+            }
+            for q in &queries {
+                let q = q.iter().map(|&w| word(w)).collect::<Vec<_>>().join(" ");
+                let accept = |r: u32| !r.is_multiple_of(modulus) || modulus == 1;
+                let got = ix.search(&q, limit, &accept).unwrap();
+                proptest::prop_assert_eq!(got, exhaustive(&ix, &q, limit, &accept));
+            }
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@ and metadata) against hnswlib, faiss and LanceDB on the same data, in the same r
 Data: `scale_data.py` (seeded Gaussian-mixture vectors, synthetic text and metadata, exact
 top 10 of 1,000 queries), generated once under $CARGO_TARGET_DIR/scale-bench/data.
 Every system builds with 2 threads and answers queries one at a time on one thread, each
-phase in a fresh process:
+phase in a fresh process; between the build and the reopen the file system is synced (so
+the reopen does not share the machine with the kernel writing back what the build wrote:
+right after a 1 M-document build that slowed vjson's reopen from ~0.2 s to ~0.36 s):
 
 - vjson (`examples/bench_scale.rs`): `insert_batch` in batches of 10,000 into an on-disk
   database (log fsynced per batch), then close; reopen and time to the first answer; p50 /
@@ -287,6 +289,7 @@ def measure(system, d: Path, work: Path, exe, cli, cap_fraction):
     shutil.rmtree(idx, ignore_errors=True)
     if system == "vjson":
         build, _ = run_json([exe, "ingest", "--data", d, "--db", idx], env)
+        os.sync()
         query_cmd = [exe, "query", "--data", d, "--db", idx, "--ef", ",".join(map(str, EFS))]
         query, _ = run_json(query_cmd, env)
         out = {"build": build, "query": query}
@@ -304,6 +307,7 @@ def measure(system, d: Path, work: Path, exe, cli, cap_fraction):
         return {"build": {"insert_s": wall, "peak_rss": peak, "disk_bytes": dir_bytes(idx)}}
     me = [sys.executable, __file__, "--worker", system]
     build, _ = run_json([*me, "build", d, idx], env)
+    os.sync()
     query, _ = run_json([*me, "query", d, idx], env)
     return {"build": build, "query": query}
 

@@ -214,7 +214,15 @@ impl Bm25Index {
                 (self.df[id] > 0).then(|| (self.postings[id].as_slice(), *w))
             })
             .collect();
-        lists.sort_by(|a, b| b.1.total_cmp(&a.1));
+        // (An insertion sort: a query has a few terms, and a library sort would add its own
+        // copy of the sort code to the wasm module.)
+        for i in 1..lists.len() {
+            let mut j = i;
+            while j > 0 && lists[j - 1].1 < lists[j].1 {
+                lists.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         // left[i]: the most that terms i.. can add to a row.
         let mut left = vec![0f32; lists.len() + 1];
         for i in (0..lists.len()).rev() {
@@ -268,7 +276,7 @@ impl Bm25Index {
             }
             if next < lists.len() {
                 // The remaining terms add only to the rows scored so far, in row order.
-                hits.sort_unstable_by_key(|h| h.0);
+                rank::sort_by_row(&mut hits);
                 for (i, &(postings, w)) in lists.iter().enumerate().skip(next) {
                     let t = kth(&hits, limit);
                     hits.retain(|h| !below(h.1 + left[i], t));
@@ -306,26 +314,17 @@ fn threshold(
     if touched.len() < limit {
         return None;
     }
-    let mut s: Vec<f32> = touched
+    let mut s: Vec<(u32, f32)> = touched
         .iter()
         .filter(|&&r| accept(r))
-        .map(|&r| scores[r as usize])
+        .map(|&r| (r, scores[r as usize]))
         .collect();
-    if s.len() < limit {
-        return None;
-    }
-    let (_, t, _) = s.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
-    Some(*t)
+    rank::kth(&mut s, limit, Best::Highest)
 }
 
 /// The `limit`-th best score of `hits` (0 when there are fewer).
 fn kth(hits: &[(u32, f32)], limit: usize) -> f32 {
-    if hits.len() < limit {
-        return 0.0;
-    }
-    let mut s: Vec<f32> = hits.iter().map(|h| h.1).collect();
-    let (_, t, _) = s.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
-    *t
+    rank::kth(&mut hits.to_vec(), limit, Best::Highest).unwrap_or(0.0)
 }
 
 /// How many postings of `list` (sorted by row) come before `row`: galloping, then a

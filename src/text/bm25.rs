@@ -1,7 +1,8 @@
 //! A compact in-memory BM25 inverted index: term dictionary, postings `(row, tf)`, and
 //! document lengths. Deletes drop the row from the statistics at once and from the
-//! postings lazily (purged when dead postings outnumber live ones). Search is
-//! exhaustive over the query terms' postings, so filtered text search is exact.
+//! postings lazily (purged when dead postings outnumber live ones). Search is exact,
+//! filters included: it skips only postings that provably cannot change the result
+//! (see [`Bm25Index::search_weighted`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};

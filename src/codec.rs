@@ -86,6 +86,12 @@ impl Encoder {
         self.buf
     }
 
+    /// Bytes written so far.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
     pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.buf.extend_from_slice(b);
     }

@@ -266,16 +266,14 @@ impl VectorDB {
             let g = self.read();
             let mut rows = Vec::with_capacity(rec.deletes.len());
             for id in &rec.deletes {
-                rows.push(g.row_of(id).ok_or_else(|| {
+                rows.push(g.row_of(id)?.ok_or_else(|| {
                     bad(format!("deletes {id:?}, which the data files do not hold"))
                 })?);
             }
-            if let Some(p) = rec
-                .inserts
-                .iter()
-                .find(|p| g.row_of(&p.id).is_some_and(|r| !rows.contains(&r)))
-            {
-                return Err(bad(format!("inserts {:?}, which already exists", p.id)));
+            for p in &rec.inserts {
+                if g.row_of(&p.id)?.is_some_and(|r| !rows.contains(&r)) {
+                    return Err(bad(format!("inserts {:?}, which already exists", p.id)));
+                }
             }
             rows
         };
@@ -475,7 +473,7 @@ impl VectorDB {
         self.writable()?;
         let p = self.prepare(doc)?;
         let mut w = self.writer.lock();
-        if self.read().row_of(&p.id).is_some() {
+        if self.read().row_of(&p.id)?.is_some() {
             return Err(Error::DuplicateId(p.id));
         }
         self.write(&mut w, Vec::new(), vec![p])
@@ -488,14 +486,13 @@ impl VectorDB {
         self.writable()?;
         let prepared = self.prepare_all(docs)?;
         let mut w = self.writer.lock();
-        if let Some(p) = {
+        {
             let state = self.read();
-            prepared
-                .iter()
-                .find(|p| state.row_of(&p.id).is_some())
-                .map(|p| p.id.clone())
-        } {
-            return Err(Error::DuplicateId(p));
+            for p in &prepared {
+                if state.row_of(&p.id)?.is_some() {
+                    return Err(Error::DuplicateId(p.id.clone()));
+                }
+            }
         }
         self.write(&mut w, Vec::new(), prepared)
     }
@@ -515,10 +512,11 @@ impl VectorDB {
         let mut w = self.writer.lock();
         let old: Vec<u32> = {
             let state = self.read();
-            prepared
-                .iter()
-                .filter_map(|p| state.row_of(&p.id))
-                .collect()
+            let mut old = Vec::new();
+            for p in &prepared {
+                old.extend(state.row_of(&p.id)?);
+            }
+            old
         };
         self.write(&mut w, old, prepared)
     }
@@ -529,7 +527,7 @@ impl VectorDB {
         let mut w = self.writer.lock();
         let row = self
             .read()
-            .row_of(id)
+            .row_of(id)?
             .ok_or_else(|| Error::NotFound(id.to_owned()))?;
         self.write(&mut w, vec![row], Vec::new())
     }
@@ -628,20 +626,23 @@ impl VectorDB {
     /// Fetches a document by id (its vector as stored: normalised under cosine).
     pub fn get(&self, id: &str) -> Result<Option<Document>> {
         let state = self.read();
-        Ok(state.row_of(id).map(|row| {
-            let r = row as usize;
-            Document {
-                id: id.to_owned(),
-                vector: state.vectors.vector(row).to_vec(),
-                text: state.rows.text(r).map(str::to_owned),
-                metadata: state.rows.metadata(r).map(std::borrow::Cow::into_owned),
-            }
+        let Some(row) = state.row_of(id)? else {
+            return Ok(None);
+        };
+        let r = row as usize;
+        state.check_row(r)?;
+        Ok(Some(Document {
+            id: id.to_owned(),
+            vector: state.vectors.vector(row).to_vec(),
+            text: state.rows.text(r).map(str::to_owned),
+            metadata: state.rows.metadata(r).map(std::borrow::Cow::into_owned),
         }))
     }
 
-    /// True when a live document has this id.
+    /// True when a live document has this id (false when its stored row is damaged:
+    /// [`VectorDB::get`] says so).
     pub fn contains(&self, id: &str) -> bool {
-        self.read().row_of(id).is_some()
+        self.read().row_of(id).is_ok_and(|r| r.is_some())
     }
 
     /// The ids of all live documents, in insertion order.
@@ -802,7 +803,7 @@ impl VectorDB {
                 .collect(),
             (None, None) => Vec::new(),
         };
-        Ok(fused.into_iter().take(k).map(|f| state.hit(f)).collect())
+        fused.into_iter().take(k).map(|f| state.hit(f)).collect()
     }
 
     /// Rewrites the rows without tombstones and rebuilds the graph and text index (on

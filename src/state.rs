@@ -506,21 +506,31 @@ impl State {
     }
 
     /// The live row holding `id`.
-    pub(crate) fn row_of(&self, id: &str) -> Option<u32> {
-        self.ids.get(&self.rows, id)
+    pub(crate) fn row_of(&self, id: &str) -> crate::error::Result<Option<u32>> {
+        self.ids
+            .get(&self.rows, id)
+            .map_err(|e| e.into_corrupt(self.rows.path()))
     }
 
-    /// The hit for a fused result row.
-    pub(crate) fn hit(&self, f: Fused) -> Hit {
+    /// The hit for a fused result row; a damaged stored row is an error that names its file.
+    pub(crate) fn hit(&self, f: Fused) -> crate::error::Result<Hit> {
         let r = f.row as usize;
-        Hit {
+        self.check_row(r)?;
+        Ok(Hit {
             id: self.rows.id(r).to_owned(),
             score: f.score,
             vector_score: f.vector,
             text_score: f.text,
             metadata: self.rows.metadata(r).map(Cow::into_owned),
             text: self.rows.text(r).map(str::to_owned),
-        }
+        })
+    }
+
+    /// Whether row `r` reads whole (see [`Rows::check`]), as an error naming its file.
+    pub(crate) fn check_row(&self, r: usize) -> crate::error::Result<()> {
+        self.rows
+            .check(r)
+            .map_err(|e| e.into_corrupt(self.rows.path()))
     }
 }
 

@@ -685,9 +685,33 @@ fn damaged_files_are_corrupt_errors_never_panics() {
             .unwrap();
     });
     assert_eq!(e.code(), "corrupt", "{e}");
-    let e = case("rows-flip", &|p| flip_byte(&p.join("rows.dat"), 100));
+    // The open reads the row index, not rows.dat: a damaged row is found when read, and
+    // reading it is a corrupt error that names the file, never an empty row.
+    {
+        let p = dir.path().join("rows-flip");
+        copy_dir(&good, &p);
+        flip_byte(&p.join("rows.dat"), 100);
+        let db = VectorDB::open(&p, Options::new(3)).unwrap();
+        let all = Query::new().vector(vec![1.0, 50.0, 0.5]).k(100);
+        let e = err(db.search(&all));
+        assert_eq!(e.code(), "corrupt", "{e}");
+        assert!(e.to_string().contains("rows.dat"), "{e}");
+        // Row 1's frame holds byte 100 (each is ~50 bytes): reading it is an error, the
+        // rows around it read whole.
+        assert!(e.to_string().contains("row 1 "), "{e}");
+        assert_eq!(err(db.get("d1")).code(), "corrupt");
+        assert_eq!(
+            db.get("d50").unwrap().unwrap().text.unwrap(),
+            "document number 50 word50"
+        );
+        let e = err(db.search(&Query::new().text("word1").k(3)));
+        assert_eq!(e.code(), "corrupt", "{e}");
+    }
+    let e = case("rows-index-flip", &|p| {
+        flip_byte(&file_named(p, "rows.1.idx"), 40)
+    });
     assert_eq!(e.code(), "corrupt", "{e}");
-    assert!(e.to_string().contains("rows.dat"), "{e}");
+    assert!(e.to_string().contains(".idx"), "{e}");
     let e = case("rows-missing", &|p| {
         fs::remove_file(p.join("rows.dat")).unwrap()
     });

@@ -29,8 +29,12 @@ use crate::text::{TantivyWriter, Text};
 
 /// What a checkpoint takes from the state under the read lock.
 pub(crate) struct Captured {
-    /// `rows.dat` bytes of the rows added since the last checkpoint.
+    /// `rows.dat` bytes of the rows added since the last checkpoint, and where each
+    /// one's frame will be in the file.
     row_bytes: Vec<u8>,
+    row_offsets: Vec<u64>,
+    /// The row index of every row, when the rows know where each one is.
+    row_index: Option<Vec<u8>>,
     live_bitmap: Vec<u8>,
     graph: Vec<u8>,
     rows: usize,
@@ -43,7 +47,7 @@ pub(crate) struct Written {
     /// The row file's new map, the first row the checkpoint appended, and where.
     rows_map: Option<Mmap>,
     rows_from: usize,
-    rows_base: u64,
+    row_offsets: Vec<u64>,
     /// The codes file's new map, when there is one.
     codes_map: Option<Option<Mmap>>,
     rows: usize,
@@ -73,12 +77,13 @@ impl DiskJournal {
             return Ok(None);
         }
         let n = state.rows.len();
-        let mut rows = Encoder::new();
-        for r in self.manifest.rows as usize..n {
-            state.rows.encode_row(&mut rows, r);
-        }
+        let (row_bytes, row_offsets) = state
+            .rows
+            .encode_appended(self.manifest.rows as usize, self.manifest.rows_file.bytes);
         Ok(Some(Captured {
-            row_bytes: rows.into_bytes(),
+            row_index: state.rows.encode_index(&row_offsets),
+            row_bytes,
+            row_offsets,
             live_bitmap: state.rows.encode_live(),
             graph: state.hnsw.to_bytes(),
             rows: n,
@@ -125,6 +130,10 @@ impl DiskJournal {
         self.rows_file.append(&c.row_bytes)?;
         self.rows_file.sync()?;
         let live_file = FileRef::write(&self.dir, format!("live.{gen_}.bin"), &c.live_bitmap)?;
+        let row_index = c
+            .row_index
+            .map(|ix| FileRef::write(&self.dir, format!("rows.{gen_}.idx"), &ix))
+            .transpose()?;
         let hnsw = FileRef::write(&self.dir, format!("hnsw.{gen_}.bin"), &c.graph)?;
         drop(c.graph);
         let searcher = match self.text.as_mut().map(|t| t.commit(seq)).transpose() {
@@ -147,6 +156,7 @@ impl DiskJournal {
             },
             live_file,
             hnsw,
+            row_index,
             codes: self
                 .codes_file
                 .as_ref()
@@ -172,7 +182,7 @@ impl DiskJournal {
             map,
             rows_map,
             rows_from,
-            rows_base,
+            row_offsets: c.row_offsets,
             codes_map,
             rows: n,
             searcher,
@@ -190,7 +200,7 @@ impl DiskJournal {
         if let Some(map) = w.rows_map {
             state
                 .rows
-                .adopt(Box::new(map), w.rows_from, w.rows_base)
+                .adopt(Box::new(map), w.rows_from, &w.row_offsets)
                 .map_err(|e| e.into_corrupt(&self.rows_file.path))?;
         }
         if let (Some(s), Some(t)) = (w.searcher, state.text.as_mut()) {
@@ -286,6 +296,10 @@ impl DiskJournal {
             format!("hnsw.{generation}.bin"),
             &hnsw.to_bytes(),
         )?;
+        let row_index = rows
+            .encode_index(&[])
+            .map(|ix| FileRef::write(&self.dir, format!("rows.{generation}.idx"), &ix))
+            .transpose()?;
         let (text, text_name): (Option<TantivyWriter>, _) = if self.opts.fulltext {
             let name = format!("tantivy.{generation}");
             (
@@ -311,6 +325,7 @@ impl DiskJournal {
                 .as_ref()
                 .map(|f| FileRef::appended(file_name(&f.file.path), code_bytes)),
             text: text_name,
+            row_index,
         };
         sync_dir(&self.dir)?;
         m.write(&self.dir)?;

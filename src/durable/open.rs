@@ -29,7 +29,9 @@ use crate::store::manifest::{
     FORMAT, FORMAT_VERSION, FileRef, MANIFEST, Manifest, WAL_DIR, WAL_FILE, is_ours, remove_strays,
 };
 use crate::store::wal::{Recovery, Wal, WalRecord};
-use crate::store::{IdIndex, Int8Vectors, MappedVectors, Rows, VectorFile, Vectors, map_valid};
+use crate::store::{
+    Backed, IdIndex, Int8Vectors, MappedVectors, Rows, VectorFile, Vectors, map_valid,
+};
 use crate::text::{TantivyWriter, Text};
 
 /// A write that leaves the log larger than this triggers a checkpoint.
@@ -141,6 +143,7 @@ fn create(dir: &Path, opts: &Options) -> Result<Manifest> {
         hnsw,
         codes: None,
         text,
+        row_index: None,
     };
     m.write(dir)?;
     Ok(m)
@@ -410,7 +413,27 @@ fn load_rows(
     rows_n: usize,
 ) -> Result<(AppendFile, Rows, IdIndex)> {
     let rows_file = open(dir.join(&manifest.rows_file.name), manifest.rows_file.bytes)?;
-    let mut rows = map_rows(&rows_file, rows_n)?;
+    let indexed = match &manifest.row_index {
+        Some(ix) => {
+            let map = map_valid(&rows_file)?;
+            let bytes = ix.read(dir)?;
+            let backing: Box<dyn Backed> = match map {
+                Some(m) => Box::new(m),
+                None => Box::new(Vec::new()),
+            };
+            Rows::from_index(backing, &bytes, rows_n)
+                .map_err(|e| e.into_corrupt(&dir.join(&ix.name)))?
+        }
+        None => None,
+    };
+    let mut rows = match indexed {
+        Some(mut rows) => {
+            rows.set_path(&rows_file.path);
+            rows
+        }
+        // No index (or one made by another hash function): decode the file.
+        None => map_rows(&rows_file, rows_n)?,
+    };
     let live_path = dir.join(&manifest.live_file.name);
     let live_rows = rows
         .apply_live(&manifest.live_file.read(dir)?)
@@ -439,11 +462,13 @@ pub(super) fn index_rows(rows: &Rows, path: &Path) -> Result<IdIndex> {
 /// Decodes the `n` rows of a row file, all live, keeping its map: their texts and
 /// metadata stay in the file.
 pub(super) fn map_rows(rows_file: &AppendFile, n: usize) -> Result<Rows> {
-    match map_valid(rows_file)? {
+    let mut rows = match map_valid(rows_file)? {
         Some(map) => Rows::decode_backed(Box::new(map), n),
         None => Rows::decode(&[], n),
     }
-    .map_err(|e| e.into_corrupt(&rows_file.path))
+    .map_err(|e| e.into_corrupt(&rows_file.path))?;
+    rows.set_path(&rows_file.path);
+    Ok(rows)
 }
 
 /// Builds a fresh Tantivy index in `tdir` from the live rows' texts, committed as `seq`.

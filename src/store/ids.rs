@@ -6,11 +6,11 @@
 //! a copy of every id, and neither placing a row nor growing a table reads an id: ids
 //! are compared byte by byte only when their hashes match.
 
+use crate::codec::Decoded;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as Slot;
 
 use super::Rows;
-use super::rows::hash_id;
 use crate::par::*;
 
 #[derive(Debug, Clone, Copy)]
@@ -113,12 +113,21 @@ impl IdIndex {
         Ok(ix)
     }
 
-    /// The row holding `id`, if live.
-    pub(crate) fn get(&self, rows: &Rows, id: &str) -> Option<u32> {
-        let h = hash_id(id);
-        self.shards[shard(h)]
-            .find(spread(h), |e| e.hash == h && rows.id(e.row as usize) == id)
-            .map(|e| e.row)
+    /// The row holding `id`, if live. A row this id's hash points at that cannot be read
+    /// (a damaged frame in the row file: see [`Rows::check`]) is an error, since it may
+    /// be the one.
+    pub(crate) fn get(&self, rows: &Rows, id: &str) -> Decoded<Option<u32>> {
+        let h = rows.hash_id(id);
+        for e in self.shards[shard(h)].iter_hash(spread(h)) {
+            if e.hash != h {
+                continue;
+            }
+            rows.check(e.row as usize)?;
+            if rows.id(e.row as usize) == id {
+                return Ok(Some(e.row));
+            }
+        }
+        Ok(None)
     }
 
     /// Points row `row`'s id (read from `rows`) at it; returns the row it pointed at
@@ -183,17 +192,17 @@ mod tests {
         let mut rows = rows(&["a", "b", "c"]);
         let mut ix = IdIndex::build(&rows).unwrap();
         assert_eq!(ix.len(), 3);
-        assert_eq!(ix.get(&rows, "b"), Some(1));
-        assert_eq!(ix.get(&rows, "z"), None);
+        assert_eq!(ix.get(&rows, "b").unwrap(), Some(1));
+        assert_eq!(ix.get(&rows, "z").unwrap(), None);
         // An upsert: a new row with an old id takes its place.
         rows.push("b".into(), None, None);
         assert_eq!(ix.insert(&rows, 3), Some(1));
-        assert_eq!(ix.get(&rows, "b"), Some(3));
+        assert_eq!(ix.get(&rows, "b").unwrap(), Some(3));
         // Removing the old row leaves the new one; removing the new one drops the id.
         ix.remove_row(&rows, 1);
-        assert_eq!(ix.get(&rows, "b"), Some(3));
+        assert_eq!(ix.get(&rows, "b").unwrap(), Some(3));
         ix.remove_row(&rows, 3);
-        assert_eq!(ix.get(&rows, "b"), None);
+        assert_eq!(ix.get(&rows, "b").unwrap(), None);
         let mut left: Vec<u32> = ix.rows().collect();
         left.sort();
         assert_eq!(left, vec![0, 2]);
@@ -208,7 +217,7 @@ mod tests {
         for r in 0..rows.len() {
             assert_eq!(ix.insert(&rows, r as u32), None);
         }
-        assert!((0..10_000).all(|i| ix.get(&rows, &ids[i]) == Some(i as u32)));
+        assert!((0..10_000).all(|i| ix.get(&rows, &ids[i]).unwrap() == Some(i as u32)));
         assert!(ix.heap_bytes() >= 10_000 * 9);
         rows.push("doc-7".into(), None, None);
         let err = IdIndex::build(&rows).unwrap_err();
@@ -216,7 +225,7 @@ mod tests {
         // Not when the first is dead.
         rows.kill(7);
         assert_eq!(
-            IdIndex::build(&rows).unwrap().get(&rows, "doc-7"),
+            IdIndex::build(&rows).unwrap().get(&rows, "doc-7").unwrap(),
             Some(10_000)
         );
     }

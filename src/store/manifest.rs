@@ -13,6 +13,9 @@
 //!                      norm (`vectors.rs`, `Int8Vectors`), row for row; append-only
 //!   rows.dat           per row: id, text, metadata (`rows.rs`); append-only
 //!   live.<c>.bin       liveness bitmap (`rows.rs`), rewritten by checkpoint c
+//!   rows.<c>.idx       the row index: each row's frame offset in rows.dat and id hash
+//!                      (`rows.rs`), rewritten by checkpoint c; an open reads it instead of
+//!                      rows.dat (databases written before it had none: they decode rows.dat)
 //!   hnsw.<c>.bin       the HNSW graph's flat bytes (`hnsw/codec.rs`), rewritten by checkpoint c
 //!   tantivy/           the full-text index; its commit payload is the log sequence number
 //! ```
@@ -103,6 +106,10 @@ pub(crate) struct Manifest {
     pub(crate) codes: Option<FileRef>,
     /// The Tantivy directory, when full text is on.
     pub(crate) text: Option<String>,
+    /// The row index of `rows_file` (absent in databases written before there was one:
+    /// such a database decodes `rows_file` at open, and gets one at its next checkpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) row_index: Option<FileRef>,
 }
 
 impl Manifest {
@@ -115,6 +122,7 @@ impl Manifest {
             self.hnsw.name.as_str(),
         ];
         v.extend(self.codes.as_ref().map(|c| c.name.as_str()));
+        v.extend(self.row_index.as_ref().map(|c| c.name.as_str()));
         v.extend(self.text.as_deref());
         v
     }
@@ -246,6 +254,7 @@ mod tests {
             },
             codes: None,
             text: Some("tantivy".into()),
+            row_index: None,
         }
     }
 

@@ -25,6 +25,8 @@ mod vectors;
 pub(crate) mod wal;
 
 pub(crate) use ids::IdIndex;
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use rows::Backed;
 pub(crate) use rows::{Row, Rows};
 pub(crate) use vectors::{Int8Code, Int8Vectors, MemoryVectors, Vectors};
 #[cfg(not(target_arch = "wasm32"))]

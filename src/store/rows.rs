@@ -8,12 +8,20 @@
 //! rows.dat        per row, a frame (see `codec.rs`): len u32 | crc32 u32 | body
 //!                 body = id string | text optional string | metadata (JSON object or none)
 //! live.<c>.bin    one bit per row, row r at bit r % 8 of byte r / 8; 1 = live
+//! rows.<c>.idx    the row index: magic "vjri" | version u32 | id seed u64 | seed check u32
+//!                 | reserved u32 | rows u64 | each row's frame offset in rows.dat, u64
+//!                 | each id's hash, u32
 //! ```
+//!
+//! The row index lets an open skip the pass over `rows.dat` (every frame's CRC and id):
+//! with it, an open reads 12 bytes per row instead of the whole file, and a frame's CRC
+//! is checked when the row is read ([`Rows::check`] for reads that report damage).
 
 use std::borrow::Cow;
 use std::hash::BuildHasher;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{LazyLock, OnceLock};
 
 use serde_json::Value;
 
@@ -44,10 +52,15 @@ pub(crate) struct Rows {
     stored: Vec<u64>,
     /// Rows `stored.len()..`: their own strings.
     owned: Vec<OwnedRow>,
-    /// Each id's [`hash_id`], for the id index: kept so that the index never reads an
-    /// id to place or find a row's entry.
+    /// Each id's [`Rows::hash_id`], for the id index: kept so that the index never reads
+    /// an id to place or find a row's entry.
     id_hashes: Vec<u32>,
+    /// The seed of [`Rows::hash_id`], random per database (the row index stores it with
+    /// the hashes).
+    seed: IdSeed,
     backing: Option<Backing>,
+    /// The backing's file, for errors about it.
+    path: Option<PathBuf>,
     /// Stored rows' metadata values, parsed on first read (the slots allocated on the
     /// first read of any).
     parsed: OnceLock<Box<[ParsedSlot]>>,
@@ -76,12 +89,33 @@ impl PartialEq for Rows {
     }
 }
 
-/// The id index's hash of an id (`ids.rs`). Seeded at random once per process, so that
-/// no one can choose ids that collide.
-pub(crate) fn hash_id(id: &str) -> u32 {
-    static HASHER: LazyLock<hashbrown::DefaultHashBuilder> = LazyLock::new(Default::default);
-    HASHER.hash_one(id) as u32
+/// The seed of the id hash: random for new rows (so that no one can choose ids that
+/// collide), read from the row index for rows loaded with one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct IdSeed(u64);
+
+impl Default for IdSeed {
+    fn default() -> Self {
+        // A process-random hasher, freshly seeded per instance.
+        IdSeed(hashbrown::DefaultHashBuilder::default().hash_one(0x76_6a_73_6f_6e_u64))
+    }
 }
+
+impl IdSeed {
+    fn hash(self, id: &str) -> u32 {
+        foldhash::fast::FixedState::with_seed(self.0).hash_one(id) as u32
+    }
+
+    /// A value that changes if the hash function does (a new foldhash): hashes stored
+    /// under another function are not used.
+    fn check(self) -> u32 {
+        self.hash("vjson row index")
+    }
+}
+
+/// The row index's magic and version.
+const INDEX_MAGIC: &[u8; 4] = b"vjri";
+const INDEX_VERSION: u32 = 1;
 
 /// Heap bytes of metadata values parsed from stored text that rows keep (see
 /// [`Rows::metadata`]).
@@ -268,7 +302,7 @@ impl Rows {
     }
 
     fn push_owned(&mut self, id: String, text: Option<String>, metadata: Metadata) {
-        self.id_hashes.push(hash_id(&id));
+        self.id_hashes.push(self.hash_id(&id));
         let row = OwnedRow {
             id: id.into_boxed_str(),
             text: text.map(String::into_boxed_str),
@@ -279,14 +313,52 @@ impl Rows {
         self.live.push(true);
     }
 
-    /// The fields of stored row `r`'s frame. The decode checked them; should the backing
-    /// no longer hold them (it does not change), the row reads as empty.
+    /// The id index's hash of an id (`ids.rs`).
+    pub(crate) fn hash_id(&self, id: &str) -> u32 {
+        self.seed.hash(id)
+    }
+
+    /// The fields of stored row `r`'s frame, its CRC checked (rows loaded through the row
+    /// index were not checked at open). A damaged frame reads as an empty row here;
+    /// [`Rows::check`] says what is wrong.
     fn stored_fields(&self, r: usize) -> Option<Fields<'_>> {
-        let bytes = self.backing.as_ref()?.0.bytes();
-        let at = usize::try_from(self.stored[r]).ok()?;
-        let header = bytes.get(at..at + 4)?;
-        let len = u32::from_le_bytes(header.try_into().ok()?) as usize;
-        fields(bytes.get(at + 8..at + 8 + len)?).ok()
+        self.frame(r).ok().and_then(|body| fields(body).ok())
+    }
+
+    /// Stored row `r`'s frame body, CRC checked.
+    fn frame(&self, r: usize) -> Decoded<&[u8]> {
+        let bytes = self.backing.as_ref().map_or(&[][..], |b| b.0.bytes());
+        let at = usize::try_from(self.stored[r]).unwrap_or(usize::MAX);
+        let mut d = Decoder::new(bytes.get(at..).unwrap_or_default(), "rows.dat");
+        d.frame("row").map_err(|mut e| {
+            e.problem = format!("row {r} (at byte {at}): {}", e.problem);
+            e
+        })
+    }
+
+    /// Whether row `r` reads whole: a stored row's frame passes its CRC check and holds
+    /// an id. Reads that return a row (hits, `get`) call it, so damage the open did not
+    /// look for is reported, not read as an empty row.
+    pub(crate) fn check(&self, r: usize) -> Decoded<()> {
+        if r >= self.stored.len() {
+            return Ok(());
+        }
+        let body = self.frame(r)?;
+        let f = fields(body)?;
+        std::str::from_utf8(f.id).map(|_| ()).map_err(|_| {
+            Decoder::new(body, "rows.dat").error(format!("row {r}: id is not valid UTF-8"))
+        })
+    }
+
+    /// The file the stored rows are read from (for errors).
+    pub(crate) fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new("rows.dat"))
+    }
+
+    /// Names the file the stored rows are read from.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn set_path(&mut self, path: &Path) {
+        self.path = Some(path.to_owned());
     }
 
     /// Row `r`'s id (kept for dead rows too).
@@ -300,7 +372,7 @@ impl Rows {
         }
     }
 
-    /// [`hash_id`] of row `r`'s id.
+    /// [`Rows::hash_id`] of row `r`'s id.
     pub(crate) fn id_hash(&self, r: usize) -> u32 {
         self.id_hashes[r]
     }
@@ -396,28 +468,26 @@ impl Rows {
     }
 
     /// Natively after a checkpoint appended the owned rows (`first..`, all of them) to
-    /// the row file at byte `base`: `backing` maps the whole file now, and those rows are
-    /// read from it from here on, dropping their own strings and values — so a
-    /// database's heap after a checkpoint is what it is after an open.
+    /// the row file, their frames at `offsets` ([`Rows::encode_appended`]): `backing`
+    /// maps the whole file now, and those rows are read from it from here on, dropping
+    /// their own strings and values — so a database's heap after a checkpoint is what it
+    /// is after an open.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn adopt(
         &mut self,
         backing: Box<dyn Backed>,
         first: usize,
-        base: u64,
+        offsets: &[u64],
     ) -> Decoded<()> {
         let n = self.len();
-        let bytes = backing.bytes();
-        let tail = bytes.get(base as usize..).unwrap_or_default();
-        if first != self.stored.len() {
-            return Err(Decoder::new(tail, "rows.dat").error(format!(
-                "rows from {first} were appended, but {} were stored before",
+        if first != self.stored.len() || first + offsets.len() != n {
+            return Err(Decoder::new(&[], "rows.dat").error(format!(
+                "rows {first}..{} were appended, but {} were stored before and {n} are held",
+                first + offsets.len(),
                 self.stored.len()
             )));
         }
-        let written = Self::decode_from(tail, n - first, true)?;
-        self.stored
-            .extend(written.stored.iter().map(|&at| at + base));
+        self.stored.extend_from_slice(offsets);
         for row in self.owned.drain(..) {
             self.owned_bytes.sub(row.heap());
             self.parsed_bytes.fetch_sub(row.parsed_bytes(), Relaxed);
@@ -430,6 +500,111 @@ impl Rows {
         backing.decoded();
         self.backing = Some(Backing(backing));
         Ok(())
+    }
+
+    /// Encodes rows `first..` as `rows.dat` frames for a file whose valid bytes end at
+    /// `base`: the bytes, and each row's frame offset in the file.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn encode_appended(&self, first: usize, base: u64) -> (Vec<u8>, Vec<u64>) {
+        let mut e = Encoder::new();
+        let offsets = (first..self.len())
+            .map(|r| {
+                let at = base + e.len() as u64;
+                self.encode_row(&mut e, r);
+                at
+            })
+            .collect();
+        (e.into_bytes(), offsets)
+    }
+
+    /// The row index (see the module docs) of every row, the stored rows' frames where
+    /// they are and the rest at `appended` (from [`Rows::encode_appended`]). `None` when
+    /// rows before those are not stored rows (a checkpoint appended them but failed before
+    /// its rows could be adopted): their offsets are not known here, and the next open
+    /// decodes the row file instead.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn encode_index(&self, appended: &[u64]) -> Option<Vec<u8>> {
+        let n = self.len();
+        if self.stored.len() + appended.len() != n {
+            return None;
+        }
+        let mut e = Encoder::new();
+        e.bytes(INDEX_MAGIC);
+        e.u32(INDEX_VERSION);
+        e.u64(self.seed.0);
+        e.u32(self.seed.check());
+        e.u32(0);
+        e.u64(n as u64);
+        for &at in self.stored.iter().chain(appended) {
+            e.u64(at);
+        }
+        for &h in &self.id_hashes {
+            e.u32(h);
+        }
+        Some(e.into_bytes())
+    }
+
+    /// Rows `0..rows` (all live; see [`Rows::apply_live`]) from a row index and the bytes
+    /// of `rows.dat` its offsets point into, which the rows keep (see
+    /// [`Rows::decode_backed`]). Nothing of `rows.dat` is read: frames are checked when
+    /// read. `None` when the index's hashes were made by another hash function than this
+    /// build's (then decode the file).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn from_index(
+        backing: Box<dyn Backed>,
+        index: &[u8],
+        rows: usize,
+    ) -> Decoded<Option<Rows>> {
+        let mut d = Decoder::new(index, "row index");
+        if d.take(4, "magic")? != INDEX_MAGIC {
+            return Err(d.error("not a row index"));
+        }
+        let version = d.u32("version")?;
+        if version != INDEX_VERSION {
+            return Err(d.error(format!(
+                "version {version}; this build reads {INDEX_VERSION}"
+            )));
+        }
+        let seed = IdSeed(d.u64("seed")?);
+        let check = d.u32("seed check")?;
+        d.u32("reserved")?;
+        let n = d.u64("rows")?;
+        if n != rows as u64 {
+            return Err(d.error(format!("holds {n} rows, not {rows}")));
+        }
+        let n = d.count(n, 12, "rows")?;
+        let len = backing.bytes().len() as u64;
+        let offsets = d.take(n * 8, "offsets")?;
+        let hashes = d.take(n * 4, "hashes")?;
+        d.finish()?;
+        if check != seed.check() {
+            return Ok(None);
+        }
+        let mut stored = Vec::with_capacity(n);
+        let mut next = 0u64;
+        for (r, b) in offsets.chunks_exact(8).enumerate() {
+            let at = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+            // Frames follow each other: each at least 8 bytes past the one before.
+            if at < next || at.saturating_add(8) > len {
+                return Err(Decoder::new(index, "row index").error(format!(
+                    "row {r}'s frame offset {at} is out of order or past the file"
+                )));
+            }
+            next = at + 8;
+            stored.push(at);
+        }
+        let id_hashes = hashes
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        Ok(Some(Rows {
+            stored,
+            id_hashes,
+            seed,
+            live: vec![true; n],
+            backing: Some(Backing(backing)),
+            ..Rows::default()
+        }))
     }
 
     /// Bytes of the backing the rows point into (file-backed when mapped).
@@ -523,7 +698,7 @@ impl Rows {
                 let id = std::str::from_utf8(f.id).map_err(|_| {
                     in_row(Decoder::new(body, "rows.dat").error("id is not valid UTF-8"))
                 })?;
-                out.id_hashes.push(hash_id(id));
+                out.id_hashes.push(out.seed.hash(id));
                 out.stored.push(at as u64);
                 out.live.push(true);
             } else {
@@ -655,13 +830,14 @@ mod tests {
         );
         rows.kill(1);
         assert!(rows.heap().texts > 0 || rows.heap().metadata > 0);
+        let (appended, offsets) = rows.encode_appended(2, head.len() as u64);
+        assert_eq!(offsets, vec![head.len() as u64]);
         let mut file = head.clone();
-        let mut e = Encoder::new();
-        rows.encode_row(&mut e, 2);
-        file.extend_from_slice(&e.into_bytes());
+        file.extend_from_slice(&appended);
         // Appended rows must follow the stored ones.
-        assert!(rows.adopt(Box::new(file.clone()), 1, 0).is_err());
-        rows.adopt(Box::new(file), 2, head.len() as u64).unwrap();
+        assert!(rows.adopt(Box::new(file.clone()), 1, &offsets).is_err());
+        assert!(rows.adopt(Box::new(file.clone()), 2, &[]).is_err());
+        rows.adopt(Box::new(file), 2, &offsets).unwrap();
         let mut want = sample();
         want.kill(1);
         assert_eq!(rows, want);
@@ -705,6 +881,58 @@ mod tests {
         .unwrap();
         let bytes = e.into_bytes();
         assert!(Rows::decode_backed(Box::new(bytes), 1).is_err());
+    }
+
+    #[test]
+    fn rows_load_from_their_index_and_check_frames_when_read() {
+        let rows = sample();
+        let (file, offsets) = rows.encode_appended(0, 0);
+        let index = rows.encode_index(&offsets).unwrap();
+        assert!(rows.encode_index(&offsets[1..]).is_none());
+        assert_eq!(index.len(), 32 + 3 * 12);
+        let back = Rows::from_index(Box::new(file.clone()), &index, 3)
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, rows);
+        // The hashes and their seed came with the index: ids hash as they did.
+        assert_eq!(back.hash_id("ç"), rows.hash_id("ç"));
+        assert_eq!(back.id_hash(2), rows.id_hash(2));
+        assert_eq!(back.heap().texts, 0);
+        assert!((0..3).all(|r| back.check(r).is_ok()));
+
+        // A damaged frame is found when its row is read, not at load.
+        let mut bad = file.clone();
+        bad[offsets[2] as usize + 10] ^= 0x01;
+        let back = Rows::from_index(Box::new(bad), &index, 3).unwrap().unwrap();
+        assert_eq!(back.text(0), Some("first text"));
+        let e = back.check(2).unwrap_err();
+        assert!(
+            e.problem.contains("row 2") && e.problem.contains("CRC"),
+            "{e}"
+        );
+        assert_eq!(back.text(2), None);
+        assert_eq!(back.id(2), "");
+
+        // Damaged indexes are errors: cut short, another row count, offsets out of
+        // order or past the file.
+        for cut in [0, 4, 31, index.len() - 1] {
+            assert!(Rows::from_index(Box::new(file.clone()), &index[..cut], 3).is_err());
+        }
+        assert!(Rows::from_index(Box::new(file.clone()), &index, 2).is_err());
+        let mut swapped = index.clone();
+        swapped[32..40].copy_from_slice(&offsets[1].to_le_bytes());
+        assert!(Rows::from_index(Box::new(file.clone()), &swapped, 3).is_err());
+        assert!(
+            Rows::from_index(Box::new(file[..offsets[2] as usize].to_vec()), &index, 3).is_err()
+        );
+        // Hashes made by another hash function (the seed check fails) are not used.
+        let mut other = index.clone();
+        other[16] ^= 0xff;
+        assert!(
+            Rows::from_index(Box::new(file), &other, 3)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -118,16 +118,24 @@ impl IdIndex {
     /// be the one.
     pub(crate) fn get(&self, rows: &Rows, id: &str) -> Decoded<Option<u32>> {
         let h = rows.hash_id(id);
-        for e in self.shards[shard(h)].iter_hash(spread(h)) {
+        let mut damaged = None;
+        let found = self.shards[shard(h)].find(spread(h), |e| {
             if e.hash != h {
-                continue;
+                return false;
             }
-            rows.check(e.row as usize)?;
-            if rows.id(e.row as usize) == id {
-                return Ok(Some(e.row));
+            match rows.check(e.row as usize) {
+                Ok(()) => rows.id(e.row as usize) == id,
+                Err(d) => {
+                    damaged.get_or_insert(d);
+                    false
+                }
             }
+        });
+        match (found, damaged) {
+            (Some(e), _) => Ok(Some(e.row)),
+            (None, Some(d)) => Err(d),
+            (None, None) => Ok(None),
         }
-        Ok(None)
     }
 
     /// Points row `row`'s id (read from `rows`) at it; returns the row it pointed at

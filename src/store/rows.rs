@@ -313,6 +313,18 @@ impl Rows {
         self.live.push(true);
     }
 
+    /// How many rows are stored (read from the backing). On wasm32 there are no files and
+    /// never a backing: none, a constant, so the code that reads frames is left out of
+    /// the npm package's module.
+    #[inline]
+    fn stored_len(&self) -> usize {
+        if cfg!(target_arch = "wasm32") {
+            0
+        } else {
+            self.stored.len()
+        }
+    }
+
     /// The id index's hash of an id (`ids.rs`).
     pub(crate) fn hash_id(&self, id: &str) -> u32 {
         self.seed.hash(id)
@@ -340,7 +352,7 @@ impl Rows {
     /// an id. Reads that return a row (hits, `get`) call it, so damage the open did not
     /// look for is reported, not read as an empty row.
     pub(crate) fn check(&self, r: usize) -> Decoded<()> {
-        if r >= self.stored.len() {
+        if r >= self.stored_len() {
             return Ok(());
         }
         let body = self.frame(r)?;
@@ -363,7 +375,7 @@ impl Rows {
 
     /// Row `r`'s id (kept for dead rows too).
     pub(crate) fn id(&self, r: usize) -> &str {
-        match r.checked_sub(self.stored.len()) {
+        match r.checked_sub(self.stored_len()) {
             Some(o) => &self.owned[o].id,
             None => self
                 .stored_fields(r)
@@ -384,7 +396,7 @@ impl Rows {
         if !self.live[r] {
             return None;
         }
-        match r.checked_sub(self.stored.len()) {
+        match r.checked_sub(self.stored_len()) {
             Some(o) => self.owned[o].text.as_deref(),
             None => std::str::from_utf8(self.stored_fields(r)?.text?).ok(),
         }
@@ -393,7 +405,7 @@ impl Rows {
     /// Row `r`'s stored metadata text, when it has one (a stored row's, or an owned row's
     /// read from a snapshot).
     fn metadata_json(&self, r: usize) -> Option<&str> {
-        match r.checked_sub(self.stored.len()) {
+        match r.checked_sub(self.stored_len()) {
             Some(o) => match &self.owned[o].metadata {
                 Metadata::Json(j, _) => Some(j),
                 Metadata::Given(_) => None,
@@ -410,7 +422,7 @@ impl Rows {
             return None;
         }
         let parse = || self.metadata_json(r).and_then(parse_metadata);
-        match r.checked_sub(self.stored.len()) {
+        match r.checked_sub(self.stored_len()) {
             Some(o) => match &self.owned[o].metadata {
                 Metadata::Given(v) => v.as_ref().map(Cow::Borrowed),
                 Metadata::Json(_, slot) => cached(slot, &self.parsed_bytes, parse, |v| v, |v| v),
@@ -442,7 +454,7 @@ impl Rows {
 
     fn tombstone(&mut self, r: usize) {
         self.live[r] = false;
-        match r.checked_sub(self.stored.len()) {
+        match r.checked_sub(self.stored_len()) {
             Some(o) => {
                 let row = &mut self.owned[o];
                 let parsed = row.parsed_bytes();

@@ -9,8 +9,10 @@ Data: `scale_data.py` (seeded Gaussian-mixture vectors, synthetic text and metad
 top 10 of 1,000 queries), generated once under $CARGO_TARGET_DIR/scale-bench/data.
 Every system builds with 2 threads and answers queries one at a time on one thread, each
 phase in a fresh process; between the build and the reopen the file system is synced (so
-the reopen does not share the machine with the kernel writing back what the build wrote:
-right after a 1 M-document build that slowed vjson's reopen from ~0.2 s to ~0.36 s):
+the reopen does not share the machine with the kernel writing back what the build wrote).
+Caches are neither warmed nor dropped before a reopen: what the build left in the page
+cache is what the reopen finds (on this sandbox some of it is evicted during a 1 M build,
+even with memory free), as for a user who opens a database after writing it:
 
 - vjson (`examples/bench_scale.rs`): `insert_batch` in batches of 10,000 into an on-disk
   database (log fsynced per batch), then close; reopen and time to the first answer; p50 /

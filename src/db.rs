@@ -629,8 +629,8 @@ impl VectorDB {
         let Some(row) = state.row_of(id)? else {
             return Ok(None);
         };
+        // The id lookup read the row's frame whole (CRC and id).
         let r = row as usize;
-        state.check_row(r)?;
         Ok(Some(Document {
             id: id.to_owned(),
             vector: state.vectors.vector(row).to_vec(),

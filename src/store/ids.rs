@@ -114,8 +114,8 @@ impl IdIndex {
     }
 
     /// The row holding `id`, if live. A row this id's hash points at that cannot be read
-    /// (a damaged frame in the row file: see [`Rows::check`]) is an error, since it may
-    /// be the one.
+    /// (a damaged frame in the row file: see [`Rows::checked_id`]) is an error, since it
+    /// may be the one.
     pub(crate) fn get(&self, rows: &Rows, id: &str) -> Decoded<Option<u32>> {
         let h = rows.hash_id(id);
         let mut damaged = None;
@@ -123,8 +123,8 @@ impl IdIndex {
             if e.hash != h {
                 return false;
             }
-            match rows.check(e.row as usize) {
-                Ok(()) => rows.id(e.row as usize) == id,
+            match rows.checked_id(e.row as usize) {
+                Ok(stored) => stored == id,
                 Err(d) => {
                     damaged.get_or_insert(d);
                     false

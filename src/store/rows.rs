@@ -348,18 +348,24 @@ impl Rows {
         })
     }
 
-    /// Whether row `r` reads whole: a stored row's frame passes its CRC check and holds
-    /// an id. Reads that return a row (hits, `get`) call it, so damage the open did not
-    /// look for is reported, not read as an empty row.
-    pub(crate) fn check(&self, r: usize) -> Decoded<()> {
-        if r >= self.stored_len() {
-            return Ok(());
+    /// Row `r`'s id, or what keeps it from reading whole: a stored row's frame must pass
+    /// its CRC check and hold a UTF-8 id. Reads that return a row (hits, `get`, id
+    /// lookups) go through it, so damage the open did not look for is reported, not read
+    /// as an empty row.
+    pub(crate) fn checked_id(&self, r: usize) -> Decoded<&str> {
+        if let Some(o) = r.checked_sub(self.stored_len()) {
+            return Ok(&self.owned[o].id);
         }
         let body = self.frame(r)?;
         let f = fields(body)?;
-        std::str::from_utf8(f.id).map(|_| ()).map_err(|_| {
+        std::str::from_utf8(f.id).map_err(|_| {
             Decoder::new(body, "rows.dat").error(format!("row {r}: id is not valid UTF-8"))
         })
+    }
+
+    /// Whether row `r` reads whole (see [`Rows::checked_id`]).
+    pub(crate) fn check(&self, r: usize) -> Decoded<()> {
+        self.checked_id(r).map(|_| ())
     }
 
     /// The file the stored rows are read from (for errors).
@@ -375,13 +381,7 @@ impl Rows {
 
     /// Row `r`'s id (kept for dead rows too).
     pub(crate) fn id(&self, r: usize) -> &str {
-        match r.checked_sub(self.stored_len()) {
-            Some(o) => &self.owned[o].id,
-            None => self
-                .stored_fields(r)
-                .and_then(|f| std::str::from_utf8(f.id).ok())
-                .unwrap_or_default(),
-        }
+        self.checked_id(r).unwrap_or_default()
     }
 
     /// [`Rows::hash_id`] of row `r`'s id.

@@ -40,7 +40,13 @@ mod native {
 
     type Res<T> = Result<T, String>;
 
-    const MODES: [&str; 4] = ["vector", "text", "hybrid", "hybrid_filtered"];
+    const MODES: [&str; 5] = [
+        "vector",
+        "text",
+        "hybrid",
+        "hybrid_filtered",
+        "hybrid_default",
+    ];
 
     fn query(ds: &Dataset, i: usize, mode: &str) -> Res<Query> {
         let v = ds.query_vector(i).to_vec();
@@ -62,6 +68,7 @@ mod native {
                 })
                 .filter(Filter::from_json(&json!({"kind": "book"})).map_err(|e| e.to_string())?)
                 .k(10),
+            "hybrid_default" => Query::new().vector(v).text(t).k(10),
             other => return Err(format!("unknown mode {other}")),
         })
     }

@@ -17,6 +17,9 @@ export interface VectorDBOptions {
   efConstruction?: number;
   /** HNSW candidate list while searching (1 to 10,000; raised to k). Default 100. */
   efSearch?: number;
+  /** How much a query term in a document's title counts: the text score adds titleBoost
+   * times the title field's BM25 score (0 to 100; 0 ignores titles). Default 0.5. */
+  titleBoost?: number;
   /** Caps on what one request may ask; past one, an Error with code "limit_exceeded"
    * (or the code of what it caps). Not stored in snapshots. */
   limits?: Limits;
@@ -67,6 +70,8 @@ export interface Document {
   vector: Vector;
   /** Text indexed for full-text search. */
   text?: string | null;
+  /** A short title, indexed as its own full-text field (see `titleBoost`). */
+  title?: string | null;
   /** A plain object that filters can test. */
   metadata?: Metadata | null;
 }
@@ -76,6 +81,7 @@ export interface StoredDocument {
   id: string;
   vector: Float32Array;
   text: string | null;
+  title: string | null;
   metadata: Metadata | null;
 }
 
@@ -108,18 +114,20 @@ export type Filter = {
 /** How vector and text results are fused. */
 export type FusionName =
   | "rrf"
+  | "zscore"
   | "weighted"
   | "max"
   | "min"
   | "average"
   | "dbsf"
   | `rrf:${number}`
-  | `weighted:${number},${number}`;
+  | `weighted:${number},${number}`
+  | `zscore:${number},${number}`;
 
 export type Fusion =
   | FusionName
   | { type: "rrf"; k?: number }
-  | { type: "weighted"; vector?: number; text?: number }
+  | { type: "weighted" | "zscore"; vector?: number; text?: number }
   | { type: "max" | "min" | "average" | "dbsf" };
 
 /** A search: a vector, a text, or both (hybrid). */
@@ -129,7 +137,8 @@ export interface SearchQuery {
   /** Number of hits, 1 to 10,000. Default 10. */
   k?: number;
   filter?: Filter | null;
-  /** Default "weighted" (0.5 / 0.5 of min-max normalised scores). */
+  /** Default "zscore" (0.5 / 0.5 of standardised scores: each list's scores in standard
+   * deviations from its mean). */
   fusion?: Fusion | null;
   /** HNSW candidate list for this query. */
   efSearch?: number;
@@ -148,6 +157,7 @@ export interface Hit {
   textScore: number | null;
   metadata: Metadata | null;
   text: string | null;
+  title: string | null;
 }
 
 /** The `code` of every error vjson throws. */

@@ -167,8 +167,9 @@ impl Dataset {
         &self.query_vectors[i * self.dim..(i + 1) * self.dim]
     }
 
-    /// Document `i` as a [`Document`]: text `title: text` (as embedded), metadata
-    /// `{"kind", "source", "chars"}` where `source` is the crate (api) or book (book).
+    /// Document `i` as a [`Document`]: text `title: text` (as embedded), the title also as
+    /// its own field, metadata `{"kind", "source", "chars"}` where `source` is the crate
+    /// (api) or book (book).
     pub fn document(&self, i: usize) -> Document {
         let d = &self.docs[i];
         let source = match d.id.split_once(':') {
@@ -183,6 +184,7 @@ impl Dataset {
         };
         Document::new(d.id.clone(), self.doc_vector(i).to_vec())
             .text(format!("{}: {}", d.title, d.text))
+            .title(d.title.clone())
             .metadata(json!({"kind": d.kind, "source": source, "chars": d.text.len()}))
     }
 

@@ -55,7 +55,7 @@ use crate::options::{Limits, MAX_METADATA_DEPTH, Metric, Options};
 use crate::query::Query;
 use crate::state::{MemoryStats, State};
 use crate::store::Row;
-use crate::text::Analyzed;
+use crate::text::{Analyzed, FieldTexts};
 
 /// An embedded vector database with hybrid search.
 ///
@@ -394,15 +394,17 @@ impl VectorDB {
             });
         }
         let vector = self.check_vector(&format!("document {:?}", doc.id), &doc.vector)?;
-        if let Some(t) = &doc.text
-            && t.len() > limits.max_text_bytes
-        {
-            return Err(Error::LimitExceeded {
-                what: format!("the text of document {:?} (bytes)", doc.id),
-                got: t.len() as u64,
-                max: limits.max_text_bytes as u64,
-                limit: "max_text_bytes",
-            });
+        for (field, value) in [("text", &doc.text), ("title", &doc.title)] {
+            if let Some(t) = value
+                && t.len() > limits.max_text_bytes
+            {
+                return Err(Error::LimitExceeded {
+                    what: format!("the {field} of document {:?} (bytes)", doc.id),
+                    got: t.len() as u64,
+                    max: limits.max_text_bytes as u64,
+                    limit: "max_text_bytes",
+                });
+            }
         }
         let metadata = match doc.metadata {
             None | Some(Value::Null) => None,
@@ -439,6 +441,7 @@ impl VectorDB {
             id: doc.id,
             vector,
             text: doc.text,
+            title: doc.title,
             metadata,
         })
     }
@@ -587,7 +590,12 @@ impl VectorDB {
             inserts
                 .par_iter()
                 .with_min_len(64)
-                .map(|p| p.text.as_deref().map(Analyzed::of))
+                .map(|p| {
+                    Some(Analyzed::of(FieldTexts {
+                        text: p.text.as_deref(),
+                        title: p.title.as_deref(),
+                    }))
+                })
                 .collect()
         } else {
             Vec::new()
@@ -635,6 +643,7 @@ impl VectorDB {
             id: id.to_owned(),
             vector: state.vectors.vector(row).to_vec(),
             text: state.rows.text(r).map(str::to_owned),
+            title: state.rows.title(r).map(str::to_owned),
             metadata: state.rows.metadata(r).map(std::borrow::Cow::into_owned),
         }))
     }
@@ -764,7 +773,7 @@ impl VectorDB {
         let text_side = || {
             q.text
                 .as_deref()
-                .map(|t| state.text_search(t, fetch, filter))
+                .map(|t| state.text_search(t, fetch, self.opts.title_boost, filter))
                 .transpose()
         };
         // Only a hybrid query has two halves to run in parallel: handing a one-sided query

@@ -1,13 +1,23 @@
-//! What goes in and what comes out: [`Document`] (id, vector, text, metadata) and [`Hit`].
+//! What goes in and what comes out: [`Document`] (id, vector, text, title, metadata) and
+//! [`Hit`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A document: an id, a vector, optional text for full-text search, optional metadata.
+/// A document: an id, a vector, optional text and title for full-text search, optional
+/// metadata.
+///
+/// The text is the document's full text; the title, when it has one, is a short field
+/// indexed on its own: a query term found there adds [`Options::title_boost`] times its
+/// BM25 score in the title field to the document's text score (the title is not added to
+/// the text: put it in both when the text should hold it too, as a page's text usually
+/// does). Short technical queries often name a title, which is why it helps.
 ///
 /// Read from JSON (the CLI's JSON lines) it must have exactly these keys: an unknown one
-/// (say `"meta"`, or a top-level `"title"`) is an error that names it, not silently
-/// dropped data — as in the npm package, which rejects unknown keys too.
+/// (say `"meta"`, or `"name"`) is an error that names it, not silently dropped data — as
+/// in the npm package, which rejects unknown keys too.
+///
+/// [`Options::title_boost`]: crate::Options::title_boost
 ///
 /// ```
 /// use serde_json::json;
@@ -17,7 +27,7 @@ use serde_json::Value;
 ///     .text("A contiguous growable array type")
 ///     .metadata(json!({"crate": "std", "kind": "struct"}));
 /// assert_eq!(doc.id, "api:std::vec::Vec");
-/// // From JSON: exactly id, vector, text?, metadata?.
+/// // From JSON: exactly id, vector, text?, title?, metadata?.
 /// let line = r#"{"id": "d1", "vector": [1, 0, 0], "text": "hello"}"#;
 /// let d: Document = serde_json::from_str(line).unwrap();
 /// assert_eq!(d.text.as_deref(), Some("hello"));
@@ -34,6 +44,9 @@ pub struct Document {
     /// Text indexed for full-text search.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// A short title, indexed as its own field (see above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     /// A JSON object that filters can test.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
@@ -46,6 +59,7 @@ impl Document {
             id: id.into(),
             vector,
             text: None,
+            title: None,
             metadata: None,
         }
     }
@@ -53,6 +67,12 @@ impl Document {
     /// Sets the text.
     pub fn text(mut self, text: impl Into<String>) -> Self {
         self.text = Some(text.into());
+        self
+    }
+
+    /// Sets the title.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
         self
     }
 
@@ -94,4 +114,7 @@ pub struct Hit {
     pub metadata: Option<Value>,
     /// The document's text.
     pub text: Option<String>,
+    /// The document's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }

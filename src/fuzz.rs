@@ -38,14 +38,14 @@ pub fn rows(data: &[u8]) {
     if let Ok(mut r) = Rows::decode_backed(Box::new(bytes.to_vec()), rows) {
         let _ = r.apply_live(bitmap);
         for i in 0..r.len() {
-            let _ = (r.id(i), r.text(i), r.metadata(i));
+            let _ = (r.id(i), r.text(i), r.title(i), r.metadata(i));
         }
     }
     // As an open with a row index (here the bitmap's bytes) loads them: nothing checked
     // until read. Every row must read (or report its damage) without a panic.
     if let Ok(Some(r)) = Rows::from_index(Box::new(bytes.to_vec()), bitmap, rows) {
         for i in 0..r.len() {
-            let _ = (r.check(i), r.id(i), r.text(i), r.metadata(i));
+            let _ = (r.check(i), r.id(i), r.text(i), r.title(i), r.metadata(i));
         }
     }
 }

@@ -74,8 +74,8 @@ pub use filter::{Filter, OPERATORS};
 pub use fusion::Fusion;
 pub use hnsw::distance_computations;
 pub use options::{
-    Durability, HnswParams, Limits, MAX_DIMENSION, MAX_FILTER_CONDITIONS, MAX_FILTER_DEPTH,
-    MAX_ID_BYTES, MAX_K, MAX_METADATA_DEPTH, Metric, Options, Quantization,
+    DEFAULT_TITLE_BOOST, Durability, HnswParams, Limits, MAX_DIMENSION, MAX_FILTER_CONDITIONS,
+    MAX_FILTER_DEPTH, MAX_ID_BYTES, MAX_K, MAX_METADATA_DEPTH, Metric, Options, Quantization,
 };
 pub use query::Query;
 pub use snapshot::{MAGIC as SNAPSHOT_MAGIC, VERSION as SNAPSHOT_VERSION};

@@ -58,8 +58,8 @@ impl Query {
         self
     }
 
-    /// How vector and text results are fused (default [`Fusion::default`]: weighted
-    /// 0.5 / 0.5 of min-max normalised scores).
+    /// How vector and text results are fused (default [`Fusion::default`]: 0.5 / 0.5 of
+    /// standardised scores).
     pub fn fusion(mut self, fusion: Fusion) -> Self {
         self.fusion = fusion;
         self

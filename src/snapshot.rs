@@ -2,14 +2,17 @@
 //!
 //! ```text
 //! "VJSN" | version u32 | header length u32 | header crc32 u32 | header JSON {options, rows, live}
-//! then six sections, in order, each: tag u32 | length u64 | crc32 u32 | bytes
+//! then seven sections, in order, each: tag u32 | length u64 | crc32 u32 | bytes
 //!   1 ids       per row: length u32, UTF-8 bytes
 //!   2 vectors   rows x dimension f32 (stored form: normalised under cosine)
 //!   3 texts     per row: length u32 (u32::MAX: none), UTF-8 bytes
 //!   4 metadata  per row: length u32 (u32::MAX: none), JSON object bytes
 //!   5 live      per row: 1 live, 0 tombstone
 //!   6 hnsw      the graph (see `hnsw/codec.rs`)
+//!   7 titles    per row: length u32 (u32::MAX: none), UTF-8 bytes
 //! ```
+//! Version 1, written before documents had titles, has the first six sections only; it is
+//! still read (no row has a title).
 //! All integers little-endian. Every declared length is checked against the bytes present
 //! before anything is allocated, and the header's and every section's CRC before it is
 //! parsed, so any damaged byte is an `invalid_snapshot` error. The text
@@ -28,16 +31,17 @@ use crate::store::{MemoryVectors, Rows, Vectors};
 
 /// The snapshot magic bytes.
 pub const MAGIC: &[u8; 4] = b"VJSN";
-/// The snapshot format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The snapshot format version this build writes (it reads this one and version 1).
+pub const VERSION: u32 = 2;
 
-const SECTIONS: [(u32, &str); 6] = [
+const SECTIONS: [(u32, &str); 7] = [
     (1, "ids"),
     (2, "vectors"),
     (3, "texts"),
     (4, "metadata"),
     (5, "live"),
     (6, "hnsw"),
+    (7, "titles"),
 ];
 
 #[derive(Serialize, Deserialize)]
@@ -47,20 +51,23 @@ struct Header {
     live: u64,
 }
 
-/// Encodes the row sections (ids, vectors, texts, metadata, live) in snapshot layout.
-fn encode_rows(rows: &Rows, vectors: &Vectors, dim: usize) -> [Vec<u8>; 5] {
+/// Encodes the row sections (ids, vectors, texts, metadata, live, titles) in snapshot
+/// layout.
+fn encode_rows(rows: &Rows, vectors: &Vectors, dim: usize) -> [Vec<u8>; 6] {
     let n = rows.len();
     let mut ids = Encoder::new();
     let mut vecs = Encoder::with_capacity(n * dim * 4);
     let mut texts = Encoder::new();
     let mut meta = Encoder::new();
     let mut live = Vec::with_capacity(n);
+    let mut titles = Encoder::new();
     for r in 0..n {
         ids.str(rows.id(r));
         vecs.f32s(vectors.vector(r as u32));
         texts.opt_str(rows.text(r));
         rows.encode_metadata(&mut meta, r);
         live.push(rows.live[r] as u8);
+        titles.opt_str(rows.title(r));
     }
     [
         ids.into_bytes(),
@@ -68,6 +75,7 @@ fn encode_rows(rows: &Rows, vectors: &Vectors, dim: usize) -> [Vec<u8>; 5] {
         texts.into_bytes(),
         meta.into_bytes(),
         live,
+        titles.into_bytes(),
     ]
 }
 
@@ -79,9 +87,10 @@ pub(crate) fn write(opts: &Options, state: &State) -> Vec<u8> {
         live: state.live_rows as u64,
     })
     .expect("header serialises");
-    let [ids, vecs, texts, meta, live] = encode_rows(&state.rows, &state.vectors, opts.dimension);
+    let [ids, vecs, texts, meta, live, titles] =
+        encode_rows(&state.rows, &state.vectors, opts.dimension);
     let graph = state.hnsw.to_bytes();
-    let sections = [&ids, &vecs, &texts, &meta, &live, &graph];
+    let sections = [&ids, &vecs, &texts, &meta, &live, &graph, &titles];
     let mut out = Encoder::with_capacity(
         20 + header.len() + sections.iter().map(|s| s.len() + 16).sum::<usize>(),
     );
@@ -97,13 +106,16 @@ pub(crate) fn write(opts: &Options, state: &State) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Decodes the row sections written by [`encode_rows`] for `rows` rows.
+/// Decodes the row sections written by [`encode_rows`] for `rows` rows (the titles
+/// section `None` in a version 1 snapshot).
 fn decode_rows(
     opts: &Options,
     rows: usize,
     sections: [&[u8]; 5],
+    titles_b: Option<&[u8]>,
 ) -> Decoded<(Rows, MemoryVectors)> {
     let [ids_b, vec_b, texts_b, meta_b, live_b] = sections;
+    let mut titles = titles_b.map(|b| Decoder::new(b, "titles section"));
     let dim = opts.dimension;
     let mut ids = Decoder::new(ids_b, "ids section");
     let mut vecs = Decoder::new(vec_b, "vectors section");
@@ -131,6 +143,10 @@ fn decode_rows(
         let id = ids.str("id")?;
         let text = texts.opt_str("text")?.map(str::to_owned);
         let metadata = meta.metadata_json("metadata")?;
+        let title = match titles.as_mut() {
+            Some(t) => t.opt_str("title")?.map(str::to_owned),
+            None => None,
+        };
         let is_live = match live_byte {
             0 => false,
             1 => true,
@@ -139,12 +155,15 @@ fn decode_rows(
         if is_live && id.is_empty() {
             return Err(ids.error(format!("live row {r} has an empty id")));
         }
-        out.push_stored(id.to_owned(), text, metadata);
+        out.push_stored(id.to_owned(), text, title, metadata);
         out.live[r] = is_live;
     }
     ids.finish()?;
     texts.finish()?;
     meta.finish()?;
+    if let Some(t) = &titles {
+        t.finish()?;
+    }
     let data = vecs.f32s(rows * dim, "vectors")?;
     if data.iter().any(|x| !x.is_finite()) {
         return Err(vecs.error("a vector holds NaN or infinity"));
@@ -161,13 +180,14 @@ pub(crate) fn read(bytes: &[u8]) -> Result<(Options, State)> {
         ));
     }
     c.take(4, "magic").map_err(|e| e.into_snapshot())?;
-    let (header, sections) = read_sections(&mut c).map_err(|e| e.into_snapshot())?;
+    let (header, sections, titled) = read_sections(&mut c).map_err(|e| e.into_snapshot())?;
     let rows = usize::try_from(header.rows)
         .map_err(|_| Error::snapshot("row count does not fit this platform"))?;
     let opts = header.options;
-    let [ids, vecs, texts, meta, live, graph] = sections;
-    let (rows_data, vectors) =
-        decode_rows(&opts, rows, [ids, vecs, texts, meta, live]).map_err(|e| e.into_snapshot())?;
+    let [ids, vecs, texts, meta, live, graph, titles] = sections;
+    let titles = titled.then_some(titles);
+    let (rows_data, vectors) = decode_rows(&opts, rows, [ids, vecs, texts, meta, live], titles)
+        .map_err(|e| e.into_snapshot())?;
     let graph = Hnsw::from_bytes(graph, &opts.hnsw, rows).map_err(|e| e.into_snapshot())?;
     let dist = Distance::new(opts.metric);
     let state = State::assemble(
@@ -186,12 +206,13 @@ pub(crate) fn read(bytes: &[u8]) -> Result<(Options, State)> {
     Ok((opts, state))
 }
 
-/// The version, the header (CRC checked) and the six sections (tags and CRCs checked).
-fn read_sections<'a>(c: &mut Decoder<'a>) -> Decoded<(Header, [&'a [u8]; 6])> {
+/// The version, the header (CRC checked) and the sections (tags and CRCs checked): the
+/// first six, and the titles section (`None` in a version 1 snapshot).
+fn read_sections<'a>(c: &mut Decoder<'a>) -> Decoded<(Header, [&'a [u8]; 7], bool)> {
     let version = c.u32("version")?;
-    if version != VERSION {
+    if version != VERSION && version != 1 {
         return Err(c.error(format!(
-            "snapshot format version {version}; this build reads version {VERSION}"
+            "snapshot format version {version}; this build reads versions 1 and {VERSION}"
         )));
     }
     let hlen = c.u32("header length")?;
@@ -214,8 +235,10 @@ fn read_sections<'a>(c: &mut Decoder<'a>) -> Decoded<(Header, [&'a [u8]; 6])> {
         .options
         .validate()
         .map_err(|e| c.error(format!("header options: {e}")))?;
-    let mut sections: [&[u8]; 6] = [&[]; 6];
-    for (slot, (tag, name)) in sections.iter_mut().zip(SECTIONS) {
+    let titled = version != 1;
+    let mut sections: [&[u8]; 7] = [&[]; 7];
+    let present = if titled { 7 } else { 6 };
+    for (slot, (tag, name)) in sections.iter_mut().zip(SECTIONS).take(present) {
         let got = c.u32("section tag")?;
         if got != tag {
             return Err(c.error(format!(
@@ -225,7 +248,7 @@ fn read_sections<'a>(c: &mut Decoder<'a>) -> Decoded<(Header, [&'a [u8]; 6])> {
         *slot = c.long_frame(&format!("the {name} section"))?;
     }
     c.finish()?;
-    Ok((header, sections))
+    Ok((header, sections, titled))
 }
 
 #[cfg(test)]
@@ -240,6 +263,7 @@ mod tests {
                 id: format!("doc{i}"),
                 vector: vec![(i as f32).sin(), (i as f32).cos(), 0.5],
                 text: (i % 3 != 0).then(|| format!("text number {i}")),
+                title: (i % 5 != 0).then(|| format!("title {i}")),
                 metadata: (i % 2 == 0).then(|| json!({"i": i})),
             })
             .collect();
@@ -258,6 +282,7 @@ mod tests {
         let (back_opts, back) = read(&bytes).unwrap();
         assert_eq!(back_opts, opts);
         assert_eq!(back.rows, s.rows);
+        assert_eq!(back.rows.title(1), Some("title 1"));
         assert_eq!(back.live_rows, 29);
         assert_eq!(back.hnsw.to_bytes(), s.hnsw.to_bytes());
         assert_eq!(
@@ -292,17 +317,27 @@ mod tests {
         // Valid CRCs, wrong contents: the live section says 2 for one row.
         let opts = Options::new(3);
         let s = state(&opts);
-        let [ids, vecs, texts, meta, mut live] = encode_rows(&s.rows, &s.vectors, 3);
+        let [ids, vecs, texts, meta, mut live, titles] = encode_rows(&s.rows, &s.vectors, 3);
+        let t = Some(titles.as_slice());
+        let e = decode_rows(
+            &opts,
+            30,
+            [&ids, &vecs, &texts, &meta, &live],
+            Some(&titles[4..]),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.section, "titles section");
         live[0] = 2;
-        let e = decode_rows(&opts, 30, [&ids, &vecs, &texts, &meta, &live])
+        let e = decode_rows(&opts, 30, [&ids, &vecs, &texts, &meta, &live], t)
             .err()
             .unwrap();
         assert!(e.problem.contains("live flag 2"), "{e}");
-        let e = decode_rows(&opts, 31, [&ids, &vecs, &texts, &meta, &live])
+        let e = decode_rows(&opts, 31, [&ids, &vecs, &texts, &meta, &live], t)
             .err()
             .unwrap();
         assert!(e.problem.contains("31 rows"), "{e}");
-        let e = decode_rows(&opts, 30, [&ids, &vecs[4..], &texts, &meta, &live])
+        let e = decode_rows(&opts, 30, [&ids, &vecs[4..], &texts, &meta, &live], t)
             .err()
             .unwrap();
         assert_eq!(e.section, "vectors section");

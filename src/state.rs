@@ -23,7 +23,7 @@ use crate::fusion::Fused;
 use crate::hnsw::{Exact, ExactSpace, Hnsw, QueryDist, SearchScratch, Space, VectorSource, tally};
 use crate::options::{Metric, Options, Quantization};
 use crate::store::{IdIndex, Int8Code, Int8Vectors, MemoryVectors, Row, Rows, Vectors};
-use crate::text::{Analyzed, Bm25Index, Text};
+use crate::text::{Analyzed, Bm25Index, FieldTexts, Text};
 
 /// The default rule: scan exactly when the filter is estimated to match fewer than this
 /// many times `max(ef, k)` documents, or less than this share of them.
@@ -149,7 +149,7 @@ impl State {
         }
         self.hnsw.grow(end as usize);
         for p in inserts {
-            self.rows.push(p.id, p.text, p.metadata);
+            self.rows.push(p.id, p.text, p.title, p.metadata);
         }
         start..end
     }
@@ -204,9 +204,13 @@ impl State {
             return Ok(());
         }
         self.ids.remove_row(&self.rows, row);
-        let text = self.rows.kill(row);
-        if let (Some(ix), Some(t)) = (self.text.as_mut(), text.as_deref()) {
-            ix.remove(row, t)?;
+        let (text, title) = self.rows.kill(row);
+        if let Some(ix) = self.text.as_mut() {
+            let texts = FieldTexts {
+                text: text.as_deref(),
+                title: title.as_deref(),
+            };
+            ix.remove(row, texts)?;
         }
         match &self.codes {
             Some(codes) => self.hnsw.remove(row, &Int8Space::new(codes, dist)),
@@ -231,6 +235,7 @@ impl State {
                     id: self.rows.id(r).to_owned(),
                     vector: self.vectors.vector(r as u32).to_vec(),
                     text: self.rows.text(r).map(str::to_owned),
+                    title: self.rows.title(r).map(str::to_owned),
                     metadata: self.rows.metadata(r).map(Cow::into_owned),
                 });
             }
@@ -250,7 +255,7 @@ impl State {
         let mut rows = Rows::default();
         for p in docs {
             data.extend_from_slice(&p.vector);
-            rows.push(p.id, p.text, p.metadata);
+            rows.push(p.id, p.text, p.title, p.metadata);
         }
         let vectors = Vectors::Memory(MemoryVectors::from_vec(opts.dimension, data));
         Self::assemble(opts, dist, rows, vectors, graph)
@@ -269,8 +274,12 @@ impl State {
         let text = if opts.fulltext {
             let mut ix = Text::Bm25(Bm25Index::new());
             for r in 0..rows.len() {
-                if let (true, Some(t)) = (rows.live[r], rows.text(r)) {
-                    ix.add(r as u32, t)?;
+                if rows.live[r] {
+                    let texts = FieldTexts {
+                        text: rows.text(r),
+                        title: rows.title(r),
+                    };
+                    ix.add(r as u32, texts)?;
                 }
             }
             Some(ix)
@@ -497,10 +506,11 @@ impl State {
         &self,
         text: &str,
         k: usize,
+        title_boost: f32,
         filter: Option<&Filter>,
     ) -> Result<Vec<(u32, f32)>> {
         match &self.text {
-            Some(ix) => ix.search(text, k, &|r| self.accepts(r, filter)),
+            Some(ix) => ix.search(text, k, title_boost, &|r| self.accepts(r, filter)),
             None => Ok(Vec::new()),
         }
     }
@@ -523,6 +533,7 @@ impl State {
             text_score: f.text,
             metadata: self.rows.metadata(r).map(Cow::into_owned),
             text: self.rows.text(r).map(str::to_owned),
+            title: self.rows.title(r).map(str::to_owned),
         })
     }
 

@@ -199,6 +199,7 @@ struct JsHit<'a> {
     text_score: Option<f32>,
     metadata: Option<JsJson<'a>>,
     text: Option<&'a str>,
+    title: Option<&'a str>,
 }
 
 fn hits_to_js(hits: &[Hit]) -> JsValue {
@@ -211,18 +212,19 @@ fn hits_to_js(hits: &[Hit]) -> JsValue {
             text_score: h.text_score,
             metadata: h.metadata.as_ref().map(JsJson),
             text: h.text.as_deref(),
+            title: h.title.as_deref(),
         })
         .collect();
     to_js(&out)
 }
 
-/// `{id, vector, text?, metadata?}` as a [`Document`].
+/// `{id, vector, text?, title?, metadata?}` as a [`Document`].
 fn document(v: &JsValue) -> JsResult<Document> {
     if !v.is_object() || Array::is_array(v) {
         return Err(js_error(
             "empty_id",
             &format!(
-                "a document must be an object {{id, vector, text?, metadata?}}, got {}",
+                "a document must be an object {{id, vector, text?, title?, metadata?}}, got {}",
                 describe(v)
             ),
         ));
@@ -248,18 +250,20 @@ fn document(v: &JsValue) -> JsResult<Document> {
         )
     })?;
     let mut doc = Document::new(id, vector);
-    let text = prop(v, "text");
-    if !is_nullish(&text) {
-        doc.text = Some(text.as_string().ok_or_else(|| {
-            js_error(
-                "invalid_metadata",
-                &format!(
-                    "text of document {:?} must be a string, got {}",
-                    doc.id,
-                    describe(&text)
-                ),
-            )
-        })?);
+    for (key, slot) in [("text", &mut doc.text), ("title", &mut doc.title)] {
+        let value = prop(v, key);
+        if !is_nullish(&value) {
+            *slot = Some(value.as_string().ok_or_else(|| {
+                js_error(
+                    "invalid_metadata",
+                    &format!(
+                        "{key} of document {:?} must be a string, got {}",
+                        doc.id,
+                        describe(&value)
+                    ),
+                )
+            })?);
+        }
     }
     let meta = prop(v, "metadata");
     if !is_nullish(&meta) {
@@ -281,7 +285,7 @@ fn documents(docs: &JsValue, what: &str) -> JsResult<Vec<Document>> {
 }
 
 /// A fusion name (`"rrf"`, `"rrf:60"`, `"weighted:0.7,0.3"`, `"max"`, ...) or an object
-/// `{type: "rrf", k}` / `{type: "weighted", vector, text}` / `{type: "max"}`.
+/// `{type: "rrf", k}` / `{type: "weighted" | "zscore", vector, text}` / `{type: "max"}`.
 fn fusion(v: &JsValue) -> JsResult<Fusion> {
     if is_nullish(v) {
         return Ok(Fusion::default());
@@ -325,11 +329,12 @@ fn fusion(v: &JsValue) -> JsResult<Fusion> {
                 Fusion::Rrf { k: num("k", 0.0)? }
             }
         }
-        "weighted" => {
+        kind @ ("weighted" | "zscore") => {
             check_keys(v, &["type", "vector", "text"], "invalid_query", "fusion")?;
-            Fusion::Weighted {
-                vector: num("vector", 0.5)?,
-                text: num("text", 0.5)?,
+            let (vector, text) = (num("vector", 0.5)?, num("text", 0.5)?);
+            match kind {
+                "weighted" => Fusion::Weighted { vector, text },
+                _ => Fusion::Zscore { vector, text },
             }
         }
         _ => {
@@ -409,6 +414,7 @@ const OPTION_KEYS: &[&str] = &[
     "m",
     "efConstruction",
     "efSearch",
+    "titleBoost",
     "limits",
 ];
 
@@ -460,13 +466,14 @@ fn limits(v: &JsValue) -> JsResult<Limits> {
     Ok(l)
 }
 
-/// `{dimension, metric?, fulltext?, m?, efConstruction?, efSearch?, limits?}` as [`Options`].
+/// `{dimension, metric?, fulltext?, m?, efConstruction?, efSearch?, titleBoost?, limits?}`
+/// as [`Options`].
 fn options(v: &JsValue) -> JsResult<Options> {
     if !v.is_object() || Array::is_array(v) {
         return Err(js_error(
             "invalid_options",
             &format!(
-                "new VectorDB takes an object {{dimension, metric?, fulltext?, m?, efConstruction?, efSearch?, limits?}}, got {}",
+                "new VectorDB takes an object {{dimension, metric?, fulltext?, m?, efConstruction?, efSearch?, titleBoost?, limits?}}, got {}",
                 describe(v)
             ),
         ));
@@ -510,6 +517,15 @@ fn options(v: &JsValue) -> JsResult<Options> {
     if let Some(ef) = count(&prop(v, "efSearch"), "invalid_options", "efSearch")? {
         o = o.ef_search(ef);
     }
+    let boost = prop(v, "titleBoost");
+    if !is_nullish(&boost) {
+        o = o.title_boost(boost.as_f64().map(|x| x as f32).ok_or_else(|| {
+            js_error(
+                "invalid_options",
+                &format!("titleBoost must be a number, got {}", describe(&boost)),
+            )
+        })?);
+    }
     Ok(o.limits(limits(&prop(v, "limits"))?))
 }
 
@@ -538,7 +554,7 @@ impl VectorDB {
         Ok(VectorDB { db })
     }
 
-    /// Inserts one document `{id, vector, text?, metadata?}`; its id must be new.
+    /// Inserts one document `{id, vector, text?, title?, metadata?}`; its id must be new.
     pub fn insert(&self, doc: JsValue) -> JsResult<()> {
         self.db.insert(document(&doc)?).map_err(throw)
     }
@@ -568,7 +584,7 @@ impl VectorDB {
         self.db.delete(&id_arg(&id)?).map_err(throw)
     }
 
-    /// The document `{id, vector, text, metadata}` with this id, or `undefined`.
+    /// The document `{id, vector, text, title, metadata}` with this id, or `undefined`.
     pub fn get(&self, id: JsValue) -> JsResult<JsValue> {
         let Some(doc) = self.db.get(&id_arg(&id)?).map_err(throw)? else {
             return Ok(JsValue::UNDEFINED);
@@ -581,6 +597,7 @@ impl VectorDB {
         set("id", &JsValue::from_str(&doc.id));
         set("vector", &Float32Array::from(doc.vector.as_slice()).into());
         set("text", &to_js(&doc.text));
+        set("title", &to_js(&doc.title));
         set("metadata", &to_js(&doc.metadata.as_ref().map(JsJson)));
         Ok(out.into())
     }
@@ -610,7 +627,7 @@ impl VectorDB {
     }
 
     /// `search({vector?, text?, k?, filter?, fusion?, efSearch?, candidates?})`: hits
-    /// `{id, score, vectorScore, textScore, metadata, text}`, best first.
+    /// `{id, score, vectorScore, textScore, metadata, text, title}`, best first.
     pub fn search(&self, query_: JsValue) -> JsResult<JsValue> {
         let hits = self.db.search(&query(&query_)?).map_err(throw)?;
         Ok(hits_to_js(&hits))

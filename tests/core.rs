@@ -767,6 +767,11 @@ fn every_fusion_produces_sorted_scores() {
             vector: 0.0,
             text: 1.0,
         },
+        Fusion::default(),
+        Fusion::Zscore {
+            vector: 0.2,
+            text: 0.8,
+        },
         Fusion::Max,
         Fusion::Min,
         Fusion::Average,

@@ -752,6 +752,83 @@ fn a_missing_text_index_is_rebuilt_from_the_stored_texts() {
     assert!(db.search(&Query::new().text("word7")).unwrap().is_empty());
 }
 
+/// Ids of a text search, best first.
+fn text_ids(db: &VectorDB, q: &str) -> Vec<String> {
+    db.search(&Query::new().text(q).k(10))
+        .unwrap()
+        .into_iter()
+        .map(|h| h.id)
+        .collect()
+}
+
+#[test]
+fn titles_are_logged_checkpointed_and_searched_in_their_own_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let docs = || {
+        vec![
+            Document::new("long", vec![1.0, 0.0, 0.0])
+                .text("the iterator trait, and an iterator over iterator adapters"),
+            Document::new("titled", vec![0.0, 1.0, 0.0])
+                .text("an iterator adapter chain")
+                .title("Iterator"),
+            Document::new("only-title", vec![0.0, 0.0, 1.0]).title("Closures"),
+            Document::new("other", vec![1.0, 1.0, 0.0]).text("closures capture their environment"),
+        ]
+    };
+    let want_iter = vec!["titled".to_string(), "long".to_string()];
+    {
+        // In memory, for reference: the title's own field lifts "titled" above a body
+        // that repeats the word; a title alone makes a document findable.
+        let mem = VectorDB::in_memory(Options::new(3)).unwrap();
+        mem.insert_batch(docs()).unwrap();
+        assert_eq!(text_ids(&mem, "iterator"), want_iter);
+        assert!(text_ids(&mem, "closures").contains(&"only-title".to_string()));
+        // Without the boost, the body's repetitions win.
+        let flat = VectorDB::in_memory(Options::new(3).title_boost(0.0)).unwrap();
+        flat.insert_batch(docs()).unwrap();
+        assert_eq!(text_ids(&flat, "iterator"), vec!["long", "titled"]);
+    }
+    let db = VectorDB::open(&path, Options::new(3)).unwrap();
+    db.insert_batch(docs()).unwrap();
+    assert_eq!(text_ids(&db, "iterator"), want_iter);
+    let expect = answers_of(&db, &["iterator", "closures", "adapter chain"]);
+    // Logged only (no checkpoint): a copy is what a kill -9 leaves.
+    let crash = dir.path().join("crash");
+    copy_dir(&path, &crash);
+    db.flush().unwrap();
+    drop(db);
+    for p in [&crash, &path] {
+        let db = VectorDB::open(p, Options::new(3)).unwrap();
+        assert_eq!(
+            answers_of(&db, &["iterator", "closures", "adapter chain"]),
+            expect
+        );
+        let got = db.get("titled").unwrap().unwrap();
+        assert_eq!(got.title.as_deref(), Some("Iterator"));
+        let hit = &db.search(&Query::new().text("closures").k(10)).unwrap();
+        let only = hit.iter().find(|h| h.id == "only-title").unwrap();
+        assert_eq!(
+            (only.title.as_deref(), only.text.as_deref()),
+            (Some("Closures"), None)
+        );
+        // Deleting drops the title from the index too.
+        db.delete("titled").unwrap();
+        assert_eq!(text_ids(&db, "iterator"), vec!["long"]);
+    }
+    // A snapshot carries titles.
+    let db = VectorDB::open(&path, Options::new(3)).unwrap();
+    let back = VectorDB::import_snapshot(&db.export_snapshot().unwrap()).unwrap();
+    assert_eq!(
+        back.get("only-title").unwrap().unwrap().title.as_deref(),
+        Some("Closures")
+    );
+}
+
+fn answers_of(db: &VectorDB, queries: &[&str]) -> Vec<Vec<String>> {
+    queries.iter().map(|q| text_ids(db, q)).collect()
+}
+
 #[test]
 fn paths_that_cannot_hold_a_database() {
     let dir = tempfile::tempdir().unwrap();

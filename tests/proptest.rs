@@ -449,6 +449,9 @@ fn fusion() -> impl Strategy<Value = Fusion> {
         (0.0f32..2.0, 0.0f32..2.0)
             .prop_filter("not both zero", |(v, t)| v + t > 0.0)
             .prop_map(|(vector, text)| Fusion::Weighted { vector, text }),
+        (0.0f32..2.0, 0.0f32..2.0)
+            .prop_filter("not both zero", |(v, t)| v + t > 0.0)
+            .prop_map(|(vector, text)| Fusion::Zscore { vector, text }),
         Just(Fusion::Max),
         Just(Fusion::Min),
         Just(Fusion::Average),
@@ -500,6 +503,29 @@ fn three_sigma(list: &[(u32, f32)]) -> HashMap<u32, f64> {
         .collect()
 }
 
+/// Standardised scores, and the value of a row missing from the list (its lowest); a list
+/// of equal scores standardises to 1, missing rows to 0.
+fn z_scores(list: &[(u32, f32)]) -> (HashMap<u32, f64>, f64) {
+    let n = list.len() as f64;
+    let mean = list.iter().map(|x| x.1 as f64).sum::<f64>() / n;
+    let sd = (list
+        .iter()
+        .map(|x| (x.1 as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
+    let z = |s: f32| {
+        if sd > 0.0 {
+            (s as f64 - mean) / sd
+        } else {
+            1.0
+        }
+    };
+    let missing = list.iter().map(|x| z(x.1)).fold(f64::INFINITY, f64::min);
+    let missing = if sd > 0.0 { missing } else { 0.0 };
+    (list.iter().map(|&(k, s)| (k, z(s))).collect(), missing)
+}
+
 /// The fused score of `key` by the documented formula.
 fn expected_score(f: Fusion, v: &[(u32, f32)], t: &[(u32, f32)], key: u32) -> f64 {
     let rank = |l: &[(u32, f32)]| l.iter().position(|x| x.0 == key).map(|p| p + 1);
@@ -510,17 +536,19 @@ fn expected_score(f: Fusion, v: &[(u32, f32)], t: &[(u32, f32)], key: u32) -> f6
             .map(|r| 1.0 / (k as f64 + r as f64))
             .sum(),
         _ => {
-            let (nv, nt) = if f == Fusion::Dbsf {
-                (three_sigma(v), three_sigma(t))
-            } else {
-                (min_max(v), min_max(t))
+            let ((nv, mv), (nt, mt)) = match f {
+                Fusion::Dbsf => ((three_sigma(v), 0.0), (three_sigma(t), 0.0)),
+                Fusion::Zscore { .. } => (z_scores(v), z_scores(t)),
+                _ => ((min_max(v), 0.0), (min_max(t), 0.0)),
             };
             let (a, b) = (
-                nv.get(&key).copied().unwrap_or(0.0),
-                nt.get(&key).copied().unwrap_or(0.0),
+                nv.get(&key).copied().unwrap_or(mv),
+                nt.get(&key).copied().unwrap_or(mt),
             );
             match f {
-                Fusion::Weighted { vector, text } => vector as f64 * a + text as f64 * b,
+                Fusion::Weighted { vector, text } | Fusion::Zscore { vector, text } => {
+                    vector as f64 * a + text as f64 * b
+                }
                 Fusion::Max => a.max(b),
                 Fusion::Min => a.min(b),
                 Fusion::Average => (a + b) / 2.0,
@@ -559,6 +587,7 @@ proptest! {
                     rr(&v).max(rr(&t))
                 }
                 Fusion::Dbsf => expected_score(f, &v, &t, key),
+                Fusion::Zscore { .. } => expected_score(Fusion::Zscore { vector: 1.0, text: 1.0 }, &v, &t, key),
                 _ => 2.0 * expected_score(Fusion::Average, &v, &t, key),
             }
         };
@@ -575,6 +604,11 @@ proptest! {
                 Fusion::Max | Fusion::Min | Fusion::Average => prop_assert!((0.0..=1.0).contains(&score)),
                 Fusion::Dbsf => prop_assert!((0.0..=2.0).contains(&score)),
                 Fusion::Weighted { vector, text } => prop_assert!(score >= 0.0 && score <= (vector + text) * (1.0 + 1e-6)),
+                // A standard score is at most sqrt(n - 1) from 0 in a list of n (Samuelson).
+                Fusion::Zscore { vector, text } => {
+                    let n = v.len().max(t.len()).max(2) as f32;
+                    prop_assert!(score.abs() <= (vector + text) * (n - 1.0).sqrt() * (1.0 + 1e-5) + 1e-6)
+                }
                 Fusion::Rrf { k } => prop_assert!(score > 0.0 && score <= 2.0 / (k + 1.0) * (1.0 + 1e-6)),
             }
         }
@@ -683,6 +717,7 @@ struct DocSpec {
     id: u8,
     vector: Vec<f32>,
     text: Option<String>,
+    title: Option<String>,
     meta: Option<Value>,
 }
 
@@ -691,6 +726,9 @@ impl DocSpec {
         let mut d = Document::new(format!("doc-{}", self.id), self.vector.clone());
         if let Some(t) = &self.text {
             d = d.text(t.clone());
+        }
+        if let Some(t) = &self.title {
+            d = d.title(t.clone());
         }
         if let Some(m) = &self.meta {
             d = d.metadata(m.clone());
@@ -717,15 +755,17 @@ fn doc_spec(ids: u8) -> impl Strategy<Value = DocSpec> {
         0..ids,
         vector(),
         prop::option::weighted(0.8, text()),
+        prop::option::weighted(0.3, text()),
         prop::option::weighted(
             0.8,
             (0i64..5, any::<bool>(), prop::sample::select(vec!["a", "b"])),
         ),
     )
-        .prop_map(|(id, vector, text, meta)| DocSpec {
+        .prop_map(|(id, vector, text, title, meta)| DocSpec {
             id,
             vector,
             text,
+            title,
             meta: meta
                 .map(|(n, b, s)| json!({"n": n, "flag": b, "tags": [s, "all"], "deep": {"n": n}})),
         })
@@ -919,7 +959,7 @@ proptest! {
         }
         let mut bytes = db.export_snapshot().unwrap();
         let regs = regions(&bytes);
-        prop_assert_eq!(regs.len(), 7);
+        prop_assert_eq!(regs.len(), 8);
         // Damage bytes inside the checksummed bodies, then fix their checksums, so the
         // parsers behind the CRC checks see the damage. Half the damage goes to the graph
         // as a small change of a low byte, which keeps links in range but may point them

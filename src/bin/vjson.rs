@@ -53,8 +53,8 @@ mod cli {
             #[arg(long)]
             db: Option<PathBuf>,
         },
-        /// Import documents from a JSON-lines file: {"id", "vector", "text"?, "metadata"?}
-        /// per line. Creates the database when DB does not exist.
+        /// Import documents from a JSON-lines file: {"id", "vector", "text"?, "title"?,
+        /// "metadata"?} per line. Creates the database when DB does not exist.
         Import {
             /// Database directory.
             db: PathBuf,
@@ -83,8 +83,9 @@ mod cli {
             /// Number of hits.
             #[arg(long, short, default_value_t = 10)]
             k: usize,
-            /// weighted:V,T | rrf | rrf:K | max | min | average | dbsf (default: weighted:0.5,0.5)
-            #[arg(long, default_value = "weighted:0.5,0.5")]
+            /// zscore:V,T | weighted:V,T | rrf | rrf:K | max | min | average | dbsf (default:
+            /// zscore:0.5,0.5)
+            #[arg(long, default_value = "zscore:0.5,0.5")]
             fusion: Fusion,
             /// HNSW ef_search for this query.
             #[arg(long)]
@@ -150,7 +151,7 @@ mod cli {
             /// Fusions to compare, separated by spaces (as --fusion of search).
             #[arg(
                 long,
-                default_value = "weighted rrf rrf:10 weighted:0.7,0.3 weighted:0.3,0.7 max min dbsf"
+                default_value = "zscore weighted rrf rrf:10 zscore:0.7,0.3 zscore:0.3,0.7 max min dbsf"
             )]
             fusions: String,
             /// Candidates each side contributes to a hybrid query (default: the query default).
@@ -159,6 +160,9 @@ mod cli {
             /// HNSW candidate-list size (default: the database default).
             #[arg(long)]
             ef: Option<usize>,
+            /// Weight of a match in a document's title (default: the database default).
+            #[arg(long)]
+            title_boost: Option<f32>,
             /// Print one JSON object per mode instead of the table.
             #[arg(long)]
             json: bool,
@@ -237,8 +241,9 @@ mod cli {
                 fusions,
                 candidates,
                 ef,
+                title_boost,
                 json,
-            } => eval(&corpus, &fusions, candidates, ef, json),
+            } => eval(&corpus, &fusions, candidates, ef, title_boost, json),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -824,6 +829,7 @@ mod cli {
         fusions: &str,
         candidates: Option<usize>,
         ef: Option<usize>,
+        title_boost: Option<f32>,
         json_out: bool,
     ) -> CliResult {
         let fusions: Vec<(String, Fusion)> = fusions
@@ -836,7 +842,11 @@ mod cli {
             .iter()
             .map(|d| (d.id.as_str(), d.kind.as_str()))
             .collect();
-        let db = VectorDB::in_memory(Options::new(ds.dim))?;
+        let mut opts = Options::new(ds.dim);
+        if let Some(b) = title_boost {
+            opts = opts.title_boost(b);
+        }
+        let db = VectorDB::in_memory(opts)?;
         let t = Instant::now();
         db.insert_batch(ds.documents())?;
         eprintln!(

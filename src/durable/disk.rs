@@ -16,7 +16,7 @@ use crate::store::lock::{WriterLock, readers_present};
 use crate::store::manifest::{Manifest, remove_strays};
 use crate::store::wal::{self, Wal};
 use crate::store::{Row, VectorFile};
-use crate::text::TantivyWriter;
+use crate::text::{FieldTexts, TantivyWriter};
 
 /// The writer's side of an on-disk database.
 pub(crate) struct DiskJournal {
@@ -161,9 +161,11 @@ impl DiskJournal {
                     t.delete(row);
                 }
                 for (i, p) in inserts.iter().enumerate() {
-                    if let Some(text) = p.text.as_deref() {
-                        t.add(first_row + i as u32, text)?;
-                    }
+                    let texts = FieldTexts {
+                        text: p.text.as_deref(),
+                        title: p.title.as_deref(),
+                    };
+                    t.add(first_row + i as u32, texts)?;
                 }
             }
             Ok(())

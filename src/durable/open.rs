@@ -32,7 +32,7 @@ use crate::store::wal::{Recovery, Wal, WalRecord};
 use crate::store::{
     Backed, IdIndex, Int8Vectors, MappedVectors, Rows, VectorFile, Vectors, map_valid,
 };
-use crate::text::{TantivyWriter, Text};
+use crate::text::{FieldTexts, TantivyWriter, Text};
 
 /// A write that leaves the log larger than this triggers a checkpoint.
 pub const CHECKPOINT_WAL_BYTES: u64 = 64 << 20;
@@ -478,8 +478,12 @@ pub(super) fn rebuild_text(tdir: &Path, rows: &Rows, seq: u64) -> Result<Tantivy
     }
     let mut w = TantivyWriter::create(tdir)?;
     for r in 0..rows.len() {
-        if let (true, Some(t)) = (rows.live[r], rows.text(r)) {
-            w.add(r as u32, t)?;
+        if rows.live[r] {
+            let texts = FieldTexts {
+                text: rows.text(r),
+                title: rows.title(r),
+            };
+            w.add(r as u32, texts)?;
         }
     }
     w.commit(seq)?;

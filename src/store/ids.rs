@@ -190,7 +190,7 @@ mod tests {
     fn rows(ids: &[&str]) -> Rows {
         let mut rows = Rows::default();
         for id in ids {
-            rows.push((*id).into(), None, None);
+            rows.push((*id).into(), None, None, None);
         }
         rows
     }
@@ -203,7 +203,7 @@ mod tests {
         assert_eq!(ix.get(&rows, "b").unwrap(), Some(1));
         assert_eq!(ix.get(&rows, "z").unwrap(), None);
         // An upsert: a new row with an old id takes its place.
-        rows.push("b".into(), None, None);
+        rows.push("b".into(), None, None, None);
         assert_eq!(ix.insert(&rows, 3), Some(1));
         assert_eq!(ix.get(&rows, "b").unwrap(), Some(3));
         // Removing the old row leaves the new one; removing the new one drops the id.
@@ -227,7 +227,7 @@ mod tests {
         }
         assert!((0..10_000).all(|i| ix.get(&rows, &ids[i]).unwrap() == Some(i as u32)));
         assert!(ix.heap_bytes() >= 10_000 * 9);
-        rows.push("doc-7".into(), None, None);
+        rows.push("doc-7".into(), None, None, None);
         let err = IdIndex::build(&rows).unwrap_err();
         assert!(err.contains("doc-7"), "{err}");
         // Not when the first is dead.

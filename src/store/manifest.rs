@@ -37,8 +37,10 @@ use crate::options::Options;
 
 /// The manifest's `format` value.
 pub(crate) const FORMAT: &str = "vjson";
-/// The on-disk format version this build writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The on-disk format version this build writes. It reads it and version 1, from before
+/// titles: version 2 rows may end with a title, and its log records are of kind 2 (see
+/// `rows.rs` and `wal.rs`).
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 pub(crate) const MANIFEST: &str = "manifest.json";
 pub(crate) const WAL_DIR: &str = "wal";
@@ -141,9 +143,9 @@ impl Manifest {
         if m.format != FORMAT {
             return Err(format!("format {:?} is not {FORMAT:?}", m.format));
         }
-        if m.version != FORMAT_VERSION {
+        if m.version != FORMAT_VERSION && m.version != 1 {
             return Err(format!(
-                "on-disk format version {}; this build reads version {FORMAT_VERSION}",
+                "on-disk format version {}; this build reads versions 1 and {FORMAT_VERSION}",
                 m.version
             ));
         }
@@ -285,7 +287,8 @@ mod tests {
             f(&mut m);
             Manifest::parse(&serde_json::to_vec(&m).unwrap()).unwrap_err()
         };
-        assert!(with(&|m| m.version = 2).contains("version 2"));
+        assert!(with(&|m| m.version = 3).contains("version 3"));
+        assert!(with(&|m| m.version = 0).contains("version 0"));
         assert!(with(&|m| m.format = "x".into()).contains("format"));
         assert!(with(&|m| m.live_rows = 11).contains("more live rows"));
         assert!(with(&|m| m.hnsw.name = "../x".into()).contains("../x"));

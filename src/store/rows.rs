@@ -1,4 +1,5 @@
-//! Rows: what each row number holds besides its vector — id, text, metadata, liveness —
+//! Rows: what each row number holds besides its vector — id, text, title, metadata,
+//! liveness —
 //! and the codecs of their files (`rows.dat` and the liveness bitmap `live.<c>.bin`).
 //!
 //! Rows are append-only: a new document gets the next row number; a delete tombstones its
@@ -7,6 +8,8 @@
 //! ```text
 //! rows.dat        per row, a frame (see `codec.rs`): len u32 | crc32 u32 | body
 //!                 body = id string | text optional string | metadata (JSON object or none)
+//!                        [| title optional string: only when the row has a title, so a
+//!                        row without one is written as before titles existed]
 //! live.<c>.bin    one bit per row, row r at bit r % 8 of byte r / 8; 1 = live
 //! rows.<c>.idx    the row index: magic "vjri" | version u32 | id seed u64 | seed check u32
 //!                 | reserved u32 | rows u64 | each row's frame offset in rows.dat, u64
@@ -34,6 +37,7 @@ pub(crate) struct Row {
     pub(crate) id: String,
     pub(crate) vector: Vec<f32>,
     pub(crate) text: Option<String>,
+    pub(crate) title: Option<String>,
     pub(crate) metadata: Option<Value>,
 }
 
@@ -84,6 +88,7 @@ impl PartialEq for Rows {
             && (0..self.len()).all(|r| {
                 self.id(r) == other.id(r)
                     && self.text(r) == other.text(r)
+                    && self.title(r) == other.title(r)
                     && self.metadata(r) == other.metadata(r)
             })
     }
@@ -154,6 +159,7 @@ impl std::fmt::Debug for Backing {
 struct OwnedRow {
     id: Box<str>,
     text: Option<Box<str>>,
+    title: Option<Box<str>>,
     metadata: Metadata,
 }
 
@@ -171,16 +177,34 @@ struct Fields<'a> {
     id: &'a [u8],
     text: Option<&'a [u8]>,
     metadata: Option<&'a [u8]>,
+    title: Option<&'a [u8]>,
 }
 
-/// Reads the fields of a frame body: `body = id | text | metadata`.
+/// Reads the fields of a frame body: `body = id | text | metadata [| title]`.
 fn fields(body: &[u8]) -> Decoded<Fields<'_>> {
     let mut b = Decoder::new(body, "rows.dat");
     let id = b.opt_bytes("id")?.ok_or_else(|| b.error("id is missing"))?;
     let text = b.opt_bytes("text")?;
     let metadata = b.opt_bytes("metadata")?;
+    let title = optional_title(&mut b)?;
     b.finish()?;
-    Ok(Fields { id, text, metadata })
+    Ok(Fields {
+        id,
+        text,
+        metadata,
+        title,
+    })
+}
+
+/// The title at the end of a frame body, if the row has one (written only then).
+fn optional_title<'a>(b: &mut Decoder<'a>) -> Decoded<Option<&'a [u8]>> {
+    if b.remaining() == 0 {
+        return Ok(None);
+    }
+    match b.opt_bytes("title")? {
+        None => Err(b.error("a title field that holds none")),
+        some => Ok(some),
+    }
 }
 
 /// Parses stored metadata text. Stored metadata is a JSON object; anything else (only a
@@ -222,7 +246,8 @@ impl OwnedRow {
     fn heap(&self) -> RowsHeap {
         RowsHeap {
             ids: self.id.len(),
-            texts: self.text.as_ref().map_or(0, |t| t.len()),
+            texts: self.text.as_ref().map_or(0, |t| t.len())
+                + self.title.as_ref().map_or(0, |t| t.len()),
             metadata: match &self.metadata {
                 Metadata::Given(v) => v.as_ref().map_or(0, json_heap_bytes),
                 Metadata::Json(j, _) => j.len(),
@@ -287,25 +312,44 @@ impl Rows {
     }
 
     /// Appends a live row.
-    pub(crate) fn push(&mut self, id: String, text: Option<String>, metadata: Option<Value>) {
-        self.push_owned(id, text, Metadata::Given(metadata));
+    pub(crate) fn push(
+        &mut self,
+        id: String,
+        text: Option<String>,
+        title: Option<String>,
+        metadata: Option<Value>,
+    ) {
+        self.push_owned(id, text, title, Metadata::Given(metadata));
     }
 
     /// Appends a live row whose metadata is stored JSON text (checked to be an object),
     /// parsed when first read.
-    pub(crate) fn push_stored(&mut self, id: String, text: Option<String>, json: Option<&str>) {
+    pub(crate) fn push_stored(
+        &mut self,
+        id: String,
+        text: Option<String>,
+        title: Option<String>,
+        json: Option<&str>,
+    ) {
         let metadata = match json {
             Some(j) => Metadata::Json(j.into(), OnceLock::new()),
             None => Metadata::Given(None),
         };
-        self.push_owned(id, text, metadata);
+        self.push_owned(id, text, title, metadata);
     }
 
-    fn push_owned(&mut self, id: String, text: Option<String>, metadata: Metadata) {
+    fn push_owned(
+        &mut self,
+        id: String,
+        text: Option<String>,
+        title: Option<String>,
+        metadata: Metadata,
+    ) {
         self.id_hashes.push(self.hash_id(&id));
         let row = OwnedRow {
             id: id.into_boxed_str(),
             text: text.map(String::into_boxed_str),
+            title: title.map(String::into_boxed_str),
             metadata,
         };
         self.owned_bytes.add(row.heap());
@@ -402,6 +446,17 @@ impl Rows {
         }
     }
 
+    /// Row `r`'s title; none once the row is dead (or not UTF-8, as for [`Rows::text`]).
+    pub(crate) fn title(&self, r: usize) -> Option<&str> {
+        if !self.live[r] {
+            return None;
+        }
+        match r.checked_sub(self.stored_len()) {
+            Some(o) => self.owned[o].title.as_deref(),
+            None => std::str::from_utf8(self.stored_fields(r)?.title?).ok(),
+        }
+    }
+
     /// Row `r`'s stored metadata text, when it has one (a stored row's, or an owned row's
     /// read from a snapshot).
     fn metadata_json(&self, r: usize) -> Option<&str> {
@@ -445,11 +500,15 @@ impl Rows {
         }
     }
 
-    /// Tombstones `row`, dropping its text (returned) and metadata.
-    pub(crate) fn kill(&mut self, row: u32) -> Option<String> {
-        let text = self.text(row as usize).map(str::to_owned);
-        self.tombstone(row as usize);
-        text
+    /// Tombstones `row`, dropping its text and title (returned) and metadata.
+    pub(crate) fn kill(&mut self, row: u32) -> (Option<String>, Option<String>) {
+        let r = row as usize;
+        let texts = (
+            self.text(r).map(str::to_owned),
+            self.title(r).map(str::to_owned),
+        );
+        self.tombstone(r);
+        texts
     }
 
     fn tombstone(&mut self, r: usize) {
@@ -460,6 +519,7 @@ impl Rows {
                 let parsed = row.parsed_bytes();
                 let before = row.heap();
                 row.text = None;
+                row.title = None;
                 row.metadata = Metadata::Given(None);
                 let after = row.heap();
                 self.owned_bytes.sub(before);
@@ -649,8 +709,11 @@ impl Rows {
             e.str(self.id(r));
             e.opt_str(self.text(r));
             self.encode_metadata(e, r);
+            if let Some(title) = self.title(r) {
+                e.opt_str(Some(title));
+            }
         })
-        .expect("a row (id <= 1 KiB, one text, one metadata object) fits a frame");
+        .expect("a row (id <= 1 KiB, a text, a title, a metadata object) fits a frame");
     }
 
     /// Decodes `rows` rows from `rows.dat` bytes (all live; see [`Rows::apply_live`]),
@@ -715,15 +778,23 @@ impl Rows {
                 out.live.push(true);
             } else {
                 let mut b = Decoder::new(body, "rows.dat");
-                let (id, text, json) = (|| {
+                let (id, text, json, title) = (|| {
                     let id = b.str("id")?.to_owned();
                     let text = b.opt_str("text")?.map(str::to_owned);
                     let json = b.metadata_json("metadata")?;
+                    let title = match optional_title(&mut b)? {
+                        Some(t) => Some(
+                            std::str::from_utf8(t)
+                                .map_err(|_| b.error("title is not valid UTF-8"))?
+                                .to_owned(),
+                        ),
+                        None => None,
+                    };
                     b.finish()?;
-                    Ok((id, text, json))
+                    Ok((id, text, json, title))
                 })()
                 .map_err(in_row)?;
-                out.push_stored(id, text, json);
+                out.push_stored(id, text, title, json);
             }
         }
         d.finish()?;
@@ -769,11 +840,17 @@ mod tests {
 
     fn sample() -> Rows {
         let mut rows = Rows::default();
-        rows.push("a".into(), Some("first text".into()), Some(json!({"n": 1})));
-        rows.push("b".into(), None, None);
+        rows.push(
+            "a".into(),
+            Some("first text".into()),
+            Some("A title".into()),
+            Some(json!({"n": 1})),
+        );
+        rows.push("b".into(), None, None, None);
         rows.push(
             "ç".into(),
             Some(String::new()),
+            None,
             Some(json!({"tags": ["x"]})),
         );
         rows
@@ -792,6 +869,12 @@ mod tests {
         let mut rows = sample();
         let bytes = encode(&rows);
         assert_eq!(Rows::decode(&bytes, 3).unwrap(), rows);
+        assert_eq!(Rows::decode(&bytes, 3).unwrap().title(0), Some("A title"));
+        // A row without a title is framed as before titles existed: header, id, no text,
+        // no metadata.
+        let mut b = Encoder::new();
+        rows.encode_row(&mut b, 1);
+        assert_eq!(b.len(), 8 + (4 + 1) + 4 + 4);
         rows.kill(1);
         let bitmap = rows.encode_live();
         let mut back = Rows::decode(&bytes, 3).unwrap();
@@ -805,7 +888,12 @@ mod tests {
         let mut rows = Rows::default();
         for i in 0..200 {
             let json = format!(r#"{{"n":{i},"tag":"t{i}","list":[1,2,3]}}"#);
-            rows.push_stored(format!("r{i}"), Some(format!("text {i}")), Some(&json));
+            rows.push_stored(
+                format!("r{i}"),
+                Some(format!("text {i}")),
+                None,
+                Some(&json),
+            );
         }
         let bytes = encode(&rows);
         let back = Rows::decode_backed(Box::new(bytes), 200).unwrap();
@@ -831,13 +919,19 @@ mod tests {
     fn adopted_rows_read_from_the_backing() {
         // Rows 0..2 stored, row 2 written since, then appended by a checkpoint.
         let mut first = Rows::default();
-        first.push("a".into(), Some("first text".into()), Some(json!({"n": 1})));
-        first.push("b".into(), None, None);
+        first.push(
+            "a".into(),
+            Some("first text".into()),
+            Some("A title".into()),
+            Some(json!({"n": 1})),
+        );
+        first.push("b".into(), None, None, None);
         let head = encode(&first);
         let mut rows = Rows::decode_backed(Box::new(head.clone()), 2).unwrap();
         rows.push(
             "ç".into(),
             Some(String::new()),
+            None,
             Some(json!({"tags": ["x"]})),
         );
         rows.kill(1);
@@ -856,6 +950,8 @@ mod tests {
         assert_eq!(rows.id(2), "ç");
         assert_eq!(rows.id(1), "b");
         assert_eq!(rows.text(1), None);
+        assert_eq!(rows.title(0), Some("A title"));
+        assert_eq!(rows.title(2), None);
         assert_eq!(rows.metadata(2).unwrap()["tags"][0], "x");
         let heap = rows.heap();
         assert_eq!(heap.texts, 0);

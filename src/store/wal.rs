@@ -5,8 +5,8 @@
 //!
 //! ```text
 //! record  = len u32 | crc32 u32 | payload            (crc32 of the payload)
-//! payload = seq u64 | kind u8 (1: write) | dimension u32 | deletes u32 | inserts u32
-//!           then per delete: id; per insert: id, text?, metadata?, dimension x f32
+//! payload = seq u64 | kind u8 (2: write) | dimension u32 | deletes u32 | inserts u32
+//!           then per delete: id; per insert: id, text?, title?, metadata?, dimension x f32
 //! string  = length u32 | UTF-8 bytes      (optional: length u32::MAX = none)
 //! ```
 //!
@@ -17,6 +17,9 @@
 //! does not decode or breaks the sequence: that record and everything after it are cut off
 //! (the file is truncated there) and the number of bytes cut is reported — the log is
 //! never guessed at. A checkpoint folds the log into the data files and empties it.
+//!
+//! Kind 1, written before documents had titles, is kind 2 without the title; it is still
+//! read (a log left by an older build replays).
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -27,7 +30,10 @@ use crate::codec::{Decoded, Decoder, Encoder};
 use crate::error::{Error, Result};
 use crate::fault;
 
-const KIND_WRITE: u8 = 1;
+/// A write record (see the module docs).
+const KIND_WRITE: u8 = 2;
+/// A write record of a build from before titles: no title per insert.
+const KIND_WRITE_UNTITLED: u8 = 1;
 
 /// One decoded log record: delete these ids, then insert these rows.
 #[derive(Debug, PartialEq)]
@@ -72,7 +78,12 @@ pub(crate) fn encode(seq: u64, deletes: &[&str], inserts: &[Row], dim: usize) ->
         size += 4 + d.len();
     }
     for p in inserts {
-        size += 12 + p.id.len() + p.text.as_ref().map_or(0, String::len) + dim * 4 + 64;
+        size += 16
+            + p.id.len()
+            + p.text.as_ref().map_or(0, String::len)
+            + p.title.as_ref().map_or(0, String::len)
+            + dim * 4
+            + 64;
     }
     let mut out = Encoder::with_capacity(size);
     out.frame(|e| {
@@ -87,6 +98,7 @@ pub(crate) fn encode(seq: u64, deletes: &[&str], inserts: &[Row], dim: usize) ->
         for p in inserts {
             e.str(&p.id);
             e.opt_str(p.text.as_deref());
+            e.opt_str(p.title.as_deref());
             e.metadata(p.metadata.as_ref());
             debug_assert_eq!(p.vector.len(), dim);
             e.f32s(&p.vector);
@@ -105,7 +117,7 @@ pub(crate) fn decode(payload: &[u8], dim: usize) -> Decoded<WalRecord> {
     let mut d = Decoder::new(payload, "log record");
     let seq = d.u64("sequence number")?;
     let kind = d.u8("kind")?;
-    if kind != KIND_WRITE {
+    if kind != KIND_WRITE && kind != KIND_WRITE_UNTITLED {
         return Err(d.error(format!("unknown record kind {kind}")));
     }
     let rec_dim = d.u32("dimension")?;
@@ -114,10 +126,11 @@ pub(crate) fn decode(payload: &[u8], dim: usize) -> Decoded<WalRecord> {
     }
     let n_del = d.u32("delete count")?;
     let n_ins = d.u32("insert count")?;
-    // Every delete takes at least 4 bytes and every insert 12 + 4 * dim: bound the counts
-    // before allocating for them.
+    let titled = kind == KIND_WRITE;
+    // Every delete takes at least 4 bytes and every insert 12 (16 with a title) + 4 * dim:
+    // bound the counts before allocating for them.
     let n_del = d.count(n_del as u64, 4, "deletes")?;
-    let n_ins = d.count(n_ins as u64, 12 + 4 * dim, "inserts")?;
+    let n_ins = d.count(n_ins as u64, 12 + 4 * titled as usize + 4 * dim, "inserts")?;
     let mut deletes = Vec::with_capacity(n_del);
     for _ in 0..n_del {
         deletes.push(d.str("deleted id")?.to_owned());
@@ -127,6 +140,10 @@ pub(crate) fn decode(payload: &[u8], dim: usize) -> Decoded<WalRecord> {
         inserts.push(Row {
             id: d.str("id")?.to_owned(),
             text: d.opt_str("text")?.map(str::to_owned),
+            title: match titled {
+                true => d.opt_str("title")?.map(str::to_owned),
+                false => None,
+            },
             metadata: d.metadata("metadata")?,
             vector: d.f32s(dim, "vector")?,
         });
@@ -338,8 +355,29 @@ mod tests {
             id: id.into(),
             vector: vec![x, 1.0],
             text: Some(format!("text {id}")),
+            title: (x > 1.0).then(|| format!("title {id}")),
             metadata: Some(serde_json::json!({"n": x})),
         }
+    }
+
+    #[test]
+    fn records_of_builds_before_titles_still_decode() {
+        // Kind 1: per insert id, text?, metadata?, vector (no title).
+        let mut e = Encoder::new();
+        e.u64(4);
+        e.u8(KIND_WRITE_UNTITLED);
+        e.u32(2);
+        e.u32(1);
+        e.u32(1);
+        e.str("old");
+        e.str("a");
+        e.opt_str(Some("text a"));
+        e.metadata(Some(&serde_json::json!({"n": 1.0})));
+        e.f32s(&[1.0, 1.0]);
+        let rec = decode(&e.into_bytes(), 2).unwrap();
+        assert_eq!(rec.seq, 4);
+        assert_eq!(rec.deletes, vec!["old".to_string()]);
+        assert_eq!(rec.inserts, vec![doc("a", 1.0)]);
     }
 
     #[test]

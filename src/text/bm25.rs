@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use super::{Analyzed, BM25_B, BM25_K1, TextIndex, idf, query_terms};
+use super::{
+    Analyzed, BM25_B, BM25_K1, BODY, FIELDS, FieldTexts, TITLE, Terms, TextIndex, idf, query_terms,
+};
 use crate::error::Result;
 use crate::rank::{self, Best};
 
@@ -38,28 +40,24 @@ impl Drop for Scratch {
     }
 }
 
-/// The in-memory BM25 index.
+/// A term's postings: `(row, term frequency)`, by row.
+type Postings = [(u32, u32)];
+
+/// One field of the in-memory BM25 index: term dictionary, postings `(row, tf)`, and
+/// per-row lengths.
 #[derive(Default)]
-pub(crate) struct Bm25Index {
+struct Field {
     terms: HashMap<String, u32>,
     postings: Vec<Vec<(u32, u32)>>,
     df: Vec<u32>,
-    /// Per row: number of tokens, `0` when the row is not indexed.
+    /// Per row: number of tokens in this field, `0` when the row is not indexed (or has
+    /// none here). A posting is live while its row's length in its field is not 0.
     doc_len: Vec<u32>,
-    docs: u32,
     total_len: u64,
-    live_postings: usize,
-    dead_postings: usize,
 }
 
-impl Bm25Index {
-    pub(crate) fn new() -> Self {
-        Self::default()
-    }
-
-    /// Heap bytes: the term dictionary (hash slots and keys), the postings, and the
-    /// per-term and per-row counts.
-    pub(crate) fn heap_bytes(&self) -> usize {
+impl Field {
+    fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
         self.terms.capacity() * (size_of::<(String, u32)>() + 1)
             + self.terms.keys().map(String::capacity).sum::<usize>()
@@ -72,64 +70,104 @@ impl Bm25Index {
             + (self.df.capacity() + self.doc_len.capacity()) * size_of::<u32>()
     }
 
+    fn doc_freq(&self, term: &str) -> u32 {
+        self.terms.get(term).map_or(0, |&id| self.df[id as usize])
+    }
+
+    /// The live postings of `term`, if any.
+    fn postings(&self, term: &str) -> Option<&[(u32, u32)]> {
+        let id = *self.terms.get(term)? as usize;
+        (self.df[id] > 0).then(|| self.postings[id].as_slice())
+    }
+}
+
+/// The in-memory BM25 index: one [`Field`] per field (see the module docs of `text`).
+#[derive(Default)]
+pub(crate) struct Bm25Index {
+    fields: [Field; FIELDS],
+    /// Indexed rows (with a term in any field).
+    docs: u32,
+    live_postings: usize,
+    dead_postings: usize,
+}
+
+impl Bm25Index {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Heap bytes: per field, the term dictionary (hash slots and keys), the postings, and
+    /// the per-term and per-row counts.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.fields.iter().map(Field::heap_bytes).sum()
+    }
+
+    fn indexed(&self, r: usize) -> bool {
+        self.fields
+            .iter()
+            .any(|f| f.doc_len.get(r).is_some_and(|&l| l > 0))
+    }
+
     fn purge(&mut self) {
-        let doc_len = &self.doc_len;
-        for p in &mut self.postings {
-            p.retain(|&(row, _)| doc_len.get(row as usize).is_some_and(|&l| l > 0));
+        for f in &mut self.fields {
+            let doc_len = &f.doc_len;
+            for p in &mut f.postings {
+                p.retain(|&(row, _)| doc_len.get(row as usize).is_some_and(|&l| l > 0));
+            }
         }
         self.dead_postings = 0;
     }
 }
 
 impl TextIndex for Bm25Index {
-    fn add_analyzed(&mut self, row: u32, text: Analyzed) -> Result<()> {
-        let Analyzed { tf: tfs, len } = text;
-        if len == 0 {
-            return Ok(());
-        }
+    fn add_analyzed(&mut self, row: u32, texts: Analyzed) -> Result<()> {
         let r = row as usize;
-        if self.doc_len.len() <= r {
-            self.doc_len.resize(r + 1, 0);
-        }
-        if self.doc_len[r] > 0 {
-            // Re-adding a row replaces it.
+        if texts.is_empty() || self.indexed(r) {
+            // Nothing to index; or the row is indexed already (re-adding keeps it).
             return Ok(());
         }
-        self.doc_len[r] = len;
         self.docs += 1;
-        self.total_len += len as u64;
-        for (term, tf) in tfs {
-            let next = self.terms.len() as u32;
-            let id = *self.terms.entry(term).or_insert(next) as usize;
-            if id == self.postings.len() {
-                self.postings.push(Vec::new());
-                self.df.push(0);
+        for (f, terms) in self.fields.iter_mut().zip(texts.fields) {
+            if f.doc_len.len() <= r {
+                f.doc_len.resize(r + 1, 0);
             }
-            self.postings[id].push((row, tf));
-            self.df[id] += 1;
-            self.live_postings += 1;
+            let Terms { tf: tfs, len } = terms;
+            f.doc_len[r] = len;
+            f.total_len += len as u64;
+            for (term, tf) in tfs {
+                let next = f.terms.len() as u32;
+                let id = *f.terms.entry(term).or_insert(next) as usize;
+                if id == f.postings.len() {
+                    f.postings.push(Vec::new());
+                    f.df.push(0);
+                }
+                f.postings[id].push((row, tf));
+                f.df[id] += 1;
+                self.live_postings += 1;
+            }
         }
         Ok(())
     }
 
-    fn remove(&mut self, row: u32, text: &str) -> Result<()> {
+    fn remove(&mut self, row: u32, texts: FieldTexts<'_>) -> Result<()> {
         let r = row as usize;
-        let Some(&len) = self.doc_len.get(r) else {
-            return Ok(());
-        };
-        if len == 0 {
+        if !self.indexed(r) {
             return Ok(());
         }
-        self.doc_len[r] = 0;
         self.docs -= 1;
-        self.total_len -= len as u64;
         // The row's postings stay until the next purge; its terms' frequencies drop now.
-        let tfs = Analyzed::of(text).tf;
-        for term in tfs.keys() {
-            if let Some(&id) = self.terms.get(term) {
-                self.df[id as usize] -= 1;
-                self.live_postings -= 1;
-                self.dead_postings += 1;
+        for (f, terms) in self.fields.iter_mut().zip(Analyzed::of(texts).fields) {
+            let Some(len) = f.doc_len.get_mut(r) else {
+                continue;
+            };
+            f.total_len -= *len as u64;
+            *len = 0;
+            for term in terms.tf.keys() {
+                if let Some(&id) = f.terms.get(term.as_str()) {
+                    f.df[id as usize] -= 1;
+                    self.live_postings -= 1;
+                    self.dead_postings += 1;
+                }
             }
         }
         if self.dead_postings > self.live_postings.max(1024) {
@@ -142,24 +180,29 @@ impl TextIndex for Bm25Index {
         &self,
         query: &str,
         limit: usize,
+        title_boost: f32,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<(u32, f32)>> {
         if self.docs == 0 || limit == 0 {
             return Ok(Vec::new());
         }
         let n = self.docs as f32;
-        let avgdl = self.total_len as f32 / n;
-        let weights: Vec<(String, f32)> = query_terms(query)
-            .into_iter()
-            .filter_map(|term| {
-                let df = self.doc_freq(&term);
-                (df > 0).then(|| {
-                    let w = idf(n, df as f32) * (BM25_K1 + 1.0);
-                    (term, w)
-                })
-            })
-            .collect();
-        let norm = |dl: u32| BM25_K1 * (1.0 - BM25_B + BM25_B * dl as f32 / avgdl);
+        let terms = query_terms(query);
+        let mut weights: Vec<(usize, String, f32)> = Vec::new();
+        for (field, boost) in [(BODY, 1.0), (TITLE, title_boost)] {
+            if boost <= 0.0 {
+                continue;
+            }
+            for term in &terms {
+                let df = self.doc_freq(field, term);
+                if df > 0 {
+                    let w = idf(n, df as f32) * (BM25_K1 + 1.0) * boost;
+                    weights.push((field, term.clone(), w));
+                }
+            }
+        }
+        let avgdl = [BODY, TITLE].map(|f| self.fields[f].total_len as f32 / n);
+        let norm = |f: usize, dl: u32| BM25_K1 * (1.0 - BM25_B + BM25_B * dl as f32 / avgdl[f]);
         Ok(self.search_weighted(&weights, norm, limit, accept))
     }
 }
@@ -171,19 +214,20 @@ impl Bm25Index {
         self.docs
     }
 
-    /// Terms over all indexed documents.
+    /// Terms in `field` over all indexed documents.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    pub(crate) fn total_terms(&self) -> u64 {
-        self.total_len
+    pub(crate) fn total_terms(&self, field: usize) -> u64 {
+        self.fields[field].total_len
     }
 
-    /// Indexed documents that contain the analysed term `term`.
-    pub(crate) fn doc_freq(&self, term: &str) -> u32 {
-        self.terms.get(term).map_or(0, |&id| self.df[id as usize])
+    /// Indexed documents whose `field` contains the analysed term `term`.
+    pub(crate) fn doc_freq(&self, field: usize, term: &str) -> u32 {
+        self.fields[field].doc_freq(term)
     }
 
-    /// Scores the rows holding any of `terms` (analysed, each with its weight
-    /// `idf * (k1 + 1)`) as `sum weight * tf / (tf + norm(doc length))`, and returns the
+    /// Scores the rows holding any of `terms` (each a field, an analysed term and its
+    /// weight `idf * (k1 + 1) * field boost`) as
+    /// `sum weight * tf / (tf + norm(field, row's length in the field))`, and returns the
     /// `limit` best that `accept` allows. [`TextIndex::search`] calls it with this index's
     /// own statistics; natively, the rows Tantivy has not committed yet are scored with
     /// the whole collection's.
@@ -199,8 +243,8 @@ impl Bm25Index {
     /// order either way, so the result is the exhaustive one, bit for bit.
     pub(crate) fn search_weighted(
         &self,
-        terms: &[(String, f32)],
-        norm: impl Fn(u32) -> f32,
+        terms: &[(usize, String, f32)],
+        norm: impl Fn(usize, u32) -> f32,
         limit: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Vec<(u32, f32)> {
@@ -208,12 +252,9 @@ impl Bm25Index {
             return Vec::new();
         }
         // The query's terms that occur, rarest (heaviest) first; ties by query order.
-        let mut lists: Vec<(&[(u32, u32)], f32)> = terms
+        let mut lists: Vec<(&Postings, f32, usize)> = terms
             .iter()
-            .filter_map(|(term, w)| {
-                let id = *self.terms.get(term)? as usize;
-                (self.df[id] > 0).then(|| (self.postings[id].as_slice(), *w))
-            })
+            .filter_map(|(f, term, w)| Some((self.fields[*f].postings(term)?, *w, *f)))
             .collect();
         // (An insertion sort: a query has a few terms, and a library sort would add its own
         // copy of the sort code to the wasm module.)
@@ -229,22 +270,24 @@ impl Bm25Index {
         for i in (0..lists.len()).rev() {
             left[i] = left[i + 1] + lists[i].1;
         }
-        let contribution = |tf: u32, dl: u32, w: f32| {
+        let contribution = |tf: u32, dl: u32, w: f32, f: usize| {
             let tf = tf as f32;
-            w * tf / (tf + norm(dl))
+            w * tf / (tf + norm(f, dl))
         };
+        let rows = self.fields[BODY].doc_len.len();
         SCORES.with_borrow_mut(|scratch| {
             let Scratch { scores, touched } = scratch;
             // One score slot per row, zero between searches: only the slots this search
             // touches are written, and reset at the end.
-            if scores.len() < self.doc_len.len() {
+            if scores.len() < rows {
                 let before = scores.capacity();
-                scores.resize(self.doc_len.len(), 0.0);
+                scores.resize(rows, 0.0);
                 SCRATCH_BYTES.fetch_add((scores.capacity() - before) * 4, Relaxed);
             }
             let mut best = 0f32;
             let mut next = lists.len();
-            for (i, &(postings, w)) in lists.iter().enumerate() {
+            for (i, &(postings, w, f)) in lists.iter().enumerate() {
+                let doc_len = &self.fields[f].doc_len;
                 // Past the best score so far, check whether the rest can still bring in
                 // a new row (`best` bounds the threshold: a cheap test first).
                 if left[i] < best
@@ -255,7 +298,7 @@ impl Bm25Index {
                     break;
                 }
                 for &(row, tf) in postings {
-                    let dl = self.doc_len[row as usize];
+                    let dl = doc_len[row as usize];
                     if dl == 0 {
                         continue;
                     }
@@ -263,7 +306,7 @@ impl Bm25Index {
                     if *s == 0.0 {
                         touched.push(row);
                     }
-                    *s += contribution(tf, dl, w);
+                    *s += contribution(tf, dl, w, f);
                     best = best.max(*s);
                 }
             }
@@ -278,7 +321,8 @@ impl Bm25Index {
             if next < lists.len() {
                 // The remaining terms add only to the rows scored so far, in row order.
                 rank::sort_by_row(&mut hits);
-                for (i, &(postings, w)) in lists.iter().enumerate().skip(next) {
+                for (i, &(postings, w, f)) in lists.iter().enumerate().skip(next) {
+                    let doc_len = &self.fields[f].doc_len;
                     let t = kth(&hits, limit);
                     hits.retain(|h| !below(h.1 + left[i], t));
                     let mut at = 0;
@@ -287,7 +331,7 @@ impl Bm25Index {
                         if let Some(&(row, tf)) = postings.get(at)
                             && row == h.0
                         {
-                            h.1 += contribution(tf, self.doc_len[row as usize], w);
+                            h.1 += contribution(tf, doc_len[row as usize], w, f);
                         }
                     }
                 }
@@ -344,10 +388,17 @@ fn gallop(list: &[(u32, u32)], row: u32) -> usize {
 mod tests {
     use super::*;
 
+    fn body(text: &str) -> FieldTexts<'_> {
+        FieldTexts {
+            text: Some(text),
+            title: None,
+        }
+    }
+
     fn index(docs: &[&str]) -> Bm25Index {
         let mut ix = Bm25Index::new();
         for (i, d) in docs.iter().enumerate() {
-            ix.add(i as u32, d).unwrap();
+            ix.add(i as u32, body(d)).unwrap();
         }
         ix
     }
@@ -360,7 +411,7 @@ mod tests {
             "rust ownership rules: each value has an owner",
             "",
         ]);
-        let hits = ix.search("Ownership", 10, &|_| true).unwrap();
+        let hits = ix.search("Ownership", 10, 0.5, &|_| true).unwrap();
         assert_eq!(hits.len(), 2);
         // Shorter document with the same tf ranks first.
         assert_eq!(hits[0].0, 1);
@@ -372,33 +423,92 @@ mod tests {
             "{} vs {expect}",
             hits[0].1
         );
-        assert!(ix.search("zebra", 10, &|_| true).unwrap().is_empty());
-        assert_eq!(ix.search("rust", 10, &|r| r == 2).unwrap()[0].0, 2);
+        assert!(ix.search("zebra", 10, 0.5, &|_| true).unwrap().is_empty());
+        assert_eq!(ix.search("rust", 10, 0.5, &|r| r == 2).unwrap()[0].0, 2);
     }
 
-    /// Every row's score summed over all terms (heaviest first, as the search sums),
-    /// filtered, best first: what the pruned search must return exactly.
+    #[test]
+    fn a_title_match_adds_its_boosted_field_score() {
+        let mut ix = Bm25Index::new();
+        let docs = [
+            ("the vec type holds values", Some("Vec")),
+            ("a vec of values, and the vec grows", None),
+            ("nothing to see", Some("Other")),
+            ("", Some("Vec and more")),
+        ];
+        for (i, (text, title)) in docs.iter().enumerate() {
+            let t = FieldTexts {
+                text: Some(text),
+                title: *title,
+            };
+            ix.add(i as u32, t).unwrap();
+        }
+        // Without the title, row 1 (tf 2) wins; the title lifts row 0 above it.
+        let plain = ix.search("vec", 10, 0.0, &|_| true).unwrap();
+        assert_eq!(plain.iter().map(|h| h.0).collect::<Vec<_>>(), vec![1, 0]);
+        let titled = ix.search("vec", 10, 0.5, &|_| true).unwrap();
+        assert_eq!(titled[0].0, 0);
+        // Row 3 has only a title: found through it alone.
+        assert!(titled.iter().any(|h| h.0 == 3));
+        // Row 0's score: body BM25 plus half its title BM25 (N = 4 rows, shared).
+        let n = 4.0;
+        let body_avg = (5.0 + 8.0 + 3.0) / n;
+        let title_avg = (1.0 + 1.0 + 3.0) / n;
+        let bm25 = |df: f32, tf: f32, dl: f32, avg: f32| {
+            idf(n, df) * 2.2 * tf / (tf + 1.2 * (0.25 + 0.75 * dl / avg))
+        };
+        let expect = bm25(2.0, 1.0, 5.0, body_avg) + 0.5 * bm25(2.0, 1.0, 1.0, title_avg);
+        assert!(
+            (titled[0].1 - expect).abs() < 1e-5,
+            "{titled:?} vs {expect}"
+        );
+        // Removing a row drops both of its fields.
+        ix.remove(
+            0,
+            FieldTexts {
+                text: Some(docs[0].0),
+                title: docs[0].1,
+            },
+        )
+        .unwrap();
+        let after = ix.search("vec", 10, 0.5, &|_| true).unwrap();
+        assert!(after.iter().all(|h| h.0 != 0), "{after:?}");
+        assert_eq!(ix.doc_freq(TITLE, "vec"), 1);
+        assert_eq!(ix.num_docs(), 3);
+    }
+
+    /// Every row's score summed over all fields and terms (heaviest first, as the search
+    /// sums), filtered, best first: what the pruned search must return exactly.
     fn exhaustive(
         ix: &Bm25Index,
         query: &str,
         limit: usize,
+        title_boost: f32,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
         let n = ix.docs as f32;
-        let avgdl = ix.total_len as f32 / n;
-        let mut weights: Vec<(u32, f32)> = query_terms(query)
-            .iter()
-            .filter_map(|t| {
-                let id = *ix.terms.get(t)?;
-                let df = ix.df[id as usize];
-                (df > 0).then(|| (id, idf(n, df as f32) * (BM25_K1 + 1.0)))
-            })
-            .collect();
-        weights.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut weights: Vec<(usize, u32, f32)> = Vec::new();
+        for (f, boost) in [(BODY, 1.0), (TITLE, title_boost)] {
+            if boost <= 0.0 {
+                continue;
+            }
+            for t in query_terms(query) {
+                let Some(&id) = ix.fields[f].terms.get(&t) else {
+                    continue;
+                };
+                let df = ix.fields[f].df[id as usize];
+                if df > 0 {
+                    weights.push((f, id, idf(n, df as f32) * (BM25_K1 + 1.0) * boost));
+                }
+            }
+        }
+        weights.sort_by(|a, b| b.2.total_cmp(&a.2));
         let mut scores: std::collections::BTreeMap<u32, f32> = Default::default();
-        for (id, w) in weights {
-            for &(row, tf) in &ix.postings[id as usize] {
-                let dl = ix.doc_len[row as usize];
+        for (f, id, w) in weights {
+            let field = &ix.fields[f];
+            let avgdl = field.total_len as f32 / n;
+            for &(row, tf) in &field.postings[id as usize] {
+                let dl = field.doc_len[row as usize];
                 if dl == 0 {
                     continue;
                 }
@@ -415,33 +525,40 @@ mod tests {
         #[test]
         fn pruned_search_is_the_exhaustive_one(
             docs in proptest::collection::vec(
-                proptest::collection::vec(0usize..40, 0..30), 1..300),
+                (proptest::collection::vec(0usize..40, 0..30),
+                 proptest::option::of(proptest::collection::vec(0usize..40, 0..4))), 1..300),
             queries in proptest::collection::vec(
                 proptest::collection::vec(0usize..40, 1..12), 1..8),
             limit in 1usize..40,
             deleted in proptest::collection::vec(0usize..300, 0..40),
             modulus in 1u32..5,
+            title_boost in proptest::sample::select(vec![0.0f32, 0.5, 2.0]),
         ) {
             // A Zipf-like vocabulary: low word numbers are common, high ones rare.
             let word = |w: usize| format!("w{}", w * w / 40);
-            let texts: Vec<String> = docs
+            let words = |d: &[usize]| d.iter().map(|&w| word(w)).collect::<Vec<_>>().join(" ");
+            let texts: Vec<(String, Option<String>)> = docs
                 .iter()
-                .map(|d| d.iter().map(|&w| word(w)).collect::<Vec<_>>().join(" "))
+                .map(|(d, t)| (words(d), t.as_deref().map(words)))
                 .collect();
+            let fields = |i: usize| FieldTexts {
+                text: Some(&texts[i].0),
+                title: texts[i].1.as_deref(),
+            };
             let mut ix = Bm25Index::new();
-            for (i, t) in texts.iter().enumerate() {
-                ix.add(i as u32, t).unwrap();
+            for i in 0..texts.len() {
+                ix.add(i as u32, fields(i)).unwrap();
             }
             for &d in &deleted {
                 if d < texts.len() {
-                    ix.remove(d as u32, &texts[d]).unwrap();
+                    ix.remove(d as u32, fields(d)).unwrap();
                 }
             }
             for q in &queries {
-                let q = q.iter().map(|&w| word(w)).collect::<Vec<_>>().join(" ");
+                let q = words(q);
                 let accept = |r: u32| !r.is_multiple_of(modulus) || modulus == 1;
-                let got = ix.search(&q, limit, &accept).unwrap();
-                proptest::prop_assert_eq!(got, exhaustive(&ix, &q, limit, &accept));
+                let got = ix.search(&q, limit, title_boost, &accept).unwrap();
+                proptest::prop_assert_eq!(got, exhaustive(&ix, &q, limit, title_boost, &accept));
             }
         }
     }
@@ -450,14 +567,14 @@ mod tests {
     fn delete_updates_statistics() {
         let docs = ["rust rust", "rust go", "go"];
         let mut ix = index(&docs);
-        ix.remove(0, docs[0]).unwrap();
+        ix.remove(0, body(docs[0])).unwrap();
         let fresh = index(&["", "rust go", "go"]);
-        let a = ix.search("rust go", 10, &|_| true).unwrap();
-        let b = fresh.search("rust go", 10, &|_| true).unwrap();
+        let a = ix.search("rust go", 10, 0.5, &|_| true).unwrap();
+        let b = fresh.search("rust go", 10, 0.5, &|_| true).unwrap();
         assert_eq!(a, b);
         for r in 1..3 {
-            ix.remove(r, docs[r as usize]).unwrap();
+            ix.remove(r, body(docs[r as usize])).unwrap();
         }
-        assert!(ix.search("rust", 10, &|_| true).unwrap().is_empty());
+        assert!(ix.search("rust", 10, 0.5, &|_| true).unwrap().is_empty());
     }
 }

@@ -2,6 +2,12 @@
 //! (`bm25.rs`, both targets) or, natively, Tantivy on disk (`tantivy.rs`) — the
 //! `TextIndex` contract both implement, and the analysis pipeline they share.
 //!
+//! Fields: a row's text is indexed in two fields, its text (the *body*) and its title.
+//! A query's score is the sum over its terms of their BM25 score in the body plus
+//! `title_boost` times their BM25 score in the title (Lucene's and Tantivy's multi-field
+//! query: each field with its own length normalisation; `N`, the number of indexed rows,
+//! is shared). Titles are short, so a query term in one weighs more than in a long body.
+//!
 //! A leaf layer: it imports only the error type.
 //!
 //! Analysis: split on characters that are not alphanumeric, drop tokens over 40 bytes,
@@ -31,42 +37,86 @@ pub const BM25_K1: f32 = 1.2;
 /// BM25 length normalisation.
 pub const BM25_B: f32 = 0.75;
 
-/// A text after analysis: its distinct terms with their frequencies, and its length in
-/// terms. Writers analyse outside the database's write lock and index under it.
-pub(crate) struct Analyzed {
+/// The fields a row's text is indexed in.
+pub(crate) const FIELDS: usize = 2;
+/// The field of a row's text.
+pub(crate) const BODY: usize = 0;
+/// The field of a row's title.
+pub(crate) const TITLE: usize = 1;
+
+/// What the text index indexes of a row: its text and its title.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct FieldTexts<'a> {
+    pub(crate) text: Option<&'a str>,
+    pub(crate) title: Option<&'a str>,
+}
+
+impl<'a> FieldTexts<'a> {
+    /// Each field's text, by field number.
+    fn by_field(self) -> [Option<&'a str>; FIELDS] {
+        [self.text, self.title]
+    }
+
+    /// True when there is nothing to index (no field has a term).
+    pub(crate) fn is_empty(self) -> bool {
+        !self.by_field().into_iter().flatten().any(has_terms)
+    }
+}
+
+/// One field's text after analysis: its distinct terms with their frequencies, and its
+/// length in terms.
+#[derive(Default)]
+pub(crate) struct Terms {
     pub(crate) tf: std::collections::HashMap<String, u32>,
     pub(crate) len: u32,
 }
 
+/// A row's fields after analysis, by field number. Writers analyse outside the database's
+/// write lock and index under it.
+#[derive(Default)]
+pub(crate) struct Analyzed {
+    pub(crate) fields: [Terms; FIELDS],
+}
+
 impl Analyzed {
-    pub(crate) fn of(text: &str) -> Self {
-        let mut tf = std::collections::HashMap::new();
-        let mut len = 0u32;
-        analyze(text, |t| {
-            len += 1;
-            *tf.entry(t).or_insert(0) += 1;
-        });
-        Analyzed { tf, len }
+    pub(crate) fn of(texts: FieldTexts<'_>) -> Self {
+        let mut out = Analyzed::default();
+        for (terms, text) in out.fields.iter_mut().zip(texts.by_field()) {
+            if let Some(text) = text {
+                analyze(text, |t| {
+                    terms.len += 1;
+                    *terms.tf.entry(t).or_insert(0) += 1;
+                });
+            }
+        }
+        out
+    }
+
+    /// True when no field has a term.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.fields.iter().all(|f| f.len == 0)
     }
 }
 
 /// A full-text index over rows.
 pub(crate) trait TextIndex: Send + Sync {
-    /// Indexes an analysed text for `row` (the row is new to the index).
-    fn add_analyzed(&mut self, row: u32, text: Analyzed) -> Result<()>;
+    /// Indexes a row's analysed fields (the row is new to the index).
+    fn add_analyzed(&mut self, row: u32, texts: Analyzed) -> Result<()>;
 
-    /// Indexes `text` for `row` (the row is new to the index).
-    fn add(&mut self, row: u32, text: &str) -> Result<()> {
-        self.add_analyzed(row, Analyzed::of(text))
+    /// Indexes a row's fields (the row is new to the index).
+    fn add(&mut self, row: u32, texts: FieldTexts<'_>) -> Result<()> {
+        self.add_analyzed(row, Analyzed::of(texts))
     }
-    /// Removes `row`, whose indexed text was `text` (no-op when it was never added).
-    fn remove(&mut self, row: u32, text: &str) -> Result<()>;
+    /// Removes `row`, whose indexed fields were `texts` (no-op when it was never added).
+    fn remove(&mut self, row: u32, texts: FieldTexts<'_>) -> Result<()>;
     /// The `limit` best rows for `query` among those `accept` allows, best first, with
-    /// their BM25 scores. Exhaustive, so a filter never starves the result.
+    /// their scores (a title match weighted by `title_boost`). Exhaustive, so a filter
+    /// never starves the result.
     fn search(
         &self,
         query: &str,
         limit: usize,
+        title_boost: f32,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<(u32, f32)>>;
 }
@@ -97,29 +147,30 @@ impl Text {
         }
     }
 
-    /// Indexes an analysed text for `row` (the row is new to the index).
-    pub(crate) fn add_analyzed(&mut self, row: u32, text: Analyzed) -> Result<()> {
-        self.index_mut().add_analyzed(row, text)
+    /// Indexes a row's analysed fields (the row is new to the index).
+    pub(crate) fn add_analyzed(&mut self, row: u32, texts: Analyzed) -> Result<()> {
+        self.index_mut().add_analyzed(row, texts)
     }
 
-    /// Indexes `text` for `row` (the row is new to the index).
-    pub(crate) fn add(&mut self, row: u32, text: &str) -> Result<()> {
-        self.index_mut().add(row, text)
+    /// Indexes a row's fields (the row is new to the index).
+    pub(crate) fn add(&mut self, row: u32, texts: FieldTexts<'_>) -> Result<()> {
+        self.index_mut().add(row, texts)
     }
 
-    /// Removes `row`, whose indexed text was `text`.
-    pub(crate) fn remove(&mut self, row: u32, text: &str) -> Result<()> {
-        self.index_mut().remove(row, text)
+    /// Removes `row`, whose indexed fields were `texts`.
+    pub(crate) fn remove(&mut self, row: u32, texts: FieldTexts<'_>) -> Result<()> {
+        self.index_mut().remove(row, texts)
     }
 
-    /// The `limit` best rows `accept` allows, best first, with their BM25 scores.
+    /// The `limit` best rows `accept` allows, best first, with their scores.
     pub(crate) fn search(
         &self,
         query: &str,
         limit: usize,
+        title_boost: f32,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<(u32, f32)>> {
-        self.index().search(query, limit, accept)
+        self.index().search(query, limit, title_boost, accept)
     }
 
     /// Heap bytes the index holds: the whole BM25 index, or Tantivy's in-memory delta
@@ -165,7 +216,6 @@ pub fn normalize_token(raw: &str) -> String {
 }
 
 /// True when `text` yields at least one term (cheaper than [`analyze`]: no stemming).
-#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn has_terms(text: &str) -> bool {
     text.split(|c: char| !c.is_alphanumeric())
         .any(|raw| !raw.is_empty() && raw.len() <= MAX_TOKEN_BYTES)

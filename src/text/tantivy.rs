@@ -16,11 +16,14 @@
 //!   Tantivy's `Bm25StatisticsProvider`, and the delta quantises document lengths the way
 //!   Tantivy's field norms do, so a row scores the same before and after its commit.
 //!
-//! Documents: `row` (u64, indexed and fast: deletes go by row, hits map back to rows) and
-//! `body` (analysed with the shared pipeline registered as [`ANALYZER`], term frequencies
-//! only, not stored: texts live in the row store). Rows without any term are not added,
-//! as in the BM25 index. As in Lucene, a deleted document counts in the statistics until
-//! Tantivy merges its segment away.
+//! Documents: `row` (u64, indexed and fast: deletes go by row, hits map back to rows),
+//! `body` and `title` (the two text fields, analysed with the shared pipeline registered
+//! as [`ANALYZER`], term frequencies only, not stored: texts live in the row store). A
+//! query is a should-clause per term and field, the title's boosted by `title_boost`.
+//! Rows without any term are not added, as in the BM25 index. As in Lucene, a deleted
+//! document counts in the statistics until Tantivy merges its segment away. An index from
+//! before titles (no `title` field) is rebuilt from the stored texts when a writer opens
+//! it; a read-only open searches its body alone (it cannot hold titles).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,7 +34,7 @@ use tantivy::directory::{
 };
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::query::{
-    Bm25StatisticsProvider, BooleanQuery, EnableScoring, Occur, Query, TermQuery,
+    Bm25StatisticsProvider, BooleanQuery, BoostQuery, EnableScoring, Occur, Query, TermQuery,
 };
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
@@ -44,15 +47,16 @@ use tantivy::{
 };
 
 use super::{
-    ANALYZER, Analyzed, BM25_B, BM25_K1, Bm25Index, MAX_TOKEN_BYTES, TextIndex, has_terms, idf,
-    normalize_token, query_terms,
+    ANALYZER, Analyzed, BM25_B, BM25_K1, BODY, Bm25Index, FIELDS, FieldTexts, MAX_TOKEN_BYTES,
+    TITLE, TextIndex, idf, normalize_token, query_terms,
 };
 use crate::error::{Error, Result};
 use crate::fault;
 use crate::rank::{self, Best};
 
 const ROW: &str = "row";
-const BODY: &str = "body";
+const BODY_FIELD: &str = "body";
+const TITLE_FIELD: &str = "title";
 /// Indexing memory shared by Tantivy's indexing threads.
 const WRITER_MEMORY: usize = 64 << 20;
 
@@ -116,7 +120,9 @@ fn schema() -> Schema {
     let indexing = TextFieldIndexing::default()
         .set_tokenizer(ANALYZER)
         .set_index_option(IndexRecordOption::WithFreqs);
-    b.add_text_field(BODY, TextOptions::default().set_indexing_options(indexing));
+    let text = TextOptions::default().set_indexing_options(indexing);
+    b.add_text_field(BODY_FIELD, text.clone());
+    b.add_text_field(TITLE_FIELD, text);
     b.build()
 }
 
@@ -228,10 +234,12 @@ fn commit_meta(index: &Index, dir: &Path) -> Result<Option<CommitMeta>> {
         }))
 }
 
-fn fields(index: &Index, dir: &Path) -> Result<(Field, Field)> {
+/// The index's fields: row, and each text field by field number (the title `None` in an
+/// index from before titles).
+fn fields(index: &Index, dir: &Path) -> Result<(Field, [Option<Field>; FIELDS])> {
     let schema = index.schema();
-    match (schema.get_field(ROW), schema.get_field(BODY)) {
-        (Ok(row), Ok(body)) => Ok((row, body)),
+    match (schema.get_field(ROW), schema.get_field(BODY_FIELD)) {
+        (Ok(row), Ok(body)) => Ok((row, [Some(body), schema.get_field(TITLE_FIELD).ok()])),
         _ => Err(Error::Text(format!(
             "{} is not a vjson full-text index (fields row and body missing)",
             dir.display()
@@ -244,7 +252,8 @@ pub(crate) struct TantivyWriter {
     writer: IndexWriter<TantivyDocument>,
     reader: IndexReader,
     row: Field,
-    body: Field,
+    /// The text fields by field number (both present: see [`TantivyWriter::open`]).
+    text: [Option<Field>; FIELDS],
     committed_seq: u64,
 }
 
@@ -261,17 +270,18 @@ impl TantivyWriter {
     }
 
     /// Opens the index in `dir`; `Ok(None)` when `dir` holds no committed index (none at
-    /// all, or a build cut short before its first commit): it is then rebuilt from the
-    /// rows. Damage is a `text_index` error.
+    /// all, or a build cut short before its first commit) or one from before titles: it is
+    /// then rebuilt from the rows. Damage is a `text_index` error.
     pub(crate) fn open(dir: &Path) -> Result<Option<Self>> {
         match open_index(dir, false)? {
+            Some((index, _)) if fields(&index, dir)?.1[TITLE].is_none() => Ok(None),
             Some((index, meta)) => Self::with_index(index, dir, meta.seq).map(Some),
             None => Ok(None),
         }
     }
 
     fn with_index(index: Index, dir: &Path, seq: u64) -> Result<Self> {
-        let (row, body) = fields(&index, dir)?;
+        let (row, text) = fields(&index, dir)?;
         index.tokenizers().register(ANALYZER, analyzer());
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -295,7 +305,7 @@ impl TantivyWriter {
             writer,
             reader,
             row,
-            body,
+            text,
             committed_seq: seq,
         })
     }
@@ -305,14 +315,18 @@ impl TantivyWriter {
         self.committed_seq
     }
 
-    /// Queues `text` for `row` (not visible to Tantivy searchers before the next commit).
-    pub(crate) fn add(&self, row: u32, text: &str) -> Result<()> {
-        if !has_terms(text) {
+    /// Queues a row's fields (not visible to Tantivy searchers before the next commit).
+    pub(crate) fn add(&self, row: u32, texts: FieldTexts<'_>) -> Result<()> {
+        if texts.is_empty() {
             return Ok(());
         }
         let mut doc = TantivyDocument::new();
         doc.add_u64(self.row, row as u64);
-        doc.add_text(self.body, text);
+        for (field, text) in self.text.iter().zip(texts.by_field()) {
+            if let (Some(field), Some(text)) = (field, text) {
+                doc.add_text(*field, text);
+            }
+        }
         self.writer
             .add_document(doc)
             .map(|_| ())
@@ -349,7 +363,7 @@ impl TantivyWriter {
 
     /// A search half over the last commit, for rows `0..next_row` (all committed).
     pub(crate) fn text_index(&self, next_row: u32) -> Result<TantivyText> {
-        TantivyText::new(self.searcher(), self.body, next_row)
+        TantivyText::new(self.searcher(), self.text, next_row)
     }
 
     /// Waits for Tantivy's background merges, so that nothing writes to the directory
@@ -369,10 +383,12 @@ impl TantivyWriter {
 /// The search half: the last committed searcher plus the uncommitted delta.
 pub(crate) struct TantivyText {
     searcher: Searcher,
-    body: Field,
-    /// Committed documents (including deleted ones not merged away yet) and their terms.
+    /// The text fields by field number (the title `None` in an index from before titles).
+    text: [Option<Field>; FIELDS],
+    /// Committed documents (including deleted ones not merged away yet) and their terms,
+    /// per field.
     committed_docs: u64,
-    committed_terms: u64,
+    committed_terms: [u64; FIELDS],
     /// Rows written since the commit, stored at `row - base`.
     delta: Bm25Index,
     base: u32,
@@ -393,7 +409,7 @@ impl TantivyText {
         let Some((index, before)) = open_index(dir, true)? else {
             return Ok(None);
         };
-        let (_, body) = fields(&index, dir)?;
+        let (_, text) = fields(&index, dir)?;
         let reader: IndexReader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -403,19 +419,19 @@ impl TantivyText {
         // unless the opstamp moved.
         match commit_meta(&index, dir)? {
             Some(after) if after.opstamp == before.opstamp => Ok(Some((
-                TantivyText::new(reader.searcher(), body, next_row)?,
+                TantivyText::new(reader.searcher(), text, next_row)?,
                 before.seq,
             ))),
             _ => Ok(None),
         }
     }
 
-    fn new(searcher: Searcher, body: Field, base: u32) -> Result<Self> {
+    fn new(searcher: Searcher, text: [Option<Field>; FIELDS], base: u32) -> Result<Self> {
         let mut t = TantivyText {
             committed_docs: 0,
-            committed_terms: 0,
+            committed_terms: [0; FIELDS],
             searcher,
-            body,
+            text,
             delta: Bm25Index::new(),
             base,
         };
@@ -433,13 +449,17 @@ impl TantivyText {
     }
 
     fn count_committed(&mut self) -> Result<()> {
-        let (mut docs, mut terms) = (0u64, 0u64);
+        let (mut docs, mut terms) = (0u64, [0u64; FIELDS]);
         for seg in self.searcher.segment_readers() {
             docs += seg.max_doc() as u64;
-            terms += seg
-                .inverted_index(self.body)
-                .map_err(|e| text_err("reading the inverted index", e))?
-                .total_num_tokens();
+            for (n, field) in terms.iter_mut().zip(self.text) {
+                if let Some(field) = field {
+                    *n += seg
+                        .inverted_index(field)
+                        .map_err(|e| text_err("reading the inverted index", e))?
+                        .total_num_tokens();
+                }
+            }
         }
         self.committed_docs = docs;
         self.committed_terms = terms;
@@ -450,14 +470,19 @@ impl TantivyText {
 /// Collection statistics over the committed index and the delta together.
 struct Totals<'a> {
     docs: u64,
-    terms: u64,
-    /// Per query term: its text and the whole collection's document frequency.
+    /// Per text field: the field and its terms.
+    terms: [(Option<Field>, u64); FIELDS],
+    /// Per query term and field: the term and the whole collection's document frequency.
     df: &'a [(Term, u64)],
 }
 
 impl Bm25StatisticsProvider for Totals<'_> {
-    fn total_num_tokens(&self, _field: Field) -> tantivy::Result<u64> {
-        Ok(self.terms)
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        Ok(self
+            .terms
+            .iter()
+            .find(|(f, _)| *f == Some(field))
+            .map_or(0, |(_, n)| *n))
     }
     fn total_num_docs(&self) -> tantivy::Result<u64> {
         Ok(self.docs)
@@ -530,14 +555,14 @@ impl Top {
 }
 
 impl TextIndex for TantivyText {
-    fn add_analyzed(&mut self, row: u32, text: Analyzed) -> Result<()> {
+    fn add_analyzed(&mut self, row: u32, texts: Analyzed) -> Result<()> {
         debug_assert!(row >= self.base);
-        self.delta.add_analyzed(row - self.base, text)
+        self.delta.add_analyzed(row - self.base, texts)
     }
 
-    fn remove(&mut self, row: u32, text: &str) -> Result<()> {
+    fn remove(&mut self, row: u32, texts: FieldTexts<'_>) -> Result<()> {
         if row >= self.base {
-            self.delta.remove(row - self.base, text)?;
+            self.delta.remove(row - self.base, texts)?;
         }
         // A committed row stays in Tantivy until the next commit; searches pass `accept`,
         // which rejects deleted rows.
@@ -548,6 +573,7 @@ impl TextIndex for TantivyText {
         &self,
         query: &str,
         limit: usize,
+        title_boost: f32,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<(u32, f32)>> {
         let terms = query_terms(query);
@@ -555,80 +581,97 @@ impl TextIndex for TantivyText {
         if terms.is_empty() || limit == 0 || docs == 0 {
             return Ok(Vec::new());
         }
-        let total_terms = self.committed_terms + self.delta.total_terms();
-        let avg = total_terms as f32 / docs as f32;
-        let mut df: Vec<(Term, u64)> = Vec::with_capacity(terms.len());
-        for t in &terms {
-            let term = Term::from_field_text(self.body, t);
-            let committed = if self.committed_docs > 0 {
-                self.searcher
-                    .doc_freq(&term)
-                    .map_err(|e| text_err("reading a document frequency", e))?
-            } else {
-                0
+        let total_terms =
+            [BODY, TITLE].map(|f| self.committed_terms[f] + self.delta.total_terms(f));
+        // Per field searched and query term: the field number, the term, its boost and the
+        // whole collection's document frequency.
+        let mut df: Vec<(usize, &str, f32, Term, u64)> = Vec::with_capacity(2 * terms.len());
+        for (f, boost) in [(BODY, 1.0), (TITLE, title_boost)] {
+            let Some(field) = self.text[f] else {
+                continue;
             };
-            df.push((term, committed + self.delta.doc_freq(t) as u64));
-        }
-        let mut top = Top::new(limit);
-        if self.committed_docs > 0 {
-            let totals = Totals {
-                docs,
-                terms: total_terms,
-                df: &df,
-            };
-            let clauses: Vec<(Occur, Box<dyn Query>)> = df
-                .iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(t, _)| {
-                    let q: Box<dyn Query> =
-                        Box::new(TermQuery::new(t.clone(), IndexRecordOption::WithFreqs));
-                    (Occur::Should, q)
-                })
-                .collect();
-            if !clauses.is_empty() {
-                let query = BooleanQuery::new(clauses);
-                let weight = query
-                    .weight(EnableScoring::enabled_from_statistics_provider(
-                        &totals,
-                        &self.searcher,
-                    ))
-                    .map_err(|e| text_err("preparing a query", e))?;
-                for seg in self.searcher.segment_readers() {
-                    let rows = seg
-                        .fast_fields()
-                        .u64(ROW)
-                        .map_err(|e| text_err("reading row numbers", e))?;
-                    let alive = seg.alive_bitset();
-                    // Tantivy passes on only scores *above* the threshold; a hit that ties
-                    // the worst kept one may still win on its row number, so the threshold
-                    // sits just below it. (Taking the worst score itself made ties come
-                    // out by segment order, which differs from run to run.)
-                    let mut threshold = top.threshold().next_down();
-                    weight
-                        .for_each_pruning(threshold, seg, &mut |doc, score| {
-                            if alive.is_none_or(|a| a.is_alive(doc))
-                                && let Some(row) = rows.first(doc)
-                                && let Ok(row) = u32::try_from(row)
-                                && accept(row)
-                            {
-                                threshold = top.push(row, score).next_down();
-                            }
-                            threshold
-                        })
-                        .map_err(|e| text_err("searching", e))?;
+            if boost <= 0.0 {
+                continue;
+            }
+            for t in &terms {
+                let term = Term::from_field_text(field, t);
+                let committed = if self.committed_docs > 0 {
+                    self.searcher
+                        .doc_freq(&term)
+                        .map_err(|e| text_err("reading a document frequency", e))?
+                } else {
+                    0
+                };
+                let n = committed + self.delta.doc_freq(f, t) as u64;
+                if n > 0 {
+                    df.push((f, t, boost, term, n));
                 }
             }
         }
+        let mut top = Top::new(limit);
+        if self.committed_docs > 0 && !df.is_empty() {
+            let term_df: Vec<(Term, u64)> = df.iter().map(|d| (d.3.clone(), d.4)).collect();
+            let totals = Totals {
+                docs,
+                terms: [BODY, TITLE].map(|f| (self.text[f], total_terms[f])),
+                df: &term_df,
+            };
+            let clauses: Vec<(Occur, Box<dyn Query>)> = df
+                .iter()
+                .map(|(f, _, boost, t, _)| {
+                    let q: Box<dyn Query> =
+                        Box::new(TermQuery::new(t.clone(), IndexRecordOption::WithFreqs));
+                    let q = match *f {
+                        BODY => q,
+                        _ => Box::new(BoostQuery::new(q, *boost)),
+                    };
+                    (Occur::Should, q)
+                })
+                .collect();
+            let query = BooleanQuery::new(clauses);
+            let weight = query
+                .weight(EnableScoring::enabled_from_statistics_provider(
+                    &totals,
+                    &self.searcher,
+                ))
+                .map_err(|e| text_err("preparing a query", e))?;
+            for seg in self.searcher.segment_readers() {
+                let rows = seg
+                    .fast_fields()
+                    .u64(ROW)
+                    .map_err(|e| text_err("reading row numbers", e))?;
+                let alive = seg.alive_bitset();
+                // Tantivy passes on only scores *above* the threshold; a hit that ties the
+                // worst kept one may still win on its row number, so the threshold sits
+                // just below it. (Taking the worst score itself made ties come out by
+                // segment order, which differs from run to run.)
+                let mut threshold = top.threshold().next_down();
+                weight
+                    .for_each_pruning(threshold, seg, &mut |doc, score| {
+                        if alive.is_none_or(|a| a.is_alive(doc))
+                            && let Some(row) = rows.first(doc)
+                            && let Ok(row) = u32::try_from(row)
+                            && accept(row)
+                        {
+                            threshold = top.push(row, score).next_down();
+                        }
+                        threshold
+                    })
+                    .map_err(|e| text_err("searching", e))?;
+            }
+        }
         // The delta, scored with the same statistics and Tantivy's length quantisation.
-        let weights: Vec<(String, f32)> = terms
-            .into_iter()
-            .zip(&df)
-            .filter(|(_, (_, n))| *n > 0)
-            .map(|(t, (_, n))| (t, idf(docs as f32, *n as f32) * (BM25_K1 + 1.0)))
+        let weights: Vec<(usize, String, f32)> = df
+            .iter()
+            .map(|&(f, t, boost, _, n)| {
+                let w = idf(docs as f32, n as f32) * (BM25_K1 + 1.0) * boost;
+                (f, t.to_owned(), w)
+            })
             .collect();
-        let norm = |dl: u32| {
+        let avg = total_terms.map(|n| n as f32 / docs as f32);
+        let norm = |f: usize, dl: u32| {
             let q = FieldNormReader::id_to_fieldnorm(FieldNormReader::fieldnorm_to_id(dl));
-            BM25_K1 * (1.0 - BM25_B + BM25_B * q as f32 / avg)
+            BM25_K1 * (1.0 - BM25_B + BM25_B * q as f32 / avg[f])
         };
         let base = self.base;
         for (r, s) in self
@@ -645,6 +688,13 @@ impl TextIndex for TantivyText {
 mod tests {
     use super::*;
     use crate::text::analyze;
+
+    fn body(text: &str) -> FieldTexts<'_> {
+        FieldTexts {
+            text: Some(text),
+            title: None,
+        }
+    }
 
     #[test]
     fn tantivy_analyzer_equals_ours() {
@@ -675,7 +725,7 @@ mod tests {
         let mut w = TantivyWriter::create(dir.path()).unwrap();
         for (seq, block) in [30u32, 20, 10, 0].into_iter().enumerate() {
             for row in block..block + 10 {
-                w.add(row, "ownership and borrowing").unwrap();
+                w.add(row, body("ownership and borrowing")).unwrap();
             }
             w.commit(seq as u64 + 1).unwrap();
         }
@@ -684,7 +734,7 @@ mod tests {
             t.searcher.segment_readers().len() > 1,
             "needs several segments"
         );
-        let hits = t.search("ownership", 5, &|_| true).unwrap();
+        let hits = t.search("ownership", 5, 0.5, &|_| true).unwrap();
         let rows: Vec<u32> = hits.iter().map(|h| h.0).collect();
         assert_eq!(rows, vec![0, 1, 2, 3, 4]);
         w.close().unwrap();
@@ -695,7 +745,7 @@ mod tests {
         // A rebuild cut short: documents added, no commit naming a sequence number yet.
         let dir = tempfile::tempdir().unwrap();
         let w = TantivyWriter::create(dir.path()).unwrap();
-        w.add(0, "ownership").unwrap();
+        w.add(0, body("ownership")).unwrap();
         drop(w);
         assert!(TantivyWriter::open(dir.path()).unwrap().is_none());
         assert!(
@@ -706,11 +756,11 @@ mod tests {
         // Rebuilt and committed, both halves open it at that sequence number.
         std::fs::remove_dir_all(dir.path()).unwrap();
         let mut w = TantivyWriter::create(dir.path()).unwrap();
-        w.add(0, "ownership").unwrap();
+        w.add(0, body("ownership")).unwrap();
         w.commit(3).unwrap();
         let (t, seq) = TantivyText::open_read_only(dir.path(), 1).unwrap().unwrap();
         assert_eq!(seq, 3);
-        assert_eq!(t.search("ownership", 5, &|_| true).unwrap().len(), 1);
+        assert_eq!(t.search("ownership", 5, 0.5, &|_| true).unwrap().len(), 1);
         drop(w);
         assert_eq!(
             TantivyWriter::open(dir.path())
@@ -731,17 +781,27 @@ mod tests {
             "the quick brown fox",
             "borrow checker errors explained at length with many more words here",
         ];
+        let titles = [
+            Some("Borrowing"),
+            None,
+            Some("Fox"),
+            Some("Rust borrow checker"),
+        ];
         let mut t = w.text_index(0).unwrap();
         for (i, d) in docs.iter().enumerate() {
-            w.add(i as u32, d).unwrap();
-            t.add(i as u32, d).unwrap();
+            let texts = FieldTexts {
+                text: Some(d),
+                title: titles[i],
+            };
+            w.add(i as u32, texts).unwrap();
+            t.add(i as u32, texts).unwrap();
         }
-        let before = t.search("rust borrowing", 10, &|_| true).unwrap();
+        let before = t.search("rust borrowing", 10, 0.5, &|_| true).unwrap();
         let s = w.commit(7).unwrap();
         t.committed(s, docs.len() as u32).unwrap();
         assert_eq!(w.committed_seq(), 7);
         assert_eq!(w.num_committed_docs(), 4);
-        let after = t.search("rust borrowing", 10, &|_| true).unwrap();
+        let after = t.search("rust borrowing", 10, 0.5, &|_| true).unwrap();
         assert_eq!(before.len(), 3);
         assert_eq!(
             before.iter().map(|h| h.0).collect::<Vec<_>>(),
@@ -751,12 +811,12 @@ mod tests {
             assert!((b.1 - a.1).abs() < 1e-4, "{before:?} vs {after:?}");
         }
         // Filter and delete.
-        let only3 = t.search("borrow", 10, &|r| r == 3).unwrap();
+        let only3 = t.search("borrow", 10, 0.5, &|r| r == 3).unwrap();
         assert_eq!(only3.iter().map(|h| h.0).collect::<Vec<_>>(), vec![3]);
         w.delete(0);
         let s = w.commit(8).unwrap();
         t.committed(s, 4).unwrap();
-        let hits = t.search("borrowing", 10, &|_| true).unwrap();
+        let hits = t.search("borrowing", 10, 0.5, &|_| true).unwrap();
         assert!(hits.iter().all(|h| h.0 != 0), "{hits:?}");
         drop(w);
         let w2 = TantivyWriter::open(dir.path()).unwrap().unwrap();

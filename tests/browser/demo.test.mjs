@@ -177,7 +177,7 @@ test("vector, text, fusion and filter controls", async () => {
   await submit();
   assert.equal(await page.getAttribute("#error", "data-code"), "invalid_filter");
   await page.fill("#filter", "");
-  await page.selectOption("#fusion", "weighted"); // the default, as after a reload
+  await page.selectOption("#fusion", "zscore"); // the default, as after a reload
 });
 
 test("free text falls back to text search with a note; ranks and highlighted terms", async () => {

@@ -251,7 +251,7 @@ describe("search", () => {
     assert.equal(hits.length, 3);
     assert.deepEqual(ids(hits).slice(0, 2), ["rust-own", "rust-life"]);
     for (const h of hits) {
-      assert.deepEqual(Object.keys(h).sort(), ["id", "metadata", "score", "text", "textScore", "vectorScore"]);
+      assert.deepEqual(Object.keys(h).sort(), ["id", "metadata", "score", "text", "textScore", "title", "vectorScore"]);
       assert.equal(h.textScore, null);
       assert.equal(h.score, h.vectorScore);
     }
@@ -293,10 +293,13 @@ describe("search", () => {
       db.search({ vector: unit(0), text: "ownership", fusion: { type: "rrf" } }),
       db.search({ vector: unit(0), text: "ownership", fusion: "rrf:60" }),
     );
-    // The default is the even weighted fusion: first on both sides scores 0.5 + 0.5.
+    // The default is the even z-score fusion; the document first on both sides comes first.
     const def = db.search({ vector: unit(0), text: "ownership" });
-    assert.deepEqual(def, db.search({ vector: unit(0), text: "ownership", fusion: "weighted:0.5,0.5" }));
-    close(def[0].score, 1);
+    assert.deepEqual(def, db.search({ vector: unit(0), text: "ownership", fusion: "zscore:0.5,0.5" }));
+    assert.deepEqual(def, db.search({ vector: unit(0), text: "ownership", fusion: { type: "zscore" } }));
+    const weighted = db.search({ vector: unit(0), text: "ownership", fusion: "weighted:0.5,0.5" });
+    close(weighted[0].score, 1);
+    assert.equal(def[0].id, weighted[0].id);
   });
 
   test("hybrid with each score fusion", () => {

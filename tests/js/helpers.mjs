@@ -40,6 +40,7 @@ export function loadSample() {
       id: d.id,
       vector: dv.subarray(i * DIM, (i + 1) * DIM),
       text: `${d.title}: ${d.text}`,
+      title: d.title,
       metadata: { kind: d.kind, source: source(d.id), chars: Buffer.byteLength(d.text) },
     })),
     queries: queries.map((q, i) => ({

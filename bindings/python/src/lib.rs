@@ -261,28 +261,62 @@ fn document(
     vector: Vec<f32>,
     metadata: Option<Value>,
     text: Option<String>,
+    title: Option<String>,
 ) -> Document {
     let mut d = Document::new(id, vector);
     d.metadata = metadata;
     d.text = text;
+    d.title = title;
     d
 }
 
+/// An optional str argument (`None` or a str), `what` naming it in the error.
+fn opt_str(py: Python<'_>, v: Option<Bound<'_, PyAny>>, what: &str) -> PyResult<Option<String>> {
+    match v.filter(|t| !t.is_none()) {
+        Some(t) => t.extract::<String>().map(Some).map_err(|_| {
+            error(
+                py,
+                "invalid_argument",
+                format!("{what} must be a str or None"),
+            )
+        }),
+        None => Ok(None),
+    }
+}
+
+/// The columns of an `insert_batch` / `upsert_batch` call.
+struct Columns<'a, 'py> {
+    ids: Option<Vec<String>>,
+    vectors: Option<&'a Bound<'py, PyAny>>,
+    metadatas: Option<&'a Bound<'py, PyAny>>,
+    texts: Option<&'a Bound<'py, PyAny>>,
+    titles: Option<&'a Bound<'py, PyAny>>,
+}
+
 /// The documents of an `insert_batch` / `upsert_batch` call: `items` (tuples
-/// `(id, vector[, metadata[, text]])` or dicts with those keys), or the columns.
+/// `(id, vector[, metadata[, text[, title]]])` or dicts with those keys), or the columns.
 fn documents(
     py: Python<'_>,
     items: Option<&Bound<'_, PyAny>>,
-    ids: Option<Vec<String>>,
-    vectors: Option<&Bound<'_, PyAny>>,
-    metadatas: Option<&Bound<'_, PyAny>>,
-    texts: Option<&Bound<'_, PyAny>>,
+    columns: Columns<'_, '_>,
 ) -> PyResult<Vec<Document>> {
+    let Columns {
+        ids,
+        vectors,
+        metadatas,
+        texts,
+        titles,
+    } = columns;
     let bad = |msg: String| error(py, "invalid_argument", msg);
     if let Some(items) = items {
-        if ids.is_some() || vectors.is_some() || metadatas.is_some() || texts.is_some() {
+        if ids.is_some()
+            || vectors.is_some()
+            || metadatas.is_some()
+            || texts.is_some()
+            || titles.is_some()
+        {
             return Err(bad(
-                "pass either items or the columns (ids=, vectors=, metadatas=, texts=), not both"
+                "pass either items or the columns (ids=, vectors=, metadatas=, texts=, titles=), not both"
                     .into(),
             ));
         }
@@ -290,12 +324,12 @@ fn documents(
         for (i, item) in items.try_iter()?.enumerate() {
             let item = item?;
             let what = format!("item {i}");
-            let (id, vec, meta, text) = if let Ok(d) = item.cast::<PyDict>() {
+            let (id, vec, meta, text, title) = if let Ok(d) = item.cast::<PyDict>() {
                 for key in d.keys() {
                     let k: String = key.extract()?;
-                    if !["id", "vector", "metadata", "text"].contains(&k.as_str()) {
+                    if !["id", "vector", "metadata", "text", "title"].contains(&k.as_str()) {
                         return Err(bad(format!(
-                            "{what}: unknown key {k:?} (use id, vector, metadata, text)"
+                            "{what}: unknown key {k:?} (use id, vector, metadata, text, title)"
                         )));
                     }
                 }
@@ -305,16 +339,17 @@ fn documents(
                     get("vector")?.ok_or_else(|| bad(format!("{what}: no \"vector\"")))?,
                     get("metadata")?,
                     get("text")?,
+                    get("title")?,
                 )
             } else {
                 let t = item.cast::<PyTuple>().map_err(|_| {
                     bad(format!(
-                        "{what}: expected a tuple (id, vector, metadata, text) or a dict"
+                        "{what}: expected a tuple (id, vector, metadata, text, title) or a dict"
                     ))
                 })?;
-                if !(2..=4).contains(&t.len()) {
+                if !(2..=5).contains(&t.len()) {
                     return Err(bad(format!(
-                        "{what}: a tuple of {} values; expected (id, vector[, metadata[, text]])",
+                        "{what}: a tuple of {} values; expected (id, vector[, metadata[, text[, title]]])",
                         t.len()
                     )));
                 }
@@ -323,30 +358,25 @@ fn documents(
                     t.get_item(1)?,
                     t.get_item(2).ok(),
                     t.get_item(3).ok(),
+                    t.get_item(4).ok(),
                 )
             };
             let id: String = id
                 .extract()
                 .map_err(|_| bad(format!("{what}: the id must be a str")))?;
-            let text = match text.filter(|t| !t.is_none()) {
-                Some(t) => Some(
-                    t.extract::<String>()
-                        .map_err(|_| bad(format!("{what}: the text must be a str")))?,
-                ),
-                None => None,
-            };
             docs.push(document(
                 id,
                 vector(&vec, &format!("{what}'s vector"))?,
                 metadata(meta.as_ref())?,
-                text,
+                opt_str(py, text, &format!("{what}: the text"))?,
+                opt_str(py, title, &format!("{what}: the title"))?,
             ));
         }
         return Ok(docs);
     }
     let (Some(ids), Some(vectors)) = (ids, vectors) else {
         return Err(bad(
-            "pass items (a list of (id, vector, metadata, text)), or ids= and vectors= (with metadatas=, texts=)"
+            "pass items (a list of (id, vector, metadata, text, title)), or ids= and vectors= (with metadatas=, texts=, titles=)"
                 .into(),
         ));
     };
@@ -357,21 +387,16 @@ fn documents(
     }
     let metas = column(py, metadatas, n, "metadatas")?;
     let texts = column(py, texts, n, "texts")?;
+    let titles = column(py, titles, n, "titles")?;
     let flat = array.as_slice()?;
     let mut docs = Vec::with_capacity(n);
-    for (i, id) in ids.into_iter().enumerate() {
-        let text = match texts[i].as_ref().filter(|t| !t.is_none()) {
-            Some(t) => Some(
-                t.extract::<String>()
-                    .map_err(|_| bad(format!("texts[{i}] must be a str or None")))?,
-            ),
-            None => None,
-        };
+    for (i, ((id, text), title)) in ids.into_iter().zip(texts).zip(titles).enumerate() {
         docs.push(document(
             id,
             flat[i * d..(i + 1) * d].to_vec(),
             metadata(metas[i].as_ref())?,
-            text,
+            opt_str(py, text, &format!("texts[{i}]"))?,
+            opt_str(py, title, &format!("titles[{i}]"))?,
         ));
     }
     Ok(docs)
@@ -401,7 +426,7 @@ fn column<'py>(
 }
 
 /// A hit as the dict of the seed API: id, combined_score, vector_score, text_score, text,
-/// metadata.
+/// metadata; and title.
 fn hit_dict<'py>(py: Python<'py>, h: &Hit) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("id", &h.id)?;
@@ -409,6 +434,7 @@ fn hit_dict<'py>(py: Python<'py>, h: &Hit) -> PyResult<Bound<'py, PyDict>> {
     d.set_item("vector_score", h.vector_score)?;
     d.set_item("text_score", h.text_score)?;
     d.set_item("text", h.text.as_deref())?;
+    d.set_item("title", h.title.as_deref())?;
     match &h.metadata {
         Some(m) => d.set_item("metadata", to_py(py, m)?)?,
         None => d.set_item("metadata", py.None())?,
@@ -531,7 +557,7 @@ fn limits_from(py: Python<'_>, d: Option<&Bound<'_, PyDict>>) -> PyResult<Limits
 #[pymethods]
 impl PyVectorDB {
     #[new]
-    #[pyo3(signature = (path=None, dimension=None, enable_fulltext=true, metric="cosine", *, m=None, ef_construction=None, ef_search=None, durability="fsync", read_only=false, limits=None))]
+    #[pyo3(signature = (path=None, dimension=None, enable_fulltext=true, metric="cosine", *, m=None, ef_construction=None, ef_search=None, title_boost=None, durability="fsync", read_only=false, limits=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -542,6 +568,7 @@ impl PyVectorDB {
         m: Option<usize>,
         ef_construction: Option<usize>,
         ef_search: Option<usize>,
+        title_boost: Option<f32>,
         durability: &str,
         read_only: bool,
         limits: Option<&Bound<'_, PyDict>>,
@@ -561,6 +588,9 @@ impl PyVectorDB {
             }
             if let Some(ef) = ef_search {
                 o = o.ef_search(ef);
+            }
+            if let Some(b) = title_boost {
+                o = o.title_boost(b);
             }
             Ok(o)
         };
@@ -612,9 +642,10 @@ impl PyVectorDB {
     }
 
     /// Inserts one document. ``vector``: a sequence of floats or a 1-D numpy array;
-    /// ``metadata``: a JSON-like dict; ``text``: indexed for full-text search. An id that
+    /// ``metadata``: a JSON-like dict; ``text`` and ``title``: indexed for full-text search
+    /// (a title in its own field, see ``title_boost``). An id that
     /// exists already is a ``DuplicateIdError`` (use ``upsert`` to replace).
-    #[pyo3(signature = (id, vector, metadata=None, text=None))]
+    #[pyo3(signature = (id, vector, metadata=None, text=None, title=None))]
     fn insert(
         &self,
         py: Python<'_>,
@@ -622,21 +653,24 @@ impl PyVectorDB {
         vector: &Bound<'_, PyAny>,
         metadata: Option<&Bound<'_, PyAny>>,
         text: Option<String>,
+        title: Option<String>,
     ) -> PyResult<()> {
         let doc = document(
             id,
             self::vector(vector, "vector")?,
             self::metadata(metadata)?,
             text,
+            title,
         );
         self.write(py, vec![doc], false)
     }
 
     /// Inserts many documents, all or nothing: ``items`` is a list of tuples
-    /// ``(id, vector, metadata, text)`` (metadata and text optional) or dicts with those
-    /// keys; or pass the columns ``ids=``, ``vectors=`` (a 2-D float32 array, read without a
-    /// copy when C-contiguous), ``metadatas=``, ``texts=``.
-    #[pyo3(signature = (items=None, *, ids=None, vectors=None, metadatas=None, texts=None))]
+    /// ``(id, vector, metadata, text, title)`` (metadata, text and title optional) or dicts
+    /// with those keys; or pass the columns ``ids=``, ``vectors=`` (a 2-D float32 array,
+    /// read without a copy when C-contiguous), ``metadatas=``, ``texts=``, ``titles=``.
+    #[pyo3(signature = (items=None, *, ids=None, vectors=None, metadatas=None, texts=None, titles=None))]
+    #[allow(clippy::too_many_arguments)]
     fn insert_batch(
         &self,
         py: Python<'_>,
@@ -645,13 +679,21 @@ impl PyVectorDB {
         vectors: Option<&Bound<'_, PyAny>>,
         metadatas: Option<&Bound<'_, PyAny>>,
         texts: Option<&Bound<'_, PyAny>>,
+        titles: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let docs = documents(py, items, ids, vectors, metadatas, texts)?;
+        let columns = Columns {
+            ids,
+            vectors,
+            metadatas,
+            texts,
+            titles,
+        };
+        let docs = documents(py, items, columns)?;
         self.write(py, docs, false)
     }
 
     /// Inserts a document, or replaces the one with the same id.
-    #[pyo3(signature = (id, vector, metadata=None, text=None))]
+    #[pyo3(signature = (id, vector, metadata=None, text=None, title=None))]
     fn upsert(
         &self,
         py: Python<'_>,
@@ -659,18 +701,21 @@ impl PyVectorDB {
         vector: &Bound<'_, PyAny>,
         metadata: Option<&Bound<'_, PyAny>>,
         text: Option<String>,
+        title: Option<String>,
     ) -> PyResult<()> {
         let doc = document(
             id,
             self::vector(vector, "vector")?,
             self::metadata(metadata)?,
             text,
+            title,
         );
         self.write(py, vec![doc], true)
     }
 
     /// ``insert_batch`` that replaces documents whose id exists, all or nothing.
-    #[pyo3(signature = (items=None, *, ids=None, vectors=None, metadatas=None, texts=None))]
+    #[pyo3(signature = (items=None, *, ids=None, vectors=None, metadatas=None, texts=None, titles=None))]
+    #[allow(clippy::too_many_arguments)]
     fn upsert_batch(
         &self,
         py: Python<'_>,
@@ -679,15 +724,23 @@ impl PyVectorDB {
         vectors: Option<&Bound<'_, PyAny>>,
         metadatas: Option<&Bound<'_, PyAny>>,
         texts: Option<&Bound<'_, PyAny>>,
+        titles: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let docs = documents(py, items, ids, vectors, metadatas, texts)?;
+        let columns = Columns {
+            ids,
+            vectors,
+            metadatas,
+            texts,
+            titles,
+        };
+        let docs = documents(py, items, columns)?;
         self.write(py, docs, true)
     }
 
     /// Checks a batch the way ``insert_batch`` (or, with ``replace=True``,
     /// ``upsert_batch``) would, without writing: raises the error that call would raise
     /// (dimension, values, ids, metadata; with ``replace=False`` also ids that exist).
-    #[pyo3(signature = (items=None, *, ids=None, vectors=None, metadatas=None, texts=None, replace=false))]
+    #[pyo3(signature = (items=None, *, ids=None, vectors=None, metadatas=None, texts=None, titles=None, replace=false))]
     #[allow(clippy::too_many_arguments)]
     fn validate_batch(
         &self,
@@ -697,9 +750,17 @@ impl PyVectorDB {
         vectors: Option<&Bound<'_, PyAny>>,
         metadatas: Option<&Bound<'_, PyAny>>,
         texts: Option<&Bound<'_, PyAny>>,
+        titles: Option<&Bound<'_, PyAny>>,
         replace: bool,
     ) -> PyResult<()> {
-        let docs = documents(py, items, ids, vectors, metadatas, texts)?;
+        let columns = Columns {
+            ids,
+            vectors,
+            metadatas,
+            texts,
+            titles,
+        };
+        let docs = documents(py, items, columns)?;
         let db = self.db(py)?;
         py.detach(|| {
             let mut seen = std::collections::HashSet::new();
@@ -721,7 +782,7 @@ impl PyVectorDB {
     }
 
     /// The document with this id as a dict (``id``, ``vector`` as a float32 array,
-    /// ``text``, ``metadata``), or ``None``.
+    /// ``text``, ``title``, ``metadata``), or ``None``.
     fn get<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
         let db = self.db(py)?;
         let Some(doc) = py.detach(|| db.get(id)).or_raise(py)? else {
@@ -731,6 +792,7 @@ impl PyVectorDB {
         d.set_item("id", &doc.id)?;
         d.set_item("vector", PyArray1::from_vec(py, doc.vector))?;
         d.set_item("text", doc.text.as_deref())?;
+        d.set_item("title", doc.title.as_deref())?;
         match &doc.metadata {
             Some(m) => d.set_item("metadata", to_py(py, m)?)?,
             None => d.set_item("metadata", py.None())?,
@@ -774,8 +836,9 @@ impl PyVectorDB {
     }
 
     /// Hybrid search: the vector side and the full-text side, fused. ``fusion`` is
-    /// ``"weighted:V,T"`` (the default, ``weighted:0.5,0.5``), ``"rrf"`` or ``"rrf:K"``,
-    /// ``"average"``, ``"dbsf"``, ``"max"`` or ``"min"``. Either query may be left out.
+    /// ``"zscore:V,T"`` (the default, ``zscore:0.5,0.5``), ``"weighted:V,T"``, ``"rrf"`` or
+    /// ``"rrf:K"``, ``"average"``, ``"dbsf"``, ``"max"`` or ``"min"``. Either query may be
+    /// left out.
     /// ``candidates`` is how many each side contributes before fusion.
     #[pyo3(signature = (query_vector=None, query_text=None, k=10, fusion=None, filter=None, ef_search=None, candidates=None))]
     #[allow(clippy::too_many_arguments)]

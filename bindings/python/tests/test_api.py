@@ -67,12 +67,41 @@ def test_batches_all_forms(db):
     assert db.get("t1")["metadata"] == {"k": 9}
 
 
+def test_titles_in_every_form_are_stored_and_searched(db):
+    db.insert("a", unit(0), text="an iterator adapter chain", title="Iterator")
+    db.insert("b", unit(1), text="the iterator trait, and an iterator over iterator adapters")
+    db.insert_batch([("t1", unit(2), None, None, "Closures"),
+                     {"id": "d1", "vector": unit(3), "text": "closures capture", "title": "Environment"}])
+    db.insert_batch(ids=["c1"], vectors=np.stack([unit(0)]), texts=["text"], titles=["Column title"])
+    assert db.get("a")["title"] == "Iterator" and db.get("b")["title"] is None
+    assert db.get("t1")["title"] == "Closures" and db.get("d1")["title"] == "Environment"
+    assert db.get("c1")["title"] == "Column title"
+    # The title's own field lifts "a" above a text that repeats the word.
+    hits = db.hybrid_search(query_text="iterator", k=5)
+    assert [h["id"] for h in hits] == ["a", "b"] and hits[0]["title"] == "Iterator"
+    # A title alone makes a document findable.
+    assert "t1" in [h["id"] for h in db.hybrid_search(query_text="closures", k=5)]
+    with pytest.raises(vjson.InvalidArgumentError):
+        db.insert_batch(ids=["c2"], vectors=np.stack([unit(0)]), titles=[3])
+    with pytest.raises(vjson.InvalidArgumentError):
+        db.insert_batch([("t9", unit(0), None, None, None, "extra")])
+
+
+def test_title_boost_is_an_option(tmp_path):
+    flat = vjson.PyVectorDB(None, dimension=4, title_boost=0.0)
+    flat.insert("a", unit(0), text="an iterator adapter chain", title="Iterator")
+    flat.insert("b", unit(1), text="the iterator trait, and an iterator over iterator adapters")
+    assert [h["id"] for h in flat.hybrid_search(query_text="iterator", k=5)] == ["b", "a"]
+    with pytest.raises(vjson.InvalidOptionsError):
+        vjson.PyVectorDB(None, dimension=4, title_boost=-1.0)
+
+
 def test_search_text_hybrid_and_batch(db):
     db.insert_batch([(f"d{i}", unit(i), {"i": i}, f"document {i} about {['rust', 'python'][i % 2]}")
                      for i in range(40)])
     hits = db.search(unit(1), k=5)
     assert len(hits) == 5
-    assert set(hits[0]) == {"id", "combined_score", "vector_score", "text_score", "text", "metadata"}
+    assert set(hits[0]) == {"id", "combined_score", "vector_score", "text_score", "text", "title", "metadata"}
     assert all(h["text_score"] is None and h["combined_score"] == h["vector_score"] for h in hits)
     assert int(hits[0]["id"][1:]) % 4 == 1
     t = db.text_search("python", k=50)
@@ -202,7 +231,8 @@ def test_options_and_metrics(tmp_path):
     assert repr(mem) == "PyVectorDB(':memory:', dimension=3)"
 
 
-@pytest.mark.parametrize("fusion", [None, "rrf", "rrf:10", "weighted:0.7,0.3", "average", "dbsf", "max", "min"])
+@pytest.mark.parametrize("fusion", [None, "zscore:0.3,0.7", "rrf", "rrf:10", "weighted:0.7,0.3", "average", "dbsf", "max",
+                                    "min"])
 def test_hybrid_is_the_fusion_of_its_two_sides(sample, fusion):
     # vjson.fuse (what vjson.distributed fuses with) on the two sides gives hybrid_search's
     # answer exactly: same fusion, same candidates.

@@ -27,6 +27,7 @@ class PyVectorDB:
         m: int | None = None,
         ef_construction: int | None = None,
         ef_search: int | None = None,
+        title_boost: float | None = None,
         durability: str = "fsync",
         read_only: bool = False,
         limits: Mapping[str, int] | None = None,
@@ -37,6 +38,7 @@ class PyVectorDB:
         vector: VectorLike,
         metadata: Mapping[str, JSON] | None = None,
         text: str | None = None,
+        title: str | None = None,
     ) -> None: ...
     def insert_batch(
         self,
@@ -46,6 +48,7 @@ class PyVectorDB:
         vectors: VectorLike | None = None,
         metadatas: Sequence[Mapping[str, JSON] | None] | None = None,
         texts: Sequence[str | None] | None = None,
+        titles: Sequence[str | None] | None = None,
     ) -> None: ...
     def upsert(
         self,
@@ -53,6 +56,7 @@ class PyVectorDB:
         vector: VectorLike,
         metadata: Mapping[str, JSON] | None = None,
         text: str | None = None,
+        title: str | None = None,
     ) -> None: ...
     def upsert_batch(
         self,
@@ -62,6 +66,7 @@ class PyVectorDB:
         vectors: VectorLike | None = None,
         metadatas: Sequence[Mapping[str, JSON] | None] | None = None,
         texts: Sequence[str | None] | None = None,
+        titles: Sequence[str | None] | None = None,
     ) -> None: ...
     def validate_batch(
         self,
@@ -71,6 +76,7 @@ class PyVectorDB:
         vectors: VectorLike | None = None,
         metadatas: Sequence[Mapping[str, JSON] | None] | None = None,
         texts: Sequence[str | None] | None = None,
+        titles: Sequence[str | None] | None = None,
         replace: bool = False,
     ) -> None: ...
     def delete(self, id: str) -> None: ...

@@ -27,7 +27,7 @@ fused scores. BM25 statistics (document count, document frequencies, average len
 per shard, so text scores differ slightly from a single database's (more so with few
 documents per shard): text and hybrid results are close to, not identical with, a single
 database's (the tests measure the overlap on the bundled sample). With one shard the score
-fusions (weighted, average, DBSF, min, max) give exactly a single database's answers; RRF,
+fusions (zscore, weighted, average, DBSF, min, max) give exactly a single database's answers; RRF,
 which reads ranks, can differ where one side has an exact tie (a database orders tied hits
 by row, the merge of shards by id).
 
@@ -93,15 +93,16 @@ class _Shard:
         return os.getpid()
 
     def check(self, ids: list[str], vectors: np.ndarray, metadatas: list[Any], texts: list[Any],
-              replace: bool) -> None:
-        self.db.validate_batch(ids=ids, vectors=vectors, metadatas=metadatas, texts=texts, replace=replace)
+              titles: list[Any], replace: bool) -> None:
+        self.db.validate_batch(ids=ids, vectors=vectors, metadatas=metadatas, texts=texts, titles=titles,
+                               replace=replace)
 
     def write(self, ids: list[str], vectors: np.ndarray, metadatas: list[Any], texts: list[Any],
-              replace: bool) -> None:
+              titles: list[Any], replace: bool) -> None:
         if replace:
-            self.db.upsert_batch(ids=ids, vectors=vectors, metadatas=metadatas, texts=texts)
+            self.db.upsert_batch(ids=ids, vectors=vectors, metadatas=metadatas, texts=texts, titles=titles)
         else:
-            self.db.insert_batch(ids=ids, vectors=vectors, metadatas=metadatas, texts=texts)
+            self.db.insert_batch(ids=ids, vectors=vectors, metadatas=metadatas, texts=texts, titles=titles)
 
     def delete(self, id: str, retry: bool) -> None:
         """Deletes ``id``; on a retry after a restart, a missing id means the first call
@@ -138,12 +139,12 @@ class _Shard:
         t = self.db.text_search(text, k=k, filter=filter)
         return [(h["id"], h["combined_score"]) for h in v], [(h["id"], h["combined_score"]) for h in t]
 
-    def fields(self, ids: list[str]) -> list[tuple[str | None, Any]]:
-        """(text, metadata) of each id."""
-        out: list[tuple[str | None, Any]] = []
+    def fields(self, ids: list[str]) -> list[tuple[str | None, str | None, Any]]:
+        """(text, title, metadata) of each id."""
+        out: list[tuple[str | None, str | None, Any]] = []
         for id_ in ids:
             d = self.db.get(id_)
-            out.append((d["text"], d["metadata"]) if d is not None else (None, None))
+            out.append((d["text"], d["title"], d["metadata"]) if d is not None else (None, None, None))
         return out
 
     def flush(self) -> None:
@@ -276,31 +277,33 @@ class ShardedVectorDB:
     # --- writes --------------------------------------------------------------------------
 
     def _columns(self, items: Iterable[Item] | None, ids: Sequence[str] | None, vectors: VectorLike | None,
-                 metadatas: Sequence[Any] | None,
-                 texts: Sequence[Any] | None) -> tuple[list[str], np.ndarray, list[Any], list[Any]]:
+                 metadatas: Sequence[Any] | None, texts: Sequence[Any] | None,
+                 titles: Sequence[Any] | None) -> tuple[list[str], np.ndarray, list[Any], list[Any], list[Any]]:
         if items is not None:
-            if ids is not None or vectors is not None or metadatas is not None or texts is not None:
+            if any(c is not None for c in (ids, vectors, metadatas, texts, titles)):
                 raise InvalidArgumentError("pass either items or the columns (ids=, vectors=, ...), not both")
-            ids, vecs, metadatas, texts = [], [], [], []
+            ids, vecs, metadatas, texts, titles = [], [], [], [], []
             for i, item in enumerate(items):
                 t: tuple[Any, ...]
                 if isinstance(item, Mapping):
-                    extra = set(item) - {"id", "vector", "metadata", "text"}
+                    extra = set(item) - {"id", "vector", "metadata", "text", "title"}
                     if extra or "id" not in item or "vector" not in item:
-                        raise InvalidArgumentError(f"item {i}: a dict needs id and vector (and may have metadata, text)")
-                    t = (item["id"], item["vector"], item.get("metadata"), item.get("text"))
+                        raise InvalidArgumentError(
+                            f"item {i}: a dict needs id and vector (and may have metadata, text, title)")
+                    t = (item["id"], item["vector"], item.get("metadata"), item.get("text"), item.get("title"))
                 else:
                     t = tuple(item)
-                    if not 2 <= len(t) <= 4:
-                        raise InvalidArgumentError(f"item {i}: expected (id, vector[, metadata[, text]])")
-                    t = t + (None,) * (4 - len(t))
+                    if not 2 <= len(t) <= 5:
+                        raise InvalidArgumentError(f"item {i}: expected (id, vector[, metadata[, text[, title]]])")
+                    t = t + (None,) * (5 - len(t))
                 ids.append(t[0])
                 vecs.append(t[1])
                 metadatas.append(t[2])
                 texts.append(t[3])
+                titles.append(t[4])
             vectors = vecs
         if ids is None or vectors is None:
-            raise InvalidArgumentError("pass items, or ids= and vectors= (with metadatas=, texts=)")
+            raise InvalidArgumentError("pass items, or ids= and vectors= (with metadatas=, texts=, titles=)")
         if isinstance(ids, str):
             raise InvalidArgumentError("ids must be a sequence of str, not one str")
         ids = list(ids)
@@ -313,12 +316,14 @@ class ShardedVectorDB:
         n = len(ids)
         metadatas = [None] * n if metadatas is None else list(metadatas)
         texts = [None] * n if texts is None else list(texts)
-        if len(metadatas) != n or len(texts) != n:
-            raise InvalidArgumentError(f"{n} ids but {len(metadatas)} metadatas and {len(texts)} texts")
-        return ids, X, metadatas, texts
+        titles = [None] * n if titles is None else list(titles)
+        if len(metadatas) != n or len(texts) != n or len(titles) != n:
+            raise InvalidArgumentError(
+                f"{n} ids but {len(metadatas)} metadatas, {len(texts)} texts and {len(titles)} titles")
+        return ids, X, metadatas, texts, titles
 
     def _write(self, replace: bool, *args: Any) -> None:
-        ids, X, metas, texts = self._columns(*args)
+        ids, X, metas, texts, titles = self._columns(*args)
         for id_ in ids:
             self._owner(id_)  # type check
         parts: dict[int, list[int]] = {}
@@ -330,8 +335,9 @@ class ShardedVectorDB:
                 raise DuplicateIdError(f'id "{id_}" appears twice in this batch')
             seen.add(id_)
 
-        def part(rows: list[int]) -> tuple[list[str], np.ndarray, list[Any], list[Any]]:
-            return [ids[r] for r in rows], X[rows], [metas[r] for r in rows], [texts[r] for r in rows]
+        def part(rows: list[int]) -> tuple[list[str], np.ndarray, list[Any], list[Any], list[Any]]:
+            return ([ids[r] for r in rows], X[rows], [metas[r] for r in rows], [texts[r] for r in rows],
+                    [titles[r] for r in rows])
 
         # Check every part on its shard, then write: a bad document fails the whole batch.
         self._get([self._shards[s].check.remote(*part(rows), replace) for s, rows in parts.items()])
@@ -354,27 +360,27 @@ class ShardedVectorDB:
                 self._get(getattr(self._shards[s], method).remote(*retry_args))
 
     def insert(self, id: str, vector: VectorLike, metadata: Mapping[str, JSON] | None = None,
-               text: str | None = None) -> None:
+               text: str | None = None, title: str | None = None) -> None:
         """Inserts one document on the shard that owns its id."""
-        self._write(False, [(id, vector, metadata, text)], None, None, None, None)
+        self._write(False, [(id, vector, metadata, text, title)], None, None, None, None, None)
 
     def insert_batch(self, items: Iterable[Item] | None = None, *, ids: Sequence[str] | None = None,
                      vectors: VectorLike | None = None, metadatas: Sequence[Mapping[str, JSON] | None] | None = None,
-                     texts: Sequence[str | None] | None = None) -> None:
+                     texts: Sequence[str | None] | None = None, titles: Sequence[str | None] | None = None) -> None:
         """Inserts many documents (tuples, dicts or columns as ``PyVectorDB.insert_batch``):
         one call per shard, checked on every shard before any is written."""
-        self._write(False, items, ids, vectors, metadatas, texts)
+        self._write(False, items, ids, vectors, metadatas, texts, titles)
 
     def upsert(self, id: str, vector: VectorLike, metadata: Mapping[str, JSON] | None = None,
-               text: str | None = None) -> None:
+               text: str | None = None, title: str | None = None) -> None:
         """Inserts or replaces one document on the shard that owns its id."""
-        self._write(True, [(id, vector, metadata, text)], None, None, None, None)
+        self._write(True, [(id, vector, metadata, text, title)], None, None, None, None, None)
 
     def upsert_batch(self, items: Iterable[Item] | None = None, *, ids: Sequence[str] | None = None,
                      vectors: VectorLike | None = None, metadatas: Sequence[Mapping[str, JSON] | None] | None = None,
-                     texts: Sequence[str | None] | None = None) -> None:
+                     texts: Sequence[str | None] | None = None, titles: Sequence[str | None] | None = None) -> None:
         """``insert_batch`` that replaces documents whose id exists."""
-        self._write(True, items, ids, vectors, metadatas, texts)
+        self._write(True, items, ids, vectors, metadatas, texts, titles)
 
     def delete(self, id: str) -> None:
         """Deletes a document from its shard; a missing id is a ``NotFoundError``."""
@@ -422,7 +428,7 @@ class ShardedVectorDB:
         txt = _merge_pairs((b[1] for b in both), c)
         vscore, tscore = dict(vec), dict(txt)
         top = fuse(vec, txt, fusion)[:k]
-        # The texts and metadata of the hits, from their shards (one call per shard).
+        # The texts, titles and metadata of the hits, from their shards (one call per shard).
         wanted: dict[int, list[str]] = {}
         for id_, _ in top:
             wanted.setdefault(shard_of(id_, self.num_shards), []).append(id_)
@@ -430,9 +436,9 @@ class ShardedVectorDB:
         fields = {id_: f for ids, fs in zip(wanted.values(), got) for id_, f in zip(ids, fs)}
         out: list[Hit] = []
         for id_, score in top:
-            text, metadata = fields[id_]
+            text, title, metadata = fields[id_]
             out.append({"id": id_, "combined_score": score, "vector_score": vscore.get(id_),
-                        "text_score": tscore.get(id_), "text": text, "metadata": metadata})
+                        "text_score": tscore.get(id_), "text": text, "title": title, "metadata": metadata})
         return out
 
     def search_batch(self, query_vectors: VectorLike, k: int = 10, filter: Filter | None = None,

@@ -18,12 +18,13 @@ VectorLike = npt.ArrayLike
 #: A Mongo-style metadata filter, as a dict or as JSON text.
 Filter = Union[Mapping[str, JSON], str]
 
-#: One document of ``insert_batch(items)``: ``(id, vector[, metadata[, text]])`` or a dict
-#: with those keys.
+#: One document of ``insert_batch(items)``: ``(id, vector[, metadata[, text[, title]]])``
+#: or a dict with those keys.
 Item = Union[
     "tuple[str, VectorLike]",
     "tuple[str, VectorLike, Mapping[str, JSON] | None]",
     "tuple[str, VectorLike, Mapping[str, JSON] | None, str | None]",
+    "tuple[str, VectorLike, Mapping[str, JSON] | None, str | None, str | None]",
     Mapping[str, Any],
 ]
 
@@ -39,6 +40,8 @@ class Hit(TypedDict):
     #: BM25 score, or None when the text side did not find the document.
     text_score: float | None
     text: str | None
+    #: The document's title (its own full-text field).
+    title: str | None
     metadata: dict[str, JSON] | None
 
 
@@ -48,4 +51,5 @@ class StoredDocument(TypedDict):
     id: str
     vector: npt.NDArray[np.float32]
     text: str | None
+    title: str | None
     metadata: dict[str, JSON] | None

@@ -41,15 +41,6 @@ pub(crate) fn sort(list: &mut [(u32, f32)], best: Best) {
     list.sort_unstable_by(best.compare());
 }
 
-/// Sorts `list` by row.
-pub(crate) fn sort_by_row(list: &mut [(u32, f32)]) {
-    list.sort_unstable_by(by_row as Compare);
-}
-
-fn by_row(a: &(u32, f32), b: &(u32, f32)) -> Ordering {
-    a.0.cmp(&b.0)
-}
-
 /// The value of the `k`-th best of `list` (which it reorders), if it holds `k` (`k` >= 1).
 pub(crate) fn kth(list: &mut [(u32, f32)], k: usize, best: Best) -> Option<f32> {
     if k == 0 || list.len() < k {

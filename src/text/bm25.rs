@@ -50,6 +50,10 @@ struct Field {
     terms: HashMap<String, u32>,
     postings: Vec<Vec<(u32, u32)>>,
     df: Vec<u32>,
+    /// Per term: the largest term frequency and the shortest length in this field of the
+    /// rows holding it (kept through deletes: still bounds of the rows left), which bound
+    /// what the term can add to a row's score.
+    bounds: Vec<(u32, u32)>,
     /// Per row: number of tokens in this field, `0` when the row is not indexed (or has
     /// none here). A posting is live while its row's length in its field is not 0.
     doc_len: Vec<u32>,
@@ -68,16 +72,17 @@ impl Field {
                 .map(|p| p.capacity() * size_of::<(u32, u32)>())
                 .sum::<usize>()
             + (self.df.capacity() + self.doc_len.capacity()) * size_of::<u32>()
+            + self.bounds.capacity() * size_of::<(u32, u32)>()
     }
 
     fn doc_freq(&self, term: &str) -> u32 {
         self.terms.get(term).map_or(0, |&id| self.df[id as usize])
     }
 
-    /// The live postings of `term`, if any.
-    fn postings(&self, term: &str) -> Option<&[(u32, u32)]> {
+    /// The live postings of `term`, if any, and its bounds (largest tf, shortest length).
+    fn postings(&self, term: &str) -> Option<(&Postings, (u32, u32))> {
         let id = *self.terms.get(term)? as usize;
-        (self.df[id] > 0).then(|| self.postings[id].as_slice())
+        (self.df[id] > 0).then(|| (self.postings[id].as_slice(), self.bounds[id]))
     }
 }
 
@@ -140,7 +145,10 @@ impl TextIndex for Bm25Index {
                 if id == f.postings.len() {
                     f.postings.push(Vec::new());
                     f.df.push(0);
+                    f.bounds.push((0, u32::MAX));
                 }
+                let b = &mut f.bounds[id];
+                *b = (b.0.max(tf), b.1.min(len));
                 f.postings[id].push((row, tf));
                 f.df[id] += 1;
                 self.live_postings += 1;
@@ -233,12 +241,12 @@ impl Bm25Index {
     /// the whole collection's.
     ///
     /// Exact, but not exhaustive (the MaxScore idea, term at a time): terms are scored
-    /// rarest first (highest weight), each adding `weight * tf / (tf + norm) < weight` to
-    /// a row. Once the weights of the terms left add up to less than the `limit`-th best
-    /// score so far, no row those terms alone reach can enter the result: the remaining
-    /// terms then only add to the rows already scored (looked up in their postings, not
-    /// scanned), and a row whose score plus what is left cannot reach the `limit`-th is
-    /// dropped. Common words ("the", "of") are so looked up for a few hundred rows rather
+    /// rarest first (highest weight), each adding at most its bound to a row (`weight *
+    /// tf / (tf + norm)` at the term's largest tf and shortest length in its field). Once
+    /// the bounds of the terms left add up to less than the `limit`-th best score so far,
+    /// no row those terms alone reach can enter the result: the remaining terms then only
+    /// add to the rows already scored (looked up in their postings, not scanned), and a
+    /// row whose score plus what is left cannot reach the `limit`-th is dropped. Common words ("the", "of") are so looked up for a few hundred rows rather
     /// than summed over most of the collection. Every score is summed in the same term
     /// order either way, so the result is the exhaustive one, bit for bit.
     pub(crate) fn search_weighted(
@@ -252,9 +260,19 @@ impl Bm25Index {
             return Vec::new();
         }
         // The query's terms that occur, rarest (heaviest) first; ties by query order.
-        let mut lists: Vec<(&Postings, f32, usize)> = terms
+        let contribution = |tf: u32, dl: u32, w: f32, f: usize| {
+            let tf = tf as f32;
+            w * tf / (tf + norm(f, dl))
+        };
+        // Per list: its postings, weight, field, and the most it can add to a row (its
+        // largest tf at its shortest length: the contribution grows with tf and shrinks
+        // with length).
+        let mut lists: Vec<(&Postings, f32, usize, f32)> = terms
             .iter()
-            .filter_map(|(f, term, w)| Some((self.fields[*f].postings(term)?, *w, *f)))
+            .filter_map(|(f, term, w)| {
+                let (postings, (tf, len)) = self.fields[*f].postings(term)?;
+                Some((postings, *w, *f, contribution(tf, len, *w, *f).min(*w)))
+            })
             .collect();
         // (An insertion sort: a query has a few terms, and a library sort would add its own
         // copy of the sort code to the wasm module.)
@@ -265,15 +283,11 @@ impl Bm25Index {
                 j -= 1;
             }
         }
-        // left[i]: the most that terms i.. can add to a row.
+        // left[i]: the most that terms i.. can add to a row (with a margin for rounding).
         let mut left = vec![0f32; lists.len() + 1];
         for i in (0..lists.len()).rev() {
-            left[i] = left[i + 1] + lists[i].1;
+            left[i] = (left[i + 1] + lists[i].3) * (1.0 + 1e-6);
         }
-        let contribution = |tf: u32, dl: u32, w: f32, f: usize| {
-            let tf = tf as f32;
-            w * tf / (tf + norm(f, dl))
-        };
         let rows = self.fields[BODY].doc_len.len();
         SCORES.with_borrow_mut(|scratch| {
             let Scratch { scores, touched } = scratch;
@@ -285,17 +299,26 @@ impl Bm25Index {
                 SCRATCH_BYTES.fetch_add((scores.capacity() - before) * 4, Relaxed);
             }
             let mut best = 0f32;
+            let mut floor = 0f32;
             let mut next = lists.len();
-            for (i, &(postings, w, f)) in lists.iter().enumerate() {
+            for (i, &(postings, w, f, _)) in lists.iter().enumerate() {
                 let doc_len = &self.fields[f].doc_len;
                 // Past the best score so far, check whether the rest can still bring in
-                // a new row (`best` bounds the threshold: a cheap test first).
-                if left[i] < best
-                    && let Some(t) = threshold(scores, touched, limit, accept)
-                    && below(left[i], t)
-                {
-                    next = i;
-                    break;
+                // a new row (`best` bounds the threshold: a cheap test first). A threshold
+                // computed before is a floor of today's (scores only grow): below it, no
+                // need to compute it again.
+                if left[i] < best {
+                    if below(left[i], floor) {
+                        next = i;
+                        break;
+                    }
+                    if let Some(t) = threshold(scores, touched, limit, floor, accept) {
+                        floor = t;
+                        if below(left[i], t) {
+                            next = i;
+                            break;
+                        }
+                    }
                 }
                 for &(row, tf) in postings {
                     let dl = doc_len[row as usize];
@@ -310,31 +333,50 @@ impl Bm25Index {
                     best = best.max(*s);
                 }
             }
+            // Rows that cannot reach the floor even with every remaining term are left out
+            // before `accept` is asked about them.
+            let rest = left[next];
             let mut hits: Vec<(u32, f32)> = touched
                 .iter()
-                .filter(|&&r| accept(r))
+                .filter(|&&r| !below(scores[r as usize] + rest, floor) && accept(r))
                 .map(|&r| (r, scores[r as usize]))
                 .collect();
             for r in touched.drain(..) {
                 scores[r as usize] = 0.0;
             }
             if next < lists.len() {
-                // The remaining terms add only to the rows scored so far, in row order.
-                rank::sort_by_row(&mut hits);
-                for (i, &(postings, w, f)) in lists.iter().enumerate().skip(next) {
-                    let doc_len = &self.fields[f].doc_len;
-                    let t = kth(&hits, limit);
-                    hits.retain(|h| !below(h.1 + left[i], t));
-                    let mut at = 0;
-                    for h in hits.iter_mut() {
-                        at += gallop(&postings[at..], h.0);
-                        if let Some(&(row, tf)) = postings.get(at)
-                            && row == h.0
-                        {
-                            h.1 += contribution(tf, doc_len[row as usize], w, f);
+                // The remaining terms add only to the rows scored so far, row at a time: each
+                // row's remaining terms are looked up in their postings (binary search) and
+                // added in term order, as the first phase sums. A row whose partial score
+                // plus all the remaining terms cannot reach the threshold is left out.
+                let t = kth(&hits, limit);
+                hits.retain(|h| !below(h.1 + rest, t));
+                // The rows best by partial score first (those `limit` only, not a sort of
+                // all): their final scores set a threshold that most other rows cannot reach.
+                if hits.len() > limit {
+                    rank::kth(&mut hits, limit, Best::Highest);
+                }
+                // The lowest final score of those first rows: `limit` rows reach it, so a row
+                // that cannot is left out without looking up its terms.
+                let mut reached = 0f32;
+                let mut done = Vec::with_capacity(hits.len().min(4 * limit));
+                for (i, &(row, partial)) in hits.iter().enumerate() {
+                    if i >= limit && below(partial + rest, reached) {
+                        continue;
+                    }
+                    let mut score = partial;
+                    for &(postings, w, f, _) in &lists[next..] {
+                        if let Ok(at) = postings.binary_search_by_key(&row, |p| p.0) {
+                            let dl = self.fields[f].doc_len[row as usize];
+                            score += contribution(postings[at].1, dl, w, f);
                         }
                     }
+                    done.push((row, score));
+                    if i + 1 == limit {
+                        reached = done.iter().map(|d| d.1).fold(f32::INFINITY, f32::min);
+                    }
                 }
+                hits = done;
             }
             rank::top(&mut hits, limit, Best::Highest);
             hits
@@ -349,11 +391,13 @@ fn below(bound: f32, threshold: f32) -> bool {
 }
 
 /// The `limit`-th best score among the scored rows that `accept` allows, if there are
-/// that many.
+/// that many. `floor` is a threshold computed before (0 at first): scores only grow, so
+/// at least `limit` allowed rows still reach it, and the rows below it do not count.
 fn threshold(
     scores: &[f32],
     touched: &[u32],
     limit: usize,
+    floor: f32,
     accept: &(dyn Fn(u32) -> bool + Sync),
 ) -> Option<f32> {
     if touched.len() < limit {
@@ -361,7 +405,7 @@ fn threshold(
     }
     let mut s: Vec<(u32, f32)> = touched
         .iter()
-        .filter(|&&r| accept(r))
+        .filter(|&&r| scores[r as usize] >= floor && accept(r))
         .map(|&r| (r, scores[r as usize]))
         .collect();
     rank::kth(&mut s, limit, Best::Highest)
@@ -370,18 +414,6 @@ fn threshold(
 /// The `limit`-th best score of `hits` (0 when there are fewer).
 fn kth(hits: &[(u32, f32)], limit: usize) -> f32 {
     rank::kth(&mut hits.to_vec(), limit, Best::Highest).unwrap_or(0.0)
-}
-
-/// How many postings of `list` (sorted by row) come before `row`: galloping, then a
-/// binary search, so that looking up rows in order costs little per row.
-fn gallop(list: &[(u32, u32)], row: u32) -> usize {
-    let mut hi = 1;
-    while hi < list.len() && list[hi - 1].0 < row {
-        hi *= 2;
-    }
-    let lo = hi / 2;
-    let hi = hi.min(list.len());
-    lo + list[lo..hi].partition_point(|p| p.0 < row)
 }
 
 #[cfg(test)]

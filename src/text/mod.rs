@@ -58,6 +58,7 @@ impl<'a> FieldTexts<'a> {
     }
 
     /// True when there is nothing to index (no field has a term).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn is_empty(self) -> bool {
         !self.by_field().into_iter().flatten().any(has_terms)
     }
@@ -216,6 +217,7 @@ pub fn normalize_token(raw: &str) -> String {
 }
 
 /// True when `text` yields at least one term (cheaper than [`analyze`]: no stemming).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn has_terms(text: &str) -> bool {
     text.split(|c: char| !c.is_alphanumeric())
         .any(|raw| !raw.is_empty() && raw.len() <= MAX_TOKEN_BYTES)

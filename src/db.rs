@@ -53,9 +53,9 @@ use crate::fusion::{Fused, Fusion, fuse};
 use crate::hnsw::VectorSource;
 use crate::options::{Limits, MAX_METADATA_DEPTH, Metric, Options};
 use crate::query::Query;
-use crate::state::{MemoryStats, State};
+use crate::state::{MemoryStats, State, row_texts};
 use crate::store::Row;
-use crate::text::{Analyzed, FieldTexts};
+use crate::text::Analyzed;
 
 /// An embedded vector database with hybrid search.
 ///
@@ -590,12 +590,7 @@ impl VectorDB {
             inserts
                 .par_iter()
                 .with_min_len(64)
-                .map(|p| {
-                    Some(Analyzed::of(FieldTexts {
-                        text: p.text.as_deref(),
-                        title: p.title.as_deref(),
-                    }))
-                })
+                .map(|p| Some(Analyzed::of(row_texts(p))))
                 .collect()
         } else {
             Vec::new()

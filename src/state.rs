@@ -25,6 +25,22 @@ use crate::options::{Metric, Options, Quantization};
 use crate::store::{IdIndex, Int8Code, Int8Vectors, MemoryVectors, Row, Rows, Vectors};
 use crate::text::{Analyzed, Bm25Index, FieldTexts, Text};
 
+/// What the text index indexes of a row being written.
+pub(crate) fn row_texts(row: &Row) -> FieldTexts<'_> {
+    FieldTexts {
+        text: row.text.as_deref(),
+        title: row.title.as_deref(),
+    }
+}
+
+/// What the text index indexes of stored row `r`.
+pub(crate) fn stored_texts(rows: &Rows, r: usize) -> FieldTexts<'_> {
+    FieldTexts {
+        text: rows.text(r),
+        title: rows.title(r),
+    }
+}
+
 /// The default rule: scan exactly when the filter is estimated to match fewer than this
 /// many times `max(ef, k)` documents, or less than this share of them.
 const EXACT_SCAN_FACTOR: usize = 8;
@@ -275,11 +291,7 @@ impl State {
             let mut ix = Text::Bm25(Bm25Index::new());
             for r in 0..rows.len() {
                 if rows.live[r] {
-                    let texts = FieldTexts {
-                        text: rows.text(r),
-                        title: rows.title(r),
-                    };
-                    ix.add(r as u32, texts)?;
+                    ix.add(r as u32, stored_texts(&rows, r))?;
                 }
             }
             Some(ix)

@@ -482,7 +482,8 @@ fn min_max(list: &[(u32, f32)]) -> HashMap<u32, f64> {
         .collect()
 }
 
-fn three_sigma(list: &[(u32, f32)]) -> HashMap<u32, f64> {
+/// A list's mean score and standard deviation.
+fn mean_sd(list: &[(u32, f32)]) -> (f64, f64) {
     let n = list.len() as f64;
     let mean = list.iter().map(|x| x.1 as f64).sum::<f64>() / n;
     let sd = (list
@@ -491,6 +492,11 @@ fn three_sigma(list: &[(u32, f32)]) -> HashMap<u32, f64> {
         .sum::<f64>()
         / n)
         .sqrt();
+    (mean, sd)
+}
+
+fn three_sigma(list: &[(u32, f32)]) -> HashMap<u32, f64> {
+    let (mean, sd) = mean_sd(list);
     list.iter()
         .map(|&(k, s)| {
             let v = if sd > 0.0 {
@@ -506,14 +512,7 @@ fn three_sigma(list: &[(u32, f32)]) -> HashMap<u32, f64> {
 /// Standardised scores, and the value of a row missing from the list (its lowest); a list
 /// of equal scores standardises to 1, missing rows to 0.
 fn z_scores(list: &[(u32, f32)]) -> (HashMap<u32, f64>, f64) {
-    let n = list.len() as f64;
-    let mean = list.iter().map(|x| x.1 as f64).sum::<f64>() / n;
-    let sd = (list
-        .iter()
-        .map(|x| (x.1 as f64 - mean).powi(2))
-        .sum::<f64>()
-        / n)
-        .sqrt();
+    let (mean, sd) = mean_sd(list);
     let z = |s: f32| {
         if sd > 0.0 {
             (s as f64 - mean) / sd

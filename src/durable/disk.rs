@@ -11,12 +11,13 @@ use super::DiskStats;
 use super::open::CHECKPOINT_WAL_BYTES;
 use crate::error::{Error, Result};
 use crate::options::{Durability, Options};
+use crate::state::row_texts;
 use crate::store::file::{AppendFile, corrupt, disk_size, unlinked};
 use crate::store::lock::{WriterLock, readers_present};
 use crate::store::manifest::{Manifest, remove_strays};
 use crate::store::wal::{self, Wal};
 use crate::store::{Row, VectorFile};
-use crate::text::{FieldTexts, TantivyWriter};
+use crate::text::TantivyWriter;
 
 /// The writer's side of an on-disk database.
 pub(crate) struct DiskJournal {
@@ -161,11 +162,7 @@ impl DiskJournal {
                     t.delete(row);
                 }
                 for (i, p) in inserts.iter().enumerate() {
-                    let texts = FieldTexts {
-                        text: p.text.as_deref(),
-                        title: p.title.as_deref(),
-                    };
-                    t.add(first_row + i as u32, texts)?;
+                    t.add(first_row + i as u32, row_texts(p))?;
                 }
             }
             Ok(())

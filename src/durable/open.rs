@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::hnsw::Hnsw;
 use crate::hnsw::VectorSource;
 use crate::options::{Options, Quantization};
-use crate::state::State;
+use crate::state::{State, stored_texts};
 use crate::store::file::{AppendFile, corrupt, disk_size, io_err, sync_dir};
 use crate::store::lock::{LOCK, READERS, WriterLock};
 use crate::store::manifest::{
@@ -32,7 +32,7 @@ use crate::store::wal::{Recovery, Wal, WalRecord};
 use crate::store::{
     Backed, IdIndex, Int8Vectors, MappedVectors, Rows, VectorFile, Vectors, map_valid,
 };
-use crate::text::{FieldTexts, TantivyWriter, Text};
+use crate::text::{TantivyWriter, Text};
 
 /// A write that leaves the log larger than this triggers a checkpoint.
 pub const CHECKPOINT_WAL_BYTES: u64 = 64 << 20;
@@ -479,11 +479,7 @@ pub(super) fn rebuild_text(tdir: &Path, rows: &Rows, seq: u64) -> Result<Tantivy
     let mut w = TantivyWriter::create(tdir)?;
     for r in 0..rows.len() {
         if rows.live[r] {
-            let texts = FieldTexts {
-                text: rows.text(r),
-                title: rows.title(r),
-            };
-            w.add(r as u32, texts)?;
+            w.add(r as u32, stored_texts(rows, r))?;
         }
     }
     w.commit(seq)?;

@@ -437,23 +437,28 @@ impl Rows {
     /// which only a file written by something else than vjson, with valid CRCs, can
     /// hold — reads as none.)
     pub(crate) fn text(&self, r: usize) -> Option<&str> {
-        if !self.live[r] {
-            return None;
-        }
-        match r.checked_sub(self.stored_len()) {
-            Some(o) => self.owned[o].text.as_deref(),
-            None => std::str::from_utf8(self.stored_fields(r)?.text?).ok(),
-        }
+        self.live_str(r, |o| o.text.as_deref(), |f| f.text)
     }
 
     /// Row `r`'s title; none once the row is dead (or not UTF-8, as for [`Rows::text`]).
     pub(crate) fn title(&self, r: usize) -> Option<&str> {
+        self.live_str(r, |o| o.title.as_deref(), |f| f.title)
+    }
+
+    /// A string field of row `r` (none once the row is dead): `owned` picks it from an
+    /// owned row, `stored` from a stored row's frame (read as none when not UTF-8).
+    fn live_str(
+        &self,
+        r: usize,
+        owned: for<'a> fn(&'a OwnedRow) -> Option<&'a str>,
+        stored: for<'a> fn(Fields<'a>) -> Option<&'a [u8]>,
+    ) -> Option<&str> {
         if !self.live[r] {
             return None;
         }
         match r.checked_sub(self.stored_len()) {
-            Some(o) => self.owned[o].title.as_deref(),
-            None => std::str::from_utf8(self.stored_fields(r)?.title?).ok(),
+            Some(o) => owned(&self.owned[o]),
+            None => std::str::from_utf8(stored(self.stored_fields(r)?)?).ok(),
         }
     }
 

@@ -284,29 +284,18 @@ fn opt_str(py: Python<'_>, v: Option<Bound<'_, PyAny>>, what: &str) -> PyResult<
     }
 }
 
-/// The columns of an `insert_batch` / `upsert_batch` call.
-struct Columns<'a, 'py> {
-    ids: Option<Vec<String>>,
-    vectors: Option<&'a Bound<'py, PyAny>>,
-    metadatas: Option<&'a Bound<'py, PyAny>>,
-    texts: Option<&'a Bound<'py, PyAny>>,
-    titles: Option<&'a Bound<'py, PyAny>>,
-}
-
 /// The documents of an `insert_batch` / `upsert_batch` call: `items` (tuples
 /// `(id, vector[, metadata[, text[, title]]])` or dicts with those keys), or the columns.
+#[allow(clippy::too_many_arguments)]
 fn documents(
     py: Python<'_>,
     items: Option<&Bound<'_, PyAny>>,
-    columns: Columns<'_, '_>,
+    ids: Option<Vec<String>>,
+    vectors: Option<&Bound<'_, PyAny>>,
+    metadatas: Option<&Bound<'_, PyAny>>,
+    texts: Option<&Bound<'_, PyAny>>,
+    titles: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<Document>> {
-    let Columns {
-        ids,
-        vectors,
-        metadatas,
-        texts,
-        titles,
-    } = columns;
     let bad = |msg: String| error(py, "invalid_argument", msg);
     if let Some(items) = items {
         if ids.is_some()
@@ -681,14 +670,7 @@ impl PyVectorDB {
         texts: Option<&Bound<'_, PyAny>>,
         titles: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let columns = Columns {
-            ids,
-            vectors,
-            metadatas,
-            texts,
-            titles,
-        };
-        let docs = documents(py, items, columns)?;
+        let docs = documents(py, items, ids, vectors, metadatas, texts, titles)?;
         self.write(py, docs, false)
     }
 
@@ -726,14 +708,7 @@ impl PyVectorDB {
         texts: Option<&Bound<'_, PyAny>>,
         titles: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let columns = Columns {
-            ids,
-            vectors,
-            metadatas,
-            texts,
-            titles,
-        };
-        let docs = documents(py, items, columns)?;
+        let docs = documents(py, items, ids, vectors, metadatas, texts, titles)?;
         self.write(py, docs, true)
     }
 
@@ -753,14 +728,7 @@ impl PyVectorDB {
         titles: Option<&Bound<'_, PyAny>>,
         replace: bool,
     ) -> PyResult<()> {
-        let columns = Columns {
-            ids,
-            vectors,
-            metadatas,
-            texts,
-            titles,
-        };
-        let docs = documents(py, items, columns)?;
+        let docs = documents(py, items, ids, vectors, metadatas, texts, titles)?;
         let db = self.db(py)?;
         py.detach(|| {
             let mut seen = std::collections::HashSet::new();

@@ -41,12 +41,45 @@ pub(crate) fn sort(list: &mut [(u32, f32)], best: Best) {
     list.sort_unstable_by(best.compare());
 }
 
-/// The value of the `k`-th best of `list` (which it reorders), if it holds `k` (`k` >= 1).
-pub(crate) fn kth(list: &mut [(u32, f32)], k: usize, best: Best) -> Option<f32> {
-    if k == 0 || list.len() < k {
+/// The `k`-th highest of `values` (ties counted), if there are `k` (`k` >= 1). One pass
+/// that keeps the `k` highest so far in a min-heap: most values cost one comparison with
+/// the least of them (a selection over `(row, value)` pairs would copy the list and call
+/// the row-breaking comparator through a pointer at every step).
+pub(crate) fn kth_highest(values: impl IntoIterator<Item = f32>, k: usize) -> Option<f32> {
+    if k == 0 {
         return None;
     }
-    Some(list.select_nth_unstable_by(k - 1, best.compare()).1.1)
+    let mut heap: Vec<f32> = Vec::with_capacity(k);
+    for v in values {
+        let mut i = if heap.len() < k {
+            heap.push(v);
+            heap.len() - 1
+        } else if v > heap[0] {
+            heap[0] = v;
+            0
+        } else {
+            continue;
+        };
+        // Up from a new leaf, or down from a replaced root.
+        while i > 0 && heap[(i - 1) / 2] > heap[i] {
+            heap.swap(i, (i - 1) / 2);
+            i = (i - 1) / 2;
+        }
+        loop {
+            let l = 2 * i + 1;
+            let c = if l + 1 < heap.len() && heap[l + 1] < heap[l] {
+                l + 1
+            } else {
+                l
+            };
+            if c >= heap.len() || heap[i] <= heap[c] {
+                break;
+            }
+            heap.swap(i, c);
+            i = c;
+        }
+    }
+    (heap.len() == k).then(|| heap[0])
 }
 
 /// Keeps the `k` best of `list`, sorted best first.
@@ -76,5 +109,25 @@ mod tests {
         assert_eq!(v, vec![(1, -1.0), (5, 1.0), (7, 1.0), (2, 3.0), (9, 3.0)]);
         top(&mut v, 0, Best::Lowest);
         assert!(v.is_empty());
+    }
+
+    #[test]
+    fn kth_highest_is_the_sorted_lists_kth() {
+        let mut x = 12345u32;
+        for n in [0usize, 1, 2, 7, 50, 300] {
+            // Few distinct values, so ties are frequent.
+            let values: Vec<f32> = (0..n)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    ((x >> 16) % 40) as f32 / 4.0
+                })
+                .collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            for k in [0, 1, 2, 3, 10, 150, 299, 300, 301] {
+                let want = (k >= 1).then(|| sorted.get(k - 1).copied()).flatten();
+                assert_eq!(kth_highest(values.iter().copied(), k), want, "n {n} k {k}");
+            }
+        }
     }
 }

@@ -245,10 +245,13 @@ impl Bm25Index {
     /// tf / (tf + norm)` at the term's largest tf and shortest length in its field). Once
     /// the bounds of the terms left add up to less than the `limit`-th best score so far,
     /// no row those terms alone reach can enter the result: the remaining terms then only
-    /// add to the rows already scored (looked up in their postings, not scanned), and a
-    /// row whose score plus what is left cannot reach the `limit`-th is dropped. Common words ("the", "of") are so looked up for a few hundred rows rather
-    /// than summed over most of the collection. Every score is summed in the same term
-    /// order either way, so the result is the exhaustive one, bit for bit.
+    /// add to the rows already scored, and after each term a row whose score plus what is
+    /// left cannot reach the `limit`-th is dropped. A remaining term is looked up row by
+    /// row (binary search) while few rows are left, else its list is read once, adding
+    /// only to the rows still in. Common words ("the", "of") so cost a few hundred
+    /// look-ups, or one pass without any new row, rather than a score for most of the
+    /// collection. Every score is summed in the same term order either way, so the result
+    /// is the exhaustive one, bit for bit.
     pub(crate) fn search_weighted(
         &self,
         terms: &[(usize, String, f32)],
@@ -344,45 +347,52 @@ impl Bm25Index {
             for r in touched.drain(..) {
                 scores[r as usize] = 0.0;
             }
-            if next < lists.len() {
-                // The remaining terms add only to the rows scored so far, row at a time: each
-                // row's remaining terms are looked up in their postings (binary search) and
-                // added in term order, as the first phase sums. A row whose partial score
-                // plus all the remaining terms cannot reach the threshold is left out.
-                let t = kth(&hits, limit);
-                hits.retain(|h| !below(h.1 + rest, t));
-                // The rows best by partial score first (those `limit` only, not a sort of
-                // all): their final scores set a threshold that most other rows cannot reach.
-                if hits.len() > limit {
-                    rank::kth(&mut hits, limit, Best::Highest);
-                }
-                // The lowest final score of those first rows: `limit` rows reach it, so a row
-                // that cannot is left out without looking up its terms.
-                let mut reached = 0f32;
-                let mut done = Vec::with_capacity(hits.len().min(4 * limit));
-                for (i, &(row, partial)) in hits.iter().enumerate() {
-                    if i >= limit && below(partial + rest, reached) {
-                        continue;
-                    }
-                    let mut score = partial;
-                    for &(postings, w, f, _) in &lists[next..] {
-                        if let Ok(at) = postings.binary_search_by_key(&row, |p| p.0) {
-                            let dl = self.fields[f].doc_len[row as usize];
-                            score += contribution(postings[at].1, dl, w, f);
+            // The remaining terms add only to the rows scored so far, term at a time, in the
+            // order the first phase sums them. After each, the `limit`-th best partial score
+            // is a floor of the final threshold: a row whose partial score plus what the
+            // terms left can add stays below it is dropped.
+            let mut t = kth(&hits, limit);
+            hits.retain(|h| !below(h.1 + rest, t));
+            for (j, &(postings, w, f, _)) in lists.iter().enumerate().skip(next) {
+                let doc_len = &self.fields[f].doc_len;
+                if hits.len() * LOOKUP < postings.len() {
+                    // Few rows left: find each in the list (binary search).
+                    for h in &mut hits {
+                        if let Ok(at) = postings.binary_search_by_key(&h.0, |p| p.0) {
+                            h.1 += contribution(postings[at].1, doc_len[h.0 as usize], w, f);
                         }
                     }
-                    done.push((row, score));
-                    if i + 1 == limit {
-                        reached = done.iter().map(|d| d.1).fold(f32::INFINITY, f32::min);
+                } else {
+                    // Many: one pass over the list, adding to the rows whose slot is set.
+                    for h in &hits {
+                        scores[h.0 as usize] = h.1;
+                    }
+                    for &(row, tf) in postings {
+                        let s = &mut scores[row as usize];
+                        if *s != 0.0 {
+                            *s += contribution(tf, doc_len[row as usize], w, f);
+                        }
+                    }
+                    for h in &mut hits {
+                        h.1 = std::mem::take(&mut scores[h.0 as usize]);
                     }
                 }
-                hits = done;
+                let rest = left[j + 1];
+                if rest > 0.0 {
+                    t = t.max(kth(&hits, limit));
+                    hits.retain(|h| !below(h.1 + rest, t));
+                }
             }
             rank::top(&mut hits, limit, Best::Highest);
             hits
         })
     }
 }
+
+/// A binary search in a term's postings costs about as much as reading this many of them
+/// in order: the remaining terms are looked up row by row while the rows left number less
+/// than a list's length over this, and read through otherwise.
+const LOOKUP: usize = 32;
 
 /// True when a row scoring at most `bound` cannot reach `threshold` (with a margin for
 /// the rounding of the sums, so that a row that could tie is never dropped).
@@ -403,17 +413,16 @@ fn threshold(
     if touched.len() < limit {
         return None;
     }
-    let mut s: Vec<(u32, f32)> = touched
+    let allowed = touched
         .iter()
-        .filter(|&&r| scores[r as usize] >= floor && accept(r))
         .map(|&r| (r, scores[r as usize]))
-        .collect();
-    rank::kth(&mut s, limit, Best::Highest)
+        .filter(|&(r, s)| s >= floor && accept(r));
+    rank::kth_highest(allowed.map(|(_, s)| s), limit)
 }
 
 /// The `limit`-th best score of `hits` (0 when there are fewer).
 fn kth(hits: &[(u32, f32)], limit: usize) -> f32 {
-    rank::kth(&mut hits.to_vec(), limit, Best::Highest).unwrap_or(0.0)
+    rank::kth_highest(hits.iter().map(|h| h.1), limit).unwrap_or(0.0)
 }
 
 #[cfg(test)]

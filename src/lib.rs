@@ -84,6 +84,7 @@ pub use text::analyze;
 
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {
+        mod heap;
         mod wasm;
     } else {
         pub use durable::CHECKPOINT_WAL_BYTES;

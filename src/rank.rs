@@ -41,16 +41,16 @@ pub(crate) fn sort(list: &mut [(u32, f32)], best: Best) {
     list.sort_unstable_by(best.compare());
 }
 
-/// The `k`-th highest of `values` (ties counted), if there are `k` (`k` >= 1). One pass
+/// The `k`-th highest value of `list` (ties counted), if it holds `k` (`k` >= 1). One pass
 /// that keeps the `k` highest so far in a min-heap: most values cost one comparison with
 /// the least of them (a selection over `(row, value)` pairs would copy the list and call
 /// the row-breaking comparator through a pointer at every step).
-pub(crate) fn kth_highest(values: impl IntoIterator<Item = f32>, k: usize) -> Option<f32> {
+pub(crate) fn kth_highest(list: &[(u32, f32)], k: usize) -> Option<f32> {
     if k == 0 {
         return None;
     }
     let mut heap: Vec<f32> = Vec::with_capacity(k);
-    for v in values {
+    for &(_, v) in list {
         let mut i = if heap.len() < k {
             heap.push(v);
             heap.len() - 1
@@ -116,17 +116,17 @@ mod tests {
         let mut x = 12345u32;
         for n in [0usize, 1, 2, 7, 50, 300] {
             // Few distinct values, so ties are frequent.
-            let values: Vec<f32> = (0..n)
-                .map(|_| {
+            let list: Vec<(u32, f32)> = (0..n as u32)
+                .map(|r| {
                     x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                    ((x >> 16) % 40) as f32 / 4.0
+                    (r, ((x >> 16) % 40) as f32 / 4.0)
                 })
                 .collect();
-            let mut sorted = values.clone();
+            let mut sorted: Vec<f32> = list.iter().map(|e| e.1).collect();
             sorted.sort_by(|a, b| b.total_cmp(a));
             for k in [0, 1, 2, 3, 10, 150, 299, 300, 301] {
                 let want = (k >= 1).then(|| sorted.get(k - 1).copied()).flatten();
-                assert_eq!(kth_highest(values.iter().copied(), k), want, "n {n} k {k}");
+                assert_eq!(kth_highest(&list, k), want, "n {n} k {k}");
             }
         }
     }

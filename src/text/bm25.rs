@@ -413,16 +413,17 @@ fn threshold(
     if touched.len() < limit {
         return None;
     }
-    let allowed = touched
+    let allowed: Vec<(u32, f32)> = touched
         .iter()
         .map(|&r| (r, scores[r as usize]))
-        .filter(|&(r, s)| s >= floor && accept(r));
-    rank::kth_highest(allowed.map(|(_, s)| s), limit)
+        .filter(|&(r, s)| s >= floor && accept(r))
+        .collect();
+    rank::kth_highest(&allowed, limit)
 }
 
 /// The `limit`-th best score of `hits` (0 when there are fewer).
 fn kth(hits: &[(u32, f32)], limit: usize) -> f32 {
-    rank::kth_highest(hits.iter().map(|h| h.1), limit).unwrap_or(0.0)
+    rank::kth_highest(hits, limit).unwrap_or(0.0)
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub(crate) use tantivy::{TantivyText, TantivyWriter};
 #[cfg(not(target_arch = "wasm32"))]
 pub const ANALYZER: &str = "vjson";
 
+use std::collections::HashMap;
+
 use crate::error::Result;
 
 /// Longest token kept, in bytes.
@@ -68,7 +70,7 @@ impl<'a> FieldTexts<'a> {
 /// length in terms.
 #[derive(Default)]
 pub(crate) struct Terms {
-    pub(crate) tf: std::collections::HashMap<String, u32>,
+    pub(crate) tf: HashMap<String, u32>,
     pub(crate) len: u32,
 }
 
@@ -197,30 +199,50 @@ impl Text {
 
 /// Splits `text` into analysed terms (see the module docs), calling `emit` for each.
 pub fn analyze(text: &str, mut emit: impl FnMut(String)) {
-    for raw in text.split(|c: char| !c.is_alphanumeric()) {
-        if raw.is_empty() || raw.len() > MAX_TOKEN_BYTES {
-            continue;
-        }
+    for raw in tokens(text) {
         emit(normalize_token(raw));
     }
 }
 
+/// The raw tokens of `text`: runs of alphanumerics of at most [`MAX_TOKEN_BYTES`] bytes.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|raw| !raw.is_empty() && raw.len() <= MAX_TOKEN_BYTES)
+}
+
+/// Raw tokens whose normalised form each thread remembers, at most (~2 MB); past it the
+/// memory starts again empty. Words follow Zipf's law: a few thousand cover most tokens.
+const STEM_CACHE: usize = 32 * 1024;
+
+thread_local! {
+    static STEMS: std::cell::RefCell<HashMap<String, String>> = Default::default();
+}
+
 /// The last steps of the analysis, applied to one raw token (a run of alphanumerics of
-/// at most [`MAX_TOKEN_BYTES`] bytes): lower-casing, then English stemming.
+/// at most [`MAX_TOKEN_BYTES`] bytes): lower-casing, then English stemming. Each thread
+/// remembers the tokens it normalised last (the stemmer is most of the analysis's time).
 pub fn normalize_token(raw: &str) -> String {
     use std::sync::OnceLock;
     static STEMMER: OnceLock<rust_stemmers::Stemmer> = OnceLock::new();
-    let stemmer =
-        STEMMER.get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English));
-    let lower = raw.to_lowercase();
-    stemmer.stem(&lower).into_owned()
+    STEMS.with_borrow_mut(|stems| {
+        if let Some(term) = stems.get(raw) {
+            return term.clone();
+        }
+        let stemmer = STEMMER
+            .get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English));
+        let term = stemmer.stem(&raw.to_lowercase()).into_owned();
+        if stems.len() >= STEM_CACHE {
+            stems.clear();
+        }
+        stems.insert(raw.to_owned(), term.clone());
+        term
+    })
 }
 
 /// True when `text` yields at least one term (cheaper than [`analyze`]: no stemming).
 #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn has_terms(text: &str) -> bool {
-    text.split(|c: char| !c.is_alphanumeric())
-        .any(|raw| !raw.is_empty() && raw.len() <= MAX_TOKEN_BYTES)
+    tokens(text).next().is_some()
 }
 
 /// The analysed terms of a query, each once, in first-seen order.
@@ -243,6 +265,25 @@ pub(crate) fn idf(docs: f32, df: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_tokens_normalise_as_fresh_ones() {
+        let fresh = |raw: &str| {
+            rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English)
+                .stem(&raw.to_lowercase())
+                .into_owned()
+        };
+        // Past the cache's size it starts again: the answers stay the same throughout.
+        for i in 0..STEM_CACHE + 100 {
+            let raw = format!("Running{i}s");
+            assert_eq!(normalize_token(&raw), fresh(&raw));
+            if i % 1000 == 0 {
+                assert_eq!(normalize_token("Dogs"), "dog");
+                assert_eq!(normalize_token("dogs"), "dog");
+                assert_eq!(normalize_token("Running"), fresh("Running"));
+            }
+        }
+    }
 
     #[test]
     fn analysis_splits_lowercases_stems_and_drops_long_tokens() {

@@ -514,7 +514,7 @@ impl Hnsw {
             let chosen = self.select(space, &cands, self.m);
             self.set_own_links(q, layer, &chosen, space);
             for c in &chosen {
-                self.add_link(c.row, q, c.dist, layer, space);
+                self.add_link(c.row, q, c.dist, layer, space, scratch);
             }
             eps = found;
         }
@@ -584,34 +584,42 @@ impl Hnsw {
 
     /// Adds `new` (at distance `d` from `to`) to `to`'s links, pruning with the heuristic
     /// when the list is full.
-    fn add_link(&self, to: u32, new: u32, d: f32, layer: u8, space: &dyn Space) {
+    fn add_link(
+        &self,
+        to: u32,
+        new: u32,
+        d: f32,
+        layer: u8,
+        space: &dyn Space,
+        scratch: &mut SearchScratch,
+    ) {
         if self.levels[to as usize] < layer {
             return;
         }
         let _g = self.lock(to);
-        let mut cur = Vec::with_capacity(self.max_links(layer) + 1);
-        self.links_into(to, layer, &mut cur);
+        // The thread's buffers: a build calls this `m` times per node.
+        let (cur, cands) = (&mut scratch.link_ids, &mut scratch.link_cands);
+        self.links_into(to, layer, cur);
         if cur.contains(&new) {
             return;
         }
         if cur.len() < self.max_links(layer) {
             cur.push(new);
-            self.set_links(to, layer, &cur);
+            self.set_links(to, layer, cur);
             return;
         }
         tally(cur.len());
-        let mut cands: Vec<Candidate> = cur
-            .iter()
-            .map(|&r| Candidate {
-                dist: space.between(to, r),
-                row: r,
-            })
-            .collect();
+        cands.clear();
+        cands.extend(cur.iter().map(|&r| Candidate {
+            dist: space.between(to, r),
+            row: r,
+        }));
         cands.push(Candidate { dist: d, row: new });
         cands.sort_unstable();
-        let chosen = self.select(space, &cands, self.max_links(layer));
-        let ids: Vec<u32> = chosen.iter().map(|c| c.row).collect();
-        self.set_links(to, layer, &ids);
+        let chosen = self.select(space, cands, self.max_links(layer));
+        cur.clear();
+        cur.extend(chosen.iter().map(|c| c.row));
+        self.set_links(to, layer, cur);
     }
 
     /// The neighbour-selection heuristic (HNSW paper, algorithm 4, as in hnswlib): keep a

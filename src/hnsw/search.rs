@@ -36,6 +36,11 @@ pub(crate) struct SearchScratch {
     marks: Vec<u32>,
     epoch: u32,
     links: Vec<u32>,
+    cands: BinaryHeap<Reverse<Candidate>>,
+    top: BinaryHeap<Candidate>,
+    /// A neighbour's links while a new node links itself in (see `Hnsw::add_link`).
+    pub(super) link_ids: Vec<u32>,
+    pub(super) link_cands: Vec<Candidate>,
 }
 
 /// Bytes of every thread's visited marks, in the whole process (for memory statistics).
@@ -98,8 +103,11 @@ pub(super) fn search_layer<Q: QueryDist + ?Sized>(
     s: &mut SearchScratch,
 ) -> Vec<Candidate> {
     s.reset(h.len());
-    let mut cands: BinaryHeap<Reverse<Candidate>> = BinaryHeap::with_capacity(ef * 2);
-    let mut top: BinaryHeap<Candidate> = BinaryHeap::with_capacity(ef + 1);
+    // The heaps are the thread's, reused (a graph build runs thousands of these searches).
+    let mut cands = std::mem::take(&mut s.cands);
+    let mut top = std::mem::take(&mut s.top);
+    cands.clear();
+    top.clear();
     for &ep in eps {
         if !s.visit(ep.row) {
             continue;
@@ -151,5 +159,7 @@ pub(super) fn search_layer<Q: QueryDist + ?Sized>(
     }
     s.links = fresh;
     tally(measured);
-    top.into_vec()
+    let found = top.as_slice().to_vec();
+    (s.cands, s.top) = (cands, top);
+    found
 }

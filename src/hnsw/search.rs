@@ -5,6 +5,7 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::{Hnsw, QueryDist, tally};
+use crate::distance::PREFETCH;
 
 /// A row and its distance to the query; ordered by distance, then row.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,13 +130,17 @@ pub(super) fn search_layer<Q: QueryDist + ?Sized>(
         }
         // The next node to expand is most likely the nearest candidate left: start
         // loading its links now, so they arrive while this node's neighbours are measured.
-        if let Some(Reverse(next)) = cands.peek() {
+        if let Some(Reverse(next)) = cands.peek()
+            && PREFETCH
+        {
             h.prefetch_links(next.row, layer);
         }
         fresh.clear();
         for n in h.links(cur.row, layer) {
             if s.visit(n) {
-                qd.prefetch(n);
+                if PREFETCH {
+                    qd.prefetch(n);
+                }
                 fresh.push(n);
             }
         }

@@ -605,6 +605,49 @@ mod tests {
         }
     }
 
+    /// Large enough that the terms left after the first phase are both looked up row by
+    /// row (few rows left against a common word's long list) and read through.
+    #[test]
+    fn pruned_search_is_exhaustive_on_a_larger_index() {
+        let mut x = 7u64;
+        let mut next = move |n: u64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) % n
+        };
+        // Zipf-like: word w has about 1 / (w + 1) of the mass.
+        let mut word = move || {
+            let r = next(1 << 20) as f64 / (1u64 << 20) as f64;
+            format!("w{}", (300f64.powf(r) - 1.0) as u64)
+        };
+        let mut ix = Bm25Index::new();
+        for row in 0..3000u32 {
+            let len = 5 + (row % 40) as usize;
+            let body: Vec<String> = (0..len).map(|_| word()).collect();
+            let title: Vec<String> = (0..2).map(|_| word()).collect();
+            let (body, title) = (body.join(" "), title.join(" "));
+            let texts = FieldTexts {
+                text: Some(&body),
+                title: Some(&title),
+            };
+            ix.add(row, texts).unwrap();
+        }
+        let all = |_: u32| true;
+        for q in 0..40 {
+            let query: Vec<String> = (0..2 + q % 10).map(|_| word()).collect();
+            let query = query.join(" ");
+            for limit in [1, 3, 10, 50, 150] {
+                let got = ix.search(&query, limit, 0.5, &all).unwrap();
+                assert_eq!(
+                    got,
+                    exhaustive(&ix, &query, limit, 0.5, &all),
+                    "{query} {limit}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn delete_updates_statistics() {
         let docs = ["rust rust", "rust go", "go"];

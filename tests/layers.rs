@@ -23,6 +23,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("fusion", &["error"]),
     ("query", &["filter", "fusion"]),
     ("par", &[]),
+    ("heap", &[]),
     ("rank", &[]),
     ("hnsw", &["codec", "error", "options", "distance", "par"]),
     (

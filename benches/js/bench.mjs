@@ -81,10 +81,10 @@ function load() {
 async function vjson(docs) {
   const { VectorDB } = await import(pathToFileURL(path.join(PKG, "node.js")).href);
   const db = new VectorDB({ dimension: DIM });
+  // The rows are built before the clock starts, as Orama's are.
+  const rows = docs.map((d) => ({ id: d.id, vector: d.vector, title: d.title, text: d.text, metadata: { kind: d.kind } }));
   const t = performance.now();
-  db.insertBatch(
-    docs.map((d) => ({ id: d.id, vector: d.vector, title: d.title, text: d.text, metadata: { kind: d.kind } })),
-  );
+  db.insertBatch(rows);
   const insertMs = performance.now() - t;
   const t2 = performance.now();
   const snap = db.exportSnapshot();

@@ -9,13 +9,13 @@ use crate::options::Metric;
 
 const LANES: usize = 16;
 
-/// Asks the CPU to start loading the two cache lines at `p` (x86-64; a no-op elsewhere):
-/// the first lines of a vector, a code or a link list that is about to be read. The
-/// hardware prefetcher follows on once the read begins.
 /// Whether [`prefetch`] does anything on this target: where it does not (wasm32 has no
 /// prefetch instruction), callers skip computing the address as well.
 pub(crate) const PREFETCH: bool = cfg!(target_arch = "x86_64");
 
+/// Asks the CPU to start loading the two cache lines at `p` (x86-64; a no-op elsewhere):
+/// the first lines of a vector, a code or a link list that is about to be read. The
+/// hardware prefetcher follows on once the read begins.
 #[inline(always)]
 pub(crate) fn prefetch(p: *const u8) {
     #[cfg(target_arch = "x86_64")]

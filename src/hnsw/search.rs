@@ -130,14 +130,14 @@ pub(super) fn search_layer<Q: QueryDist + ?Sized>(
         }
         // The next node to expand is most likely the nearest candidate left: start
         // loading its links now, so they arrive while this node's neighbours are measured.
-        if let Some(Reverse(next)) = cands.peek()
-            && PREFETCH
-        {
+        if let Some(Reverse(next)) = cands.peek() {
             h.prefetch_links(next.row, layer);
         }
         fresh.clear();
         for n in h.links(cur.row, layer) {
             if s.visit(n) {
+                // (Checked here: `qd` reaches the vectors through a `dyn Space`, a call
+                // that a no-op prefetch would still cost.)
                 if PREFETCH {
                     qd.prefetch(n);
                 }

@@ -347,40 +347,43 @@ impl Bm25Index {
             for r in touched.drain(..) {
                 scores[r as usize] = 0.0;
             }
-            // The remaining terms add only to the rows scored so far, term at a time, in the
-            // order the first phase sums them. After each, the `limit`-th best partial score
-            // is a floor of the final threshold: a row whose partial score plus what the
-            // terms left can add stays below it is dropped.
-            let mut t = kth(&hits, limit);
-            hits.retain(|h| !below(h.1 + rest, t));
-            for (j, &(postings, w, f, _)) in lists.iter().enumerate().skip(next) {
-                let doc_len = &self.fields[f].doc_len;
-                if hits.len() * LOOKUP < postings.len() {
-                    // Few rows left: find each in the list (binary search).
-                    for h in &mut hits {
-                        if let Ok(at) = postings.binary_search_by_key(&h.0, |p| p.0) {
-                            h.1 += contribution(postings[at].1, doc_len[h.0 as usize], w, f);
+            if next < lists.len() {
+                // The remaining terms add only to the rows scored so far, term at a time, in
+                // the order the first phase sums them. After each, the `limit`-th best partial
+                // score is a floor of the final threshold: a row whose partial score plus what
+                // the terms left can add stays below it is dropped. (With no term left, the
+                // selection below is all there is to do.)
+                let mut t = kth(&hits, limit);
+                hits.retain(|h| !below(h.1 + rest, t));
+                for (j, &(postings, w, f, _)) in lists.iter().enumerate().skip(next) {
+                    let doc_len = &self.fields[f].doc_len;
+                    if hits.len() * LOOKUP < postings.len() {
+                        // Few rows left: find each in the list (binary search).
+                        for h in &mut hits {
+                            if let Ok(at) = postings.binary_search_by_key(&h.0, |p| p.0) {
+                                h.1 += contribution(postings[at].1, doc_len[h.0 as usize], w, f);
+                            }
+                        }
+                    } else {
+                        // Many: one pass over the list, adding to the rows whose slot is set.
+                        for h in &hits {
+                            scores[h.0 as usize] = h.1;
+                        }
+                        for &(row, tf) in postings {
+                            let s = &mut scores[row as usize];
+                            if *s != 0.0 {
+                                *s += contribution(tf, doc_len[row as usize], w, f);
+                            }
+                        }
+                        for h in &mut hits {
+                            h.1 = std::mem::take(&mut scores[h.0 as usize]);
                         }
                     }
-                } else {
-                    // Many: one pass over the list, adding to the rows whose slot is set.
-                    for h in &hits {
-                        scores[h.0 as usize] = h.1;
+                    let rest = left[j + 1];
+                    if rest > 0.0 {
+                        t = t.max(kth(&hits, limit));
+                        hits.retain(|h| !below(h.1 + rest, t));
                     }
-                    for &(row, tf) in postings {
-                        let s = &mut scores[row as usize];
-                        if *s != 0.0 {
-                            *s += contribution(tf, doc_len[row as usize], w, f);
-                        }
-                    }
-                    for h in &mut hits {
-                        h.1 = std::mem::take(&mut scores[h.0 as usize]);
-                    }
-                }
-                let rest = left[j + 1];
-                if rest > 0.0 {
-                    t = t.max(kth(&hits, limit));
-                    hits.retain(|h| !below(h.1 + rest, t));
                 }
             }
             rank::top(&mut hits, limit, Best::Highest);

@@ -13,7 +13,7 @@ compile_error!(
     "vjson's on-disk format maps little-endian f32 directly; big-endian hosts are not supported"
 );
 
-use crate::distance::prefetch;
+use crate::distance::{PREFETCH, prefetch};
 use crate::hnsw::VectorSource;
 
 /// Vectors by row number.
@@ -74,6 +74,9 @@ impl VectorSource for Vectors {
 
     #[inline]
     fn prefetch(&self, row: u32) {
+        if !PREFETCH {
+            return;
+        }
         match self {
             Vectors::Memory(m) => m.prefetch(row),
             #[cfg(not(target_arch = "wasm32"))]
@@ -244,7 +247,9 @@ impl Int8Vectors {
 
     #[inline]
     pub(crate) fn prefetch(&self, row: u32) {
-        prefetch(self.row(row).as_ptr().cast());
+        if PREFETCH {
+            prefetch(self.row(row).as_ptr().cast());
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench_hnsw -- [--data DIR] [--dim 384] [--metric cosine|dot|l2]
-//!     [--quantization none|int8] [--m 16] [--ef-construction 200] [--ef 10,20,40,80,160]
+//!     [--quantization none|int8] [--m 16] [--ef-construction 128] [--ef 10,20,40,80,160]
 //!     [--k 10] [--serve true] [--window 1.0]
 //! ```
 //!
@@ -46,7 +46,7 @@ mod native {
 
     use super::f32_rows::read_f32;
     use serde_json::json;
-    use vjson::{Document, Metric, Options, Quantization, Query, VectorDB};
+    use vjson::{Document, HnswParams, Metric, Options, Quantization, Query, VectorDB};
 
     struct Args {
         data: PathBuf,
@@ -68,7 +68,7 @@ mod native {
             metric: Metric::Cosine,
             quantization: Quantization::default(),
             m: 16,
-            ef_construction: 200,
+            ef_construction: HnswParams::default().ef_construction,
             efs: vec![10, 20, 40, 80, 160],
             k: 10,
             serve: false,

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench_ingest -- --data DIR --dim 384 [--metric cosine|dot|l2]
-//!     [--texts FILE.jsonl] [--disk DIR] [--rounds 1]
+//!     [--texts FILE.jsonl] [--disk DIR] [--rounds 1] [--ef-construction 128]
 //! ```
 //!
 //! `DIR/docs.f32` holds the vectors (row-major little-endian float32, `--dim` columns).
@@ -44,7 +44,7 @@ mod native {
     use serde_json::{Value, json};
 
     use super::f32_rows::read_f32;
-    use vjson::{Document, Metric, Options, VectorDB};
+    use vjson::{Document, HnswParams, Metric, Options, VectorDB};
 
     struct Args {
         data: PathBuf,
@@ -53,6 +53,7 @@ mod native {
         texts: Option<PathBuf>,
         disk: Option<PathBuf>,
         rounds: usize,
+        ef_construction: usize,
     }
 
     fn parse() -> Result<Args, String> {
@@ -63,6 +64,7 @@ mod native {
             texts: None,
             disk: None,
             rounds: 1,
+            ef_construction: HnswParams::default().ef_construction,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -82,6 +84,7 @@ mod native {
                 "--texts" => a.texts = Some(PathBuf::from(val)),
                 "--disk" => a.disk = Some(PathBuf::from(val)),
                 "--rounds" => a.rounds = num(&val)?,
+                "--ef-construction" => a.ef_construction = num(&val)?,
                 other => return Err(format!("unknown flag {other}")),
             }
         }
@@ -135,6 +138,7 @@ mod native {
                 .collect();
             let opts = Options::new(a.dim)
                 .metric(a.metric)
+                .ef_construction(a.ef_construction)
                 .fulltext(texts.is_some());
             let dir = a.disk.as_ref().map(|d| d.join(format!("round{round}")));
             let db = match &dir {

@@ -11,8 +11,8 @@ Datasets: `rustdocs` (19,132 x 384 MiniLM embeddings with their titles and texts
 `real-like 768` (a 100-component Gaussian mixture, as ann.py's clustered set) and
 `random 768` (uniform in [-1, 1], HNSW's worst case). The 768-dimensional documents get
 the rustdocs texts (line i mod 19,132) when the corpus is there, else the vectors only.
-Every system builds with 2 threads (hnswlib M = 16, ef_construction = 200; vjson at its
-defaults, which are the same). Each measurement is repeated `--rounds` times, the systems
+Every system builds with 2 threads and M = 16, ef_construction = 200 (vjson's default
+ef_construction is 128; it is set to hnswlib's here). Each measurement is repeated `--rounds` times, the systems
 interleaved, and the fastest round counts. Reported: seconds, and each vjson mode's ratio
 to hnswlib's `add_items`. With --markdown the table between the `ingest-bench` markers of
 that file is replaced.
@@ -93,7 +93,8 @@ def measure(mode, d: Path, texts, exe, scratch: Path):
         cmd = [sys.executable, __file__, "--worker", str(d)]
         env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
     else:
-        cmd = [exe, "--data", str(d), "--dim", str(meta["dim"]), "--metric", meta["metric"]]
+        cmd = [exe, "--data", str(d), "--dim", str(meta["dim"]), "--metric", meta["metric"],
+               "--ef-construction", "200"]
         if "text" in mode and texts:
             cmd += ["--texts", str(texts)]
         if "disk" in mode:

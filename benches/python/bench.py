@@ -12,7 +12,7 @@ lancedb from PyPI, and builds vjson into it with `maturin develop --release`.
 Measured (each system's rounds interleaved, the best round counts):
 - ingest of every document: hnswlib `add_items` of the vectors (M = 16,
   ef_construction = 200, 2 threads); vjson `insert_batch` of ids, vectors, metadata and
-  texts (columns), in memory and on disk (fsync'd, then flushed); LanceDB `create_table`
+  texts (columns), at hnswlib's ef_construction (200; vjson's default is 128), in memory and on disk (fsync'd, then flushed); LanceDB `create_table`
   plus its IVF_HNSW_SQ vector index (m = 16, ef_construction = 200) and its full-text index;
 - vector search from one Python thread, one query per call: QPS and recall@10 against
   brute force at each ef; the best QPS at recall >= 0.95;
@@ -135,14 +135,14 @@ def main() -> None:
         state["hnsw"] = idx
 
     def vjson_mem():
-        db = vjson.PyVectorDB(None, dimension=dim)
+        db = vjson.PyVectorDB(None, dimension=dim, ef_construction=200)
         db.insert_batch(ids=ids, vectors=X, metadatas=metas, texts=texts)
         state["vjson"] = db
 
     def vjson_disk():
         path = work / "vjson-db"
         shutil.rmtree(path, ignore_errors=True)
-        with vjson.PyVectorDB(path, dimension=dim) as db:
+        with vjson.PyVectorDB(path, dimension=dim, ef_construction=200) as db:
             db.insert_batch(ids=ids, vectors=X, metadatas=metas, texts=texts)
             db.flush()
 
@@ -270,10 +270,10 @@ def main() -> None:
     for where in ["memory", "disk (fsync per write)"]:
         def fresh():
             if where == "memory":
-                return vjson.PyVectorDB(None, dimension=dim)
+                return vjson.PyVectorDB(None, dimension=dim, ef_construction=200)
             p = work / "single"
             shutil.rmtree(p, ignore_errors=True)
-            return vjson.PyVectorDB(p, dimension=dim)
+            return vjson.PyVectorDB(p, dimension=dim, ef_construction=200)
 
         def singles():
             d = fresh()

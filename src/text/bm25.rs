@@ -4,11 +4,11 @@
 //! filters included: it skips only postings that provably cannot change the result
 //! (see [`Bm25Index::search_weighted`]).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::{
-    Analyzed, BM25_B, BM25_K1, BODY, FIELDS, FieldTexts, TITLE, Terms, TextIndex, idf, query_terms,
+    Analyzed, BM25_B, BM25_K1, BODY, FIELDS, FieldTexts, TITLE, TermMap, Terms, TextIndex, idf,
+    query_terms,
 };
 use crate::error::Result;
 use crate::rank::{self, Best};
@@ -47,7 +47,7 @@ type Postings = [(u32, u32)];
 /// per-row lengths.
 #[derive(Default)]
 struct Field {
-    terms: HashMap<String, u32>,
+    terms: TermMap<u32>,
     postings: Vec<Vec<(u32, u32)>>,
     df: Vec<u32>,
     /// Per term: the largest term frequency and the shortest length in this field of the

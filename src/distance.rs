@@ -195,10 +195,7 @@ mod wasm {
     #[inline]
     pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
         let n = a.len().min(b.len());
-        let (ca, ra) = a[..n].as_chunks::<16>();
-        let (cb, rb) = b[..n].as_chunks::<16>();
-        let mut acc = i32x4_splat(0);
-        for (x, y) in ca.iter().zip(cb) {
+        let step = |acc: v128, x: &[i8; 16], y: &[i8; 16]| {
             // SAFETY: `x` and `y` are 16 bytes each; v128_load reads 16 unaligned bytes.
             let (x, y) = unsafe {
                 (
@@ -208,7 +205,25 @@ mod wasm {
             };
             let lo = i32x4_dot_i16x8(i16x8_extend_low_i8x16(x), i16x8_extend_low_i8x16(y));
             let hi = i32x4_dot_i16x8(i16x8_extend_high_i8x16(x), i16x8_extend_high_i8x16(y));
-            acc = i32x4_add(acc, i32x4_add(lo, hi));
+            i32x4_add(acc, i32x4_add(lo, hi))
+        };
+        // 32 bytes per iteration into two accumulators (independent chains), then the
+        // 16-byte block left, if any.
+        let (c2a, _) = a[..n].as_chunks::<32>();
+        let (c2b, _) = b[..n].as_chunks::<32>();
+        let (mut acc0, mut acc1) = (i32x4_splat(0), i32x4_splat(0));
+        for (x, y) in c2a.iter().zip(c2b) {
+            let (x0, x1) = x.split_at(16);
+            let (y0, y1) = y.split_at(16);
+            acc0 = step(acc0, x0.try_into().unwrap(), y0.try_into().unwrap());
+            acc1 = step(acc1, x1.try_into().unwrap(), y1.try_into().unwrap());
+        }
+        let done = c2a.len() * 32;
+        let (ca, ra) = a[done..n].as_chunks::<16>();
+        let (cb, rb) = b[done..n].as_chunks::<16>();
+        let mut acc = i32x4_add(acc0, acc1);
+        for (x, y) in ca.iter().zip(cb) {
+            acc = step(acc, x, y);
         }
         let mut s = i32x4_extract_lane::<0>(acc)
             + i32x4_extract_lane::<1>(acc)

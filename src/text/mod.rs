@@ -94,9 +94,15 @@ impl Analyzed {
                 // Room for about one distinct term per 24 bytes (fewer in long texts), so
                 // most texts fill the map without growing it step by step.
                 terms.tf.reserve((text.len() / 24).min(512));
-                analyze(text, |t| {
+                analyze_terms(text, |t| {
                     terms.len += 1;
-                    *terms.tf.entry(t).or_insert(0) += 1;
+                    // A term is copied once per document, when first seen in it.
+                    match terms.tf.get_mut(t) {
+                        Some(n) => *n += 1,
+                        None => {
+                            terms.tf.insert(t.to_owned(), 1);
+                        }
+                    }
                 });
             }
         }
@@ -207,8 +213,14 @@ impl Text {
 
 /// Splits `text` into analysed terms (see the module docs), calling `emit` for each.
 pub fn analyze(text: &str, mut emit: impl FnMut(String)) {
+    analyze_terms(text, |t| emit(t.to_owned()));
+}
+
+/// [`analyze`], lending each term (from this thread's cache of normalised tokens) rather
+/// than handing over a copy. `emit` must not analyse text itself.
+pub(crate) fn analyze_terms(text: &str, mut emit: impl FnMut(&str)) {
     for raw in tokens(text) {
-        emit(normalize_token(raw));
+        with_normalized(raw, &mut emit);
     }
 }
 
@@ -230,11 +242,17 @@ thread_local! {
 /// at most [`MAX_TOKEN_BYTES`] bytes): lower-casing, then English stemming. Each thread
 /// remembers the tokens it normalised last (the stemmer is most of the analysis's time).
 pub fn normalize_token(raw: &str) -> String {
+    with_normalized(raw, str::to_owned)
+}
+
+/// Calls `f` with the normalised form of `raw` (see [`normalize_token`]), lent from this
+/// thread's cache. `f` runs while the cache is borrowed: it must not normalise tokens.
+fn with_normalized<R>(raw: &str, f: impl FnOnce(&str) -> R) -> R {
     use std::sync::OnceLock;
     static STEMMER: OnceLock<rust_stemmers::Stemmer> = OnceLock::new();
     STEMS.with_borrow_mut(|stems| {
         if let Some(term) = stems.get(raw) {
-            return term.clone();
+            return f(term);
         }
         let stemmer = STEMMER
             .get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English));
@@ -242,8 +260,9 @@ pub fn normalize_token(raw: &str) -> String {
         if stems.len() >= STEM_CACHE {
             stems.clear();
         }
-        stems.insert(raw.to_owned(), term.clone());
-        term
+        let r = f(&term);
+        stems.insert(raw.to_owned(), term);
+        r
     })
 }
 

@@ -49,7 +49,7 @@ use crate::distance::{Distance, normalize};
 use crate::document::{Document, Hit};
 use crate::durable::{DiskStats, Journal};
 use crate::error::{Error, Result, json_type};
-use crate::fusion::{Fused, Fusion, fuse};
+use crate::fusion::{Fused, Fusion, fuse_top};
 use crate::hnsw::VectorSource;
 use crate::options::{Limits, MAX_METADATA_DEPTH, Metric, Options};
 use crate::query::Query;
@@ -786,7 +786,7 @@ impl VectorDB {
         };
         let text_hits = text_hits?;
         let fused: Vec<Fused> = match (vec_hits, text_hits) {
-            (Some(v), Some(t)) => fuse(q.fusion, &v, &t),
+            (Some(v), Some(t)) => fuse_top(q.fusion, &v, &t, k),
             (Some(v), None) => v
                 .into_iter()
                 .map(|(row, s)| Fused {

@@ -20,6 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::rank;
 
 /// How vector and text results are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -292,6 +293,17 @@ impl Norm {
 /// Fuses two ranked lists (best first) of `(row, score)` into one list, best first. A row
 /// repeated within one list counts at its first position.
 pub(crate) fn fuse(fusion: Fusion, vector: &[(u32, f32)], text: &[(u32, f32)]) -> Vec<Fused> {
+    fuse_top(fusion, vector, text, usize::MAX)
+}
+
+/// The first `keep` entries of [`fuse`]'s list (a search keeps `k` of the ~300 rows its
+/// sides found: only those are sorted).
+pub(crate) fn fuse_top(
+    fusion: Fusion,
+    vector: &[(u32, f32)],
+    text: &[(u32, f32)],
+    keep: usize,
+) -> Vec<Fused> {
     // Group the entries by row with one sort (cheaper than hashing at these sizes): per row,
     // its vector entry (side 0) then its text entry (side 1), each at its best rank.
     let mut all: Vec<(u32, u8, u32, f32)> = Vec::with_capacity(vector.len() + text.len());
@@ -371,6 +383,14 @@ pub(crate) fn fuse(fusion: Fusion, vector: &[(u32, f32)], text: &[(u32, f32)]) -
                 .collect()
         }
     };
+    // Rows below the `keep`-th best fused score cannot be among the first `keep`: only
+    // the rest (with any ties at that score) is sorted.
+    if out.len() > keep {
+        let scores: Vec<(u32, f32)> = out.iter().map(|(f, _)| (f.row, f.score)).collect();
+        if let Some(kth) = rank::kth_highest(&scores, keep) {
+            out.retain(|(f, _)| f.score >= kth);
+        }
+    }
     // Best score first. Equal scores (common with `min`, where every row found by one side
     // only scores 0, and with `max`) are ordered by the tie-breaker — the sum of the
     // normalised scores (RRF: the better side's reciprocal rank) — so a row ranked well by
@@ -381,12 +401,51 @@ pub(crate) fn fuse(fusion: Fusion, vector: &[(u32, f32)], text: &[(u32, f32)]) -
             .then(tb.total_cmp(ta))
             .then(a.row.cmp(&b.row))
     });
+    out.truncate(keep);
     out.into_iter().map(|(f, _)| f).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fuse_top_is_the_head_of_the_full_list() {
+        let mut x = 99u32;
+        let mut next = |m: u32| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (x >> 16) % m
+        };
+        for round in 0..200 {
+            // Few distinct scores and overlapping rows, so ties and shared rows are common.
+            let v: Vec<(u32, f32)> = (0..next(40))
+                .map(|_| (next(60), next(8) as f32 / 8.0))
+                .collect();
+            let t: Vec<(u32, f32)> = (0..next(40)).map(|_| (next(60), next(5) as f32)).collect();
+            for f in [
+                Fusion::default(),
+                Fusion::Rrf { k: 60.0 },
+                Fusion::Weighted {
+                    vector: 0.7,
+                    text: 0.3,
+                },
+                Fusion::Max,
+                Fusion::Min,
+                Fusion::Average,
+                Fusion::Dbsf,
+            ] {
+                let all = fuse(f, &v, &t);
+                for keep in [0, 1, 3, 10, 100] {
+                    let head = &all[..keep.min(all.len())];
+                    assert_eq!(
+                        fuse_top(f, &v, &t, keep),
+                        head,
+                        "round {round} {f} keep {keep}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn parses_every_name() {

@@ -65,15 +65,15 @@ impl std::str::FromStr for Metric {
 pub struct HnswParams {
     /// Links per node on the upper layers (layer 0 keeps `2 * m`). Default 16.
     pub m: usize,
-    /// Candidate list size while building. Default 128 (Weaviate's; Qdrant builds at 100,
+    /// Candidate list size while building. Default 100 (Qdrant's; Weaviate builds at 128,
     /// hnswlib's examples at 200). On rustdocs (19 K MiniLM vectors) 200 costs 1,495
-    /// distance computations per insert against 1,023 at 128, for a graph that reaches
-    /// the same recall@10 with ~10 % fewer computations per query: a 1.45x slower build
-    /// (the npm package's insert is mostly this) for a slightly faster search.
+    /// distance computations per insert against 826 at 100, for a graph that reaches the
+    /// same recall@10 with ~15 % fewer computations per query: an ~1.8x slower build (the
+    /// npm package's insert is mostly this) for a somewhat faster search.
     pub ef_construction: usize,
-    /// Candidate list size while searching (raised to `k` when smaller). Default 128:
-    /// recall@10 ≈ 0.964 on rustdocs with the default int8 walk and graph (100 gave 0.949,
-    /// 150 gives 0.969).
+    /// Candidate list size while searching (raised to `k` when smaller). Default 150:
+    /// recall@10 ≈ 0.964 on rustdocs with the default int8 walk and graph (100 gave 0.935,
+    /// 128 gives 0.952).
     pub ef_search: usize,
 }
 
@@ -81,8 +81,8 @@ impl Default for HnswParams {
     fn default() -> Self {
         HnswParams {
             m: 16,
-            ef_construction: 128,
-            ef_search: 128,
+            ef_construction: 100,
+            ef_search: 150,
         }
     }
 }
@@ -135,8 +135,8 @@ pub enum Quantization {
 /// let opts = Options::new(384)           // the dimension; everything else has a default
 ///     .metric(Metric::Cosine)             // cosine (default), dot or l2
 ///     .m(16)                              // HNSW links per node (default 16)
-///     .ef_construction(128)               // build-time candidate list (default 128)
-///     .ef_search(128)                     // query-time candidate list (default 128)
+///     .ef_construction(100)               // build-time candidate list (default 100)
+///     .ef_search(150)                     // query-time candidate list (default 150)
 ///     .quantization(Quantization::Int8)   // walk the graph on int8 codes (default)
 ///     .fulltext(true);                    // index document texts (default)
 /// let db = VectorDB::in_memory(opts)?;

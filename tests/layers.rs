@@ -20,7 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("distance", &["options"]),
     ("document", &[]),
     ("filter", &["error", "options"]),
-    ("fusion", &["error"]),
+    ("fusion", &["error", "rank"]),
     ("query", &["filter", "fusion"]),
     ("par", &[]),
     ("heap", &[]),

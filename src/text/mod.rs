@@ -241,6 +241,7 @@ thread_local! {
 /// The last steps of the analysis, applied to one raw token (a run of alphanumerics of
 /// at most [`MAX_TOKEN_BYTES`] bytes): lower-casing, then English stemming. Each thread
 /// remembers the tokens it normalised last (the stemmer is most of the analysis's time).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub fn normalize_token(raw: &str) -> String {
     with_normalized(raw, str::to_owned)
 }

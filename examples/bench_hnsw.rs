@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench_hnsw -- [--data DIR] [--dim 384] [--metric cosine|dot|l2]
-//!     [--quantization none|int8] [--m 16] [--ef-construction 100] [--ef 10,20,40,80,160]
+//!     [--quantization none|int8] [--m 16] [--ef-construction 200] [--ef 10,20,40,80,160]
 //!     [--k 10] [--serve true] [--window 1.0]
 //! ```
 //!

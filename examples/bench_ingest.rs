@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench_ingest -- --data DIR --dim 384 [--metric cosine|dot|l2]
-//!     [--texts FILE.jsonl] [--disk DIR] [--rounds 1] [--ef-construction 100]
+//!     [--texts FILE.jsonl] [--disk DIR] [--rounds 1] [--ef-construction 200]
 //! ```
 //!
 //! `DIR/docs.f32` holds the vectors (row-major little-endian float32, `--dim` columns).

@@ -207,22 +207,18 @@ mod wasm {
             let hi = i32x4_dot_i16x8(i16x8_extend_high_i8x16(x), i16x8_extend_high_i8x16(y));
             i32x4_add(acc, i32x4_add(lo, hi))
         };
-        // 32 bytes per iteration into two accumulators (independent chains), then the
-        // 16-byte block left, if any.
-        let (c2a, _) = a[..n].as_chunks::<32>();
-        let (c2b, _) = b[..n].as_chunks::<32>();
+        // Two 16-byte blocks per iteration into two accumulators (independent chains),
+        // then the block left, if any.
+        let (ca, ra) = a[..n].as_chunks::<16>();
+        let (cb, rb) = b[..n].as_chunks::<16>();
+        let (mut pa, mut pb) = (ca.chunks_exact(2), cb.chunks_exact(2));
         let (mut acc0, mut acc1) = (i32x4_splat(0), i32x4_splat(0));
-        for (x, y) in c2a.iter().zip(c2b) {
-            let (x0, x1) = x.split_at(16);
-            let (y0, y1) = y.split_at(16);
-            acc0 = step(acc0, x0.try_into().unwrap(), y0.try_into().unwrap());
-            acc1 = step(acc1, x1.try_into().unwrap(), y1.try_into().unwrap());
+        for (x, y) in (&mut pa).zip(&mut pb) {
+            acc0 = step(acc0, &x[0], &y[0]);
+            acc1 = step(acc1, &x[1], &y[1]);
         }
-        let done = c2a.len() * 32;
-        let (ca, ra) = a[done..n].as_chunks::<16>();
-        let (cb, rb) = b[done..n].as_chunks::<16>();
         let mut acc = i32x4_add(acc0, acc1);
-        for (x, y) in ca.iter().zip(cb) {
+        for (x, y) in pa.remainder().iter().zip(pb.remainder()) {
             acc = step(acc, x, y);
         }
         let mut s = i32x4_extract_lane::<0>(acc)

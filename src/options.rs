@@ -61,28 +61,48 @@ impl std::str::FromStr for Metric {
 
 /// Parameters of the HNSW graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default = "HnswParams::stored_default")]
 pub struct HnswParams {
     /// Links per node on the upper layers (layer 0 keeps `2 * m`). Default 16.
     pub m: usize,
-    /// Candidate list size while building. Default 100 (Qdrant's; Weaviate builds at 128,
-    /// hnswlib's examples at 200). On rustdocs (19 K MiniLM vectors) 200 costs 1,495
-    /// distance computations per insert against 826 at 100, for a graph that reaches the
-    /// same recall@10 with ~15 % fewer computations per query: an ~1.8x slower build (the
-    /// npm package's insert is mostly this) for a somewhat faster search.
+    /// Candidate list size while building. Default 200 natively, 100 on wasm32 (below).
     pub ef_construction: usize,
-    /// Candidate list size while searching (raised to `k` when smaller). Default 150:
-    /// recall@10 ≈ 0.964 on rustdocs with the default int8 walk and graph (100 gave 0.935,
-    /// 128 gives 0.952).
+    /// Candidate list size while searching (raised to `k` when smaller). Default 100
+    /// natively, 150 on wasm32: recall@10 ≈ 0.963 / 0.964 on rustdocs (19 K MiniLM
+    /// vectors) with the default int8 walk.
     pub ef_search: usize,
 }
 
 impl Default for HnswParams {
+    /// `m` 16. The build depth depends on whether the build can run in parallel. Natively
+    /// (rayon) it does, and `ef_construction` 200 buys the graph that reaches a recall with
+    /// the fewest distance computations per query. On wasm32 one thread builds the graph
+    /// (the npm package's insert is ~70 % graph build), and `ef_construction` 100 (Qdrant's
+    /// default) builds rustdocs with 826 instead of 1,495 distance computations per insert,
+    /// for ~15 % more per query at the same recall; `ef_search` 150 keeps the default
+    /// recall@10 at 0.964 there (100 gives 0.935). Options are stored with the database and
+    /// its snapshots, so a database keeps the parameters it was built with on any target.
     fn default() -> Self {
+        if cfg!(target_arch = "wasm32") {
+            HnswParams {
+                m: 16,
+                ef_construction: 100,
+                ef_search: 150,
+            }
+        } else {
+            Self::stored_default()
+        }
+    }
+}
+
+impl HnswParams {
+    /// What a field missing from stored options (a manifest, a snapshot's header) means,
+    /// the same on every target, so that a file opens with the same parameters anywhere.
+    fn stored_default() -> Self {
         HnswParams {
             m: 16,
-            ef_construction: 100,
-            ef_search: 150,
+            ef_construction: 200,
+            ef_search: 100,
         }
     }
 }
@@ -135,8 +155,8 @@ pub enum Quantization {
 /// let opts = Options::new(384)           // the dimension; everything else has a default
 ///     .metric(Metric::Cosine)             // cosine (default), dot or l2
 ///     .m(16)                              // HNSW links per node (default 16)
-///     .ef_construction(100)               // build-time candidate list (default 100)
-///     .ef_search(150)                     // query-time candidate list (default 150)
+///     .ef_construction(200)               // build-time candidate list (default 200; wasm32 100)
+///     .ef_search(100)                     // query-time candidate list (default 100; wasm32 150)
 ///     .quantization(Quantization::Int8)   // walk the graph on int8 codes (default)
 ///     .fulltext(true);                    // index document texts (default)
 /// let db = VectorDB::in_memory(opts)?;
@@ -401,5 +421,20 @@ impl Options {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HnswParams;
+
+    #[test]
+    fn fields_missing_from_stored_options_mean_the_same_on_every_target() {
+        // Not `HnswParams::default()`, which depends on the target: a file must open with
+        // the same parameters on each.
+        let p: HnswParams = serde_json::from_str("{}").unwrap();
+        assert_eq!((p.m, p.ef_construction, p.ef_search), (16, 200, 100));
+        let p: HnswParams = serde_json::from_str(r#"{"m": 8, "ef_search": 40}"#).unwrap();
+        assert_eq!((p.m, p.ef_construction, p.ef_search), (8, 200, 40));
     }
 }

@@ -11,8 +11,8 @@ Datasets: `rustdocs` (19,132 x 384 MiniLM embeddings with their titles and texts
 `real-like 768` (a 100-component Gaussian mixture, as ann.py's clustered set) and
 `random 768` (uniform in [-1, 1], HNSW's worst case). The 768-dimensional documents get
 the rustdocs texts (line i mod 19,132) when the corpus is there, else the vectors only.
-Every system builds with 2 threads and M = 16, ef_construction = 200 (vjson's default
-ef_construction is 100; it is set to hnswlib's here). Each measurement is repeated `--rounds` times, the systems
+Every system builds with 2 threads and M = 16, ef_construction = 200 (vjson's default;
+set explicitly). Each measurement is repeated `--rounds` times, the systems
 interleaved, and the fastest round counts. Reported: seconds, and each vjson mode's ratio
 to hnswlib's `add_items`. With --markdown the table between the `ingest-bench` markers of
 that file is replaced.

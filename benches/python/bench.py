@@ -12,7 +12,7 @@ lancedb from PyPI, and builds vjson into it with `maturin develop --release`.
 Measured (each system's rounds interleaved, the best round counts):
 - ingest of every document: hnswlib `add_items` of the vectors (M = 16,
   ef_construction = 200, 2 threads); vjson `insert_batch` of ids, vectors, metadata and
-  texts (columns), at hnswlib's ef_construction (200; vjson's default is 100), in memory and on disk (fsync'd, then flushed); LanceDB `create_table`
+  texts (columns), at hnswlib's ef_construction (200, vjson's default natively), in memory and on disk (fsync'd, then flushed); LanceDB `create_table`
   plus its IVF_HNSW_SQ vector index (m = 16, ef_construction = 200) and its full-text index;
 - vector search from one Python thread, one query per call: QPS and recall@10 against
   brute force at each ef; the best QPS at recall >= 0.95;

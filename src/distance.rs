@@ -9,18 +9,22 @@ use crate::options::Metric;
 
 const LANES: usize = 16;
 
-/// Whether [`prefetch`] does anything on this target: where it does not (wasm32 has no
-/// prefetch instruction), callers skip computing the address as well.
+/// Whether [`prefetch`] does anything on this target (wasm32 has no prefetch
+/// instruction): where it does not, a caller can skip a call that would only lead to it
+/// (a dynamically dispatched one, which the compiler cannot remove).
 pub(crate) const PREFETCH: bool = cfg!(target_arch = "x86_64");
 
-/// Asks the CPU to start loading the two cache lines at `p` (x86-64; a no-op elsewhere):
-/// the first lines of a vector, a code or a link list that is about to be read. The
-/// hardware prefetcher follows on once the read begins.
+/// Asks the CPU to start loading the two cache lines at the address `at` gives (x86-64; a
+/// no-op elsewhere): the first lines of a vector, a code or a link list that is about to
+/// be read. The hardware prefetcher follows on once the read begins. The address is
+/// computed only where it is used: elsewhere `at` (a row's slice, with its bounds check)
+/// is never called.
 #[inline(always)]
-pub(crate) fn prefetch(p: *const u8) {
+pub(crate) fn prefetch(at: impl FnOnce() -> *const u8) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let p = at();
         // SAFETY: prefetching is a hint that never faults, whatever the address.
         unsafe {
             _mm_prefetch::<_MM_HINT_T0>(p.cast());
@@ -28,7 +32,7 @@ pub(crate) fn prefetch(p: *const u8) {
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
+    drop(at);
 }
 
 #[inline(always)]

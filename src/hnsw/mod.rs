@@ -254,9 +254,7 @@ impl Hnsw {
     /// about to expand it).
     #[inline]
     pub(crate) fn prefetch_links(&self, row: u32, layer: u8) {
-        if crate::distance::PREFETCH {
-            crate::distance::prefetch(self.slot(row, layer).as_ptr().cast());
-        }
+        crate::distance::prefetch(|| self.slot(row, layer).as_ptr().cast());
     }
 
     /// Copies the links of `row` on `layer` into `out`.

@@ -13,7 +13,7 @@ compile_error!(
     "vjson's on-disk format maps little-endian f32 directly; big-endian hosts are not supported"
 );
 
-use crate::distance::{PREFETCH, prefetch};
+use crate::distance::prefetch;
 use crate::hnsw::VectorSource;
 
 /// Vectors by row number.
@@ -74,21 +74,12 @@ impl VectorSource for Vectors {
 
     #[inline]
     fn prefetch(&self, row: u32) {
-        if !PREFETCH {
-            return;
-        }
         match self {
             Vectors::Memory(m) => m.prefetch(row),
             #[cfg(not(target_arch = "wasm32"))]
             Vectors::Mapped(d) => d.prefetch(row),
         }
     }
-}
-
-/// Asks the CPU to start loading the vector at `v` (see [`prefetch`]).
-#[inline(always)]
-fn prefetch_vector(v: &[f32]) {
-    prefetch(v.as_ptr().cast());
 }
 
 /// A compact copy of the vectors that graph searches traverse with: each vector as `dim`
@@ -247,9 +238,7 @@ impl Int8Vectors {
 
     #[inline]
     pub(crate) fn prefetch(&self, row: u32) {
-        if PREFETCH {
-            prefetch(self.row(row).as_ptr().cast());
-        }
+        prefetch(|| self.row(row).as_ptr().cast());
     }
 }
 
@@ -291,7 +280,7 @@ impl VectorSource for MemoryVectors {
 
     #[inline]
     fn prefetch(&self, row: u32) {
-        prefetch_vector(self.vector(row));
+        prefetch(|| self.vector(row).as_ptr().cast());
     }
 }
 
@@ -425,7 +414,7 @@ mod mapped {
 
         #[inline]
         pub(crate) fn prefetch(&self, row: u32) {
-            super::prefetch_vector(self.vector(row));
+            super::prefetch(|| self.vector(row).as_ptr().cast());
         }
 
         pub(crate) fn push(&mut self, v: &[f32]) {

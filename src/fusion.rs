@@ -409,6 +409,24 @@ pub(crate) fn fuse_top(
 mod tests {
     use super::*;
 
+    /// One of each mode: z-score at the default weights, RRF and weighted with parameters
+    /// other than their defaults.
+    const EVERY_MODE: [Fusion; 7] = [
+        Fusion::Rrf { k: 10.0 },
+        Fusion::Zscore {
+            vector: 0.5,
+            text: 0.5,
+        },
+        Fusion::Weighted {
+            vector: 0.7,
+            text: 0.3,
+        },
+        Fusion::Max,
+        Fusion::Min,
+        Fusion::Average,
+        Fusion::Dbsf,
+    ];
+
     #[test]
     fn fuse_top_is_the_head_of_the_full_list() {
         let mut x = 99u32;
@@ -422,18 +440,7 @@ mod tests {
                 .map(|_| (next(60), next(8) as f32 / 8.0))
                 .collect();
             let t: Vec<(u32, f32)> = (0..next(40)).map(|_| (next(60), next(5) as f32)).collect();
-            for f in [
-                Fusion::default(),
-                Fusion::Rrf { k: 60.0 },
-                Fusion::Weighted {
-                    vector: 0.7,
-                    text: 0.3,
-                },
-                Fusion::Max,
-                Fusion::Min,
-                Fusion::Average,
-                Fusion::Dbsf,
-            ] {
+            for f in EVERY_MODE {
                 let all = fuse(f, &v, &t);
                 for keep in [0, 1, 3, 10, 100] {
                     let head = &all[..keep.min(all.len())];
@@ -451,18 +458,7 @@ mod tests {
     fn parses_every_name() {
         assert_eq!("rrf".parse::<Fusion>().unwrap(), Fusion::Rrf { k: 60.0 });
         // Display writes what parsing reads back.
-        for f in [
-            Fusion::Rrf { k: 10.0 },
-            Fusion::default(),
-            Fusion::Weighted {
-                vector: 0.7,
-                text: 0.3,
-            },
-            Fusion::Max,
-            Fusion::Min,
-            Fusion::Average,
-            Fusion::Dbsf,
-        ] {
+        for f in EVERY_MODE {
             assert_eq!(f.to_string().parse::<Fusion>().unwrap(), f, "{f}");
         }
         assert_eq!(Fusion::default().to_string(), "zscore:0.5,0.5");

@@ -85,9 +85,9 @@ impl Default for HnswParams {
     fn default() -> Self {
         if cfg!(target_arch = "wasm32") {
             HnswParams {
-                m: 16,
                 ef_construction: 100,
                 ef_search: 150,
+                ..Self::stored_default()
             }
         } else {
             Self::stored_default()

@@ -17,12 +17,72 @@
 //! frame            = length u32 | crc32 u32 | body      (crc32 of the body)
 //! long frame       = length u64 | crc32 u32 | body
 //! ```
+//!
+//! Checksums: [`crc32`] is the one CRC of every format (IEEE 802.3, zlib's).
 
 use std::fmt;
 
 use serde_json::Value;
 
 use crate::error::Error;
+
+/// The CRC-32 (IEEE 802.3, as zlib and PNG compute it) of `bytes`: the checksum of every
+/// frame, snapshot header and data file. Natively it is `crc32fast`'s (carry-less
+/// multiplication where the CPU has it).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+/// The CRC-32 (IEEE 802.3, as zlib and PNG compute it) of `bytes`. On wasm32 `crc32fast`
+/// falls back to slice-by-16 over a 16 KB table compiled into the module, ~16 KB of the npm
+/// package's gzipped size (tables of random-looking words do not compress). The same
+/// checksum is computed here slice-by-8 over a table built on first use (8 KB of memory,
+/// none of the module), about as fast as a snapshot is read.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    crc32_sliced(bytes)
+}
+
+/// Slice-by-8 CRC-32 (reflected polynomial 0xEDB88320); see [`crc32`].
+#[cfg(any(target_arch = "wasm32", test))]
+fn crc32_sliced(bytes: &[u8]) -> u32 {
+    static TABLES: std::sync::OnceLock<Box<[[u32; 256]; 8]>> = std::sync::OnceLock::new();
+    let t = TABLES.get_or_init(|| {
+        let mut t = Box::new([[0u32; 256]; 8]);
+        for i in 0..256 {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = (c >> 1) ^ (0xEDB8_8320 & (c & 1).wrapping_neg());
+            }
+            t[0][i] = c;
+        }
+        for k in 1..8 {
+            for i in 0..256 {
+                let prev = t[k - 1][i];
+                t[k][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+            }
+        }
+        t
+    });
+    let mut crc = !0u32;
+    let mut blocks = bytes.chunks_exact(8);
+    for b in &mut blocks {
+        let lo = crc ^ u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        crc = t[7][(lo & 0xff) as usize]
+            ^ t[6][((lo >> 8) & 0xff) as usize]
+            ^ t[5][((lo >> 16) & 0xff) as usize]
+            ^ t[4][(lo >> 24) as usize]
+            ^ t[3][b[4] as usize]
+            ^ t[2][b[5] as usize]
+            ^ t[1][b[6] as usize]
+            ^ t[0][b[7] as usize];
+    }
+    for &b in blocks.remainder() {
+        crc = t[0][((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
 
 /// The optional-string length that means "none".
 const NONE: u32 = u32::MAX;
@@ -151,7 +211,7 @@ impl Encoder {
             self.buf.truncate(start);
             return Err(len);
         };
-        let crc = crc32fast::hash(&self.buf[start + 8..]);
+        let crc = crc32(&self.buf[start + 8..]);
         self.buf[start..start + 4].copy_from_slice(&len32.to_le_bytes());
         self.buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
         Ok(())
@@ -160,7 +220,7 @@ impl Encoder {
     /// A long frame: `length u64 | crc32 u32 | body`.
     pub(crate) fn long_frame(&mut self, body: &[u8]) {
         self.u64(body.len() as u64);
-        self.u32(crc32fast::hash(body));
+        self.u32(crc32(body));
         self.bytes(body);
     }
 }
@@ -408,7 +468,7 @@ impl<'a> Decoder<'a> {
         };
         let at = self.pos;
         let body = self.take(len, what)?;
-        if crc32fast::hash(body) != crc {
+        if crc32(body) != crc {
             return Err(DecodeError {
                 section: self.section.to_owned(),
                 offset: at,
@@ -564,7 +624,28 @@ mod tests {
         }
     }
 
+    #[test]
+    fn wasm_crc32_is_crc32fasts() {
+        // The check values of CRC-32/ISO-HDLC, then every length around the 8-byte blocks.
+        assert_eq!(crc32_sliced(b""), 0);
+        assert_eq!(crc32_sliced(b"123456789"), 0xCBF4_3926);
+        let bytes: Vec<u8> = (0..300u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for start in 0..9 {
+            for end in start..bytes.len() {
+                let b = &bytes[start..end];
+                assert_eq!(crc32_sliced(b), crc32fast::hash(b), "bytes {start}..{end}");
+            }
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn wasm_crc32_matches_on_any_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            proptest::prop_assert_eq!(crc32_sliced(&bytes), crc32fast::hash(&bytes));
+        }
+
         #[test]
         fn metadata_json_round_trips(
             keys in proptest::collection::vec("\\PC{0,8}", 0..6),

@@ -21,7 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{Decoded, Decoder, Encoder};
+use crate::codec::{Decoded, Decoder, Encoder, crc32};
 use crate::distance::Distance;
 use crate::error::{Error, Result};
 use crate::hnsw::{Hnsw, VectorSource};
@@ -97,7 +97,7 @@ pub(crate) fn write(opts: &Options, state: &State) -> Vec<u8> {
     out.bytes(MAGIC);
     out.u32(VERSION);
     out.u32(header.len() as u32);
-    out.u32(crc32fast::hash(&header));
+    out.u32(crc32(&header));
     out.bytes(&header);
     for (bytes, (tag, _)) in sections.into_iter().zip(SECTIONS) {
         out.u32(tag);
@@ -218,7 +218,7 @@ fn read_sections<'a>(c: &mut Decoder<'a>) -> Decoded<(Header, [&'a [u8]; 7], boo
     let hlen = c.u32("header length")?;
     let hcrc = c.u32("header CRC")?;
     let hbytes = c.take(hlen as usize, "header")?;
-    if crc32fast::hash(hbytes) != hcrc {
+    if crc32(hbytes) != hcrc {
         return Err(c.error("the header fails its CRC check; the snapshot is damaged"));
     }
     let header: Header = serde_json::from_slice(hbytes).map_err(|e| {

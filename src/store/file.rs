@@ -8,6 +8,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::codec;
 use crate::error::{Error, Result};
 use crate::fault;
 
@@ -91,7 +92,7 @@ pub(crate) fn read_checked(path: &Path, len: u64, crc32: Option<u32>) -> Result<
     } else {
         Checked::Mapped(super::map_whole(&file, path)?)
     };
-    if crc32.is_some_and(|c| c != crc32fast::hash(&bytes)) {
+    if crc32.is_some_and(|c| c != codec::crc32(&bytes)) {
         return Err(corrupt(path, "fails its CRC check"));
     }
     Ok(bytes)
@@ -302,7 +303,7 @@ mod tests {
         write_replace(dir.path(), "x.bin", b"abc").unwrap();
         sync_dir(dir.path()).unwrap();
         let p = dir.path().join("x.bin");
-        let crc = crc32fast::hash(b"abc");
+        let crc = codec::crc32(b"abc");
         assert_eq!(&*read_checked(&p, 3, Some(crc)).unwrap(), b"abc");
         assert_eq!(read_checked(&p, 4, None).unwrap_err().code(), "corrupt");
         assert_eq!(

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::file::{Checked, corrupt, io_err, read_checked, sync_dir, write_replace};
 use super::lock::{LOCK, READERS};
+use crate::codec::crc32;
 use crate::error::Result;
 use crate::options::Options;
 
@@ -73,7 +74,7 @@ impl FileRef {
         Ok(FileRef {
             name,
             bytes: bytes.len() as u64,
-            crc32: Some(crc32fast::hash(bytes)),
+            crc32: Some(crc32(bytes)),
         })
     }
 

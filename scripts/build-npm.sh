@@ -8,7 +8,13 @@
 #      wasm-bindgen 0.2.130 modules, so it is never used),
 #   4. the entry files, TypeScript declarations, package.json and README from pkg-templates/.
 # Installs what it needs first (scripts/setup.sh, npm ci); honours CARGO_TARGET_DIR.
-# Prints the gzipped size of the .wasm (budget: <= 195 KB; serde_json parses floats exactly (`float_roundtrip`), which costs ~10 KB, the request limits and the nesting check of JS data ~4 KB, the id index's hash tables and the pruned BM25 search ~8 KB).
+# Prints the gzipped size of the .wasm and fails above the budget, 180 KB (174 KB, 177,733 bytes, on
+# 2026-12-04; the goal is 150 KB). What the bytes are: serde_json's parser with exact
+# floats (`float_roundtrip`, ~10 KB), core's Unicode lower-casing table (~8 KB), sort
+# instances (~6 KB), the request limits and the nesting check of JS data (~4 KB), the id
+# index's hash tables and the pruned BM25 search (~8 KB). Measured trade-offs not taken:
+# `opt-level = "s"` for the crate saves ~9 KB for ~12 % slower queries and ~30 % slower
+# snapshot export (the insert stays as fast only with the hot helpers forced inline).
 #
 # Options: --out DIR (default pkg)
 set -euo pipefail
@@ -82,9 +88,9 @@ sed -e "s/@VERSION@/$VERSION/" pkg-templates/package.json > "$OUT/package.json"
 RAW_KB=$(( $(wc -c < "$OUT/vjson_bg.wasm") / 1024 ))
 GZ_BYTES=$(gzip -9 -c "$OUT/vjson_bg.wasm" | wc -c)
 GZ_KB=$(( (GZ_BYTES + 1023) / 1024 ))
-echo "build-npm: $OUT/vjson_bg.wasm is ${RAW_KB} KB, ${GZ_KB} KB gzipped (gzip -9, $GZ_BYTES bytes; budget <= 195 KB)"
-if [ "$GZ_BYTES" -gt $((195 * 1024)) ]; then
-  echo "build-npm: the gzipped wasm is over the 195 KB budget" >&2
+echo "build-npm: $OUT/vjson_bg.wasm is ${RAW_KB} KB, ${GZ_KB} KB gzipped (gzip -9, $GZ_BYTES bytes; budget <= 180 KB)"
+if [ "$GZ_BYTES" -gt $((180 * 1024)) ]; then
+  echo "build-npm: the gzipped wasm is over the 180 KB budget" >&2
   exit 1
 fi
 echo "build-npm: package vjson@$VERSION ready in $OUT/ (npm pack $OUT)"

@@ -59,7 +59,12 @@ export type JsonValue =
   | JsonValue[]
   | { [key: string]: JsonValue };
 
-/** Document metadata: a plain JSON object that filters can test. */
+/**
+ * Document metadata: a plain JSON object that filters can test. It is read as
+ * `JSON.stringify` sees it, except that `undefined`, `NaN` and `±Infinity` become `null`,
+ * BigInts in the 64-bit range are integers, and `Map`s with string keys are objects;
+ * functions, symbols, `Set`s, typed arrays and buffers are refused ("invalid_metadata").
+ */
 export type Metadata = { [key: string]: JsonValue };
 
 /** A document to insert. */

@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Num, Result};
 use crate::rank;
 
 /// How vector and text results are combined.
@@ -114,14 +114,17 @@ impl Fusion {
     pub fn validate(&self) -> Result<()> {
         match *self {
             Fusion::Rrf { k } if !(k.is_finite() && k >= 0.0) => Err(Error::InvalidQuery(format!(
-                "rrf k must be a finite number >= 0, got {k}"
+                "rrf k must be a finite number >= 0, got {}",
+                Num(k as f64)
             ))),
             Fusion::Weighted { vector, text } | Fusion::Zscore { vector, text }
                 if !(vector.is_finite() && text.is_finite() && vector >= 0.0 && text >= 0.0)
                     || vector + text == 0.0 =>
             {
                 Err(Error::InvalidQuery(format!(
-                    "fusion weights must be finite numbers >= 0, not both 0; got vector {vector}, text {text}"
+                    "fusion weights must be finite numbers >= 0, not both 0; got vector {}, text {}",
+                    Num(vector as f64),
+                    Num(text as f64)
                 )))
             }
             _ => Ok(()),

@@ -5,7 +5,7 @@
 //! [`crate::VectorDB`], and turns the answer back into plain JS values. Vectors arrive
 //! as a `Float32Array` (copied once into wasm memory) or a `number[]` (converted by the JS
 //! engine into a `Float32Array` first); metadata and filters are plain objects read with
-//! `serde-wasm-bindgen`. Every failure is thrown as a JS `Error` whose `code` property is
+//! a walk of the JS value (`json`). Every failure is thrown as a JS `Error` whose `code` property is
 //! the core's [`crate::Error::code`]; a malformed JS argument gets the code of the core
 //! error it resembles most (a missing id is `empty_id`, a non-vector where a vector
 //! belongs is `dimension_mismatch` in a document and `invalid_query` in a query, a bad
@@ -14,11 +14,11 @@
 use std::str::FromStr;
 
 use js_sys::{Array, ArrayBuffer, Float32Array, Object, Reflect, Uint8Array};
-use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
+use crate::error::Num;
 use crate::{Document, Error, Filter, Fusion, Hit, Limits, Metric, Options, Query};
 
 type JsResult<T> = Result<T, JsValue>;
@@ -113,109 +113,173 @@ fn count(v: &JsValue, code: &str, what: &str) -> JsResult<Option<usize>> {
             &format!(
                 "{what} must be a whole number >= 0, got {}",
                 v.as_f64()
-                    .map(|x| x.to_string())
+                    .map(|x| Num(x).to_string())
                     .unwrap_or_else(|| describe(v))
             ),
         )),
     }
 }
 
-/// A plain JS object/array/scalar as JSON (JS numbers that are safe integers become JSON
-/// integers, other numbers floats).
-fn json(v: &JsValue, code: &str, what: &str) -> JsResult<Value> {
-    check_nesting(v, code, what)?;
-    serde_wasm_bindgen::from_value(v.clone())
-        .map_err(|e| js_error(code, &format!("{what} is not plain JSON data: {e}")))
-}
-
 /// How deeply JS data handed to vjson may nest: above the core's own caps (metadata 64
-/// levels, filters 32), which then say precisely what is wrong. The conversion to JSON
-/// recurses, and a stack overflow would trap the module, so deeper data (or data that
-/// contains itself) is refused first, by a walk without recursion.
+/// levels, filters 32), which then say precisely what is wrong. Deeper data, or data that
+/// contains itself, is refused before the conversion recurses that far.
 const MAX_JS_NESTING: usize = 128;
 
-fn check_nesting(v: &JsValue, code: &str, what: &str) -> JsResult<()> {
-    let mut todo: Vec<(JsValue, usize)> = vec![(v.clone(), 1)];
-    while let Some((v, depth)) = todo.pop() {
-        if !v.is_object() {
-            continue;
-        }
-        if depth > MAX_JS_NESTING {
-            return Err(js_error(
-                code,
-                &format!(
-                    "{what} nests objects and arrays more than {MAX_JS_NESTING} levels deep (or contains itself)"
-                ),
-            ));
-        }
-        let children = if js_sys::Array::is_array(&v) {
-            js_sys::Array::from(&v)
+/// JS data as JSON, the way `JSON.stringify` sees it except where JSON has no answer:
+/// `null` and `undefined` are null; numbers that are safe integers are integers, other
+/// finite numbers floats, and NaN and ±Infinity (which JSON lacks) null; BigInts in the
+/// 64-bit range are integers; strings, booleans and arrays are themselves; plain objects
+/// (their own enumerable string keys) and `Map`s with string keys are objects. Anything
+/// else (functions, symbols, byte buffers, `Set`s and other iterables) is refused, with
+/// what it was.
+fn json(v: &JsValue, code: &str, what: &str) -> JsResult<Value> {
+    to_json(v, 1)
+        .map_err(|problem| js_error(code, &format!("{what} is not plain JSON data: {problem}")))
+}
+
+fn to_json(v: &JsValue, depth: usize) -> Result<Value, String> {
+    if is_nullish(v) {
+        return Ok(Value::Null);
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Some(x) = v.as_f64() {
+        return Ok(if js_sys::Number::is_safe_integer(v) {
+            Value::from(x as i64)
         } else {
-            js_sys::Object::values(v.unchecked_ref())
-        };
-        for c in children.iter() {
-            if c.is_object() {
-                todo.push((c, depth + 1));
+            // Null when not finite.
+            Value::from(x)
+        });
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(Value::String(s));
+    }
+    if v.is_bigint() {
+        return i64::try_from(v.clone())
+            .map(Value::from)
+            .or_else(|v| u64::try_from(v).map(Value::from))
+            .map_err(|_| "it holds a BigInt outside the 64-bit integer range".into());
+    }
+    if !v.is_object() {
+        return Err(format!("it holds {}", describe(v)));
+    }
+    if depth > MAX_JS_NESTING {
+        return Err(format!(
+            "it nests objects and arrays more than {MAX_JS_NESTING} levels deep (or contains itself)"
+        ));
+    }
+    if Array::is_array(v) {
+        return Array::from(v)
+            .iter()
+            .map(|x| to_json(&x, depth + 1))
+            .collect::<Result<_, _>>()
+            .map(Value::Array);
+    }
+    let pairs = if let Some(m) = v.dyn_ref::<js_sys::Map>() {
+        Array::from(&m.entries())
+    } else if js_sys::Symbol::iterator().js_in(v) || v.is_instance_of::<ArrayBuffer>() {
+        return Err(
+            "it holds a Set, a typed array, a buffer or another iterable that is not an array"
+                .into(),
+        );
+    } else {
+        Object::entries(v.unchecked_ref())
+    };
+    let mut map = serde_json::Map::new();
+    for pair in pairs.iter() {
+        let pair: Array = pair.unchecked_into();
+        let key = pair
+            .get(0)
+            .as_string()
+            .ok_or("it holds a Map whose keys are not all strings")?;
+        map.insert(key, to_json(&pair.get(1), depth + 1)?);
+    }
+    Ok(Value::Object(map))
+}
+
+/// JSON as plain JS data: objects as plain objects, numbers as JS numbers (integers beyond
+/// 2^53 as the nearest double).
+fn to_js(v: &Value) -> JsValue {
+    match v {
+        Value::Null => JsValue::NULL,
+        Value::Bool(b) => JsValue::from_bool(*b),
+        Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => JsValue::from_str(s),
+        Value::Array(items) => items.iter().map(to_js).collect::<Array>().into(),
+        Value::Object(map) => {
+            let o = Object::new();
+            for (k, item) in map {
+                set(&o, &JsValue::from_str(k), &to_js(item));
             }
-        }
-    }
-    Ok(())
-}
-
-/// Serialises JSON for JS with numbers kept as JS numbers (integers beyond 2^53 become
-/// the nearest double instead of failing).
-struct JsJson<'a>(&'a Value);
-
-impl Serialize for JsJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        const SAFE: u64 = (1 << 53) - 1;
-        match self.0 {
-            Value::Number(n) => match n.as_i64() {
-                Some(i) if i.unsigned_abs() <= SAFE => s.serialize_i64(i),
-                _ => s.serialize_f64(n.as_f64().unwrap_or(f64::NAN)),
-            },
-            Value::Array(a) => s.collect_seq(a.iter().map(JsJson)),
-            Value::Object(m) => s.collect_map(m.iter().map(|(k, v)| (k, JsJson(v)))),
-            other => other.serialize(s),
+            o.into()
         }
     }
 }
 
-/// Plain objects instead of `Map`s, `null` instead of `undefined`.
-fn to_js<T: Serialize + ?Sized>(v: &T) -> JsValue {
-    let ser = serde_wasm_bindgen::Serializer::new()
-        .serialize_maps_as_objects(true)
-        .serialize_missing_as_null(true);
-    // Only strings, numbers, booleans, null, arrays and objects reach here; none fails.
-    v.serialize(&ser).unwrap_or(JsValue::NULL)
+#[wasm_bindgen]
+extern "C" {
+    /// A plain object of ours, written by `obj[key] = value` (`Reflect.set` would wrap
+    /// every call in an exception handler).
+    #[wasm_bindgen(extends = Object)]
+    type Fresh;
+
+    #[wasm_bindgen(method, indexing_setter)]
+    fn put(this: &Fresh, key: &JsValue, value: &JsValue);
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsHit<'a> {
-    id: &'a str,
-    score: f32,
-    vector_score: Option<f32>,
-    text_score: Option<f32>,
-    metadata: Option<JsJson<'a>>,
-    text: Option<&'a str>,
-    title: Option<&'a str>,
+/// `obj[key] = value` on a fresh plain object.
+fn set(obj: &Object, key: &JsValue, value: &JsValue) {
+    obj.unchecked_ref::<Fresh>().put(key, value);
 }
 
+/// An optional string or number as a JS value or `null`.
+fn or_null<T>(v: Option<T>, f: impl FnOnce(T) -> JsValue) -> JsValue {
+    v.map_or(JsValue::NULL, f)
+}
+
+/// The property names of a hit.
+const HIT_KEYS: [&str; 7] = [
+    "id",
+    "score",
+    "vectorScore",
+    "textScore",
+    "metadata",
+    "text",
+    "title",
+];
+
+thread_local! {
+    /// [`HIT_KEYS`] as JS strings, made once: a string crossing into JS costs about as
+    /// much as the property it names.
+    static HIT_KEY_VALUES: Vec<JsValue> = HIT_KEYS.iter().map(|k| JsValue::from_str(k)).collect();
+}
+
+/// Hits as `[{id, score, vectorScore, textScore, metadata, text, title}]`, `null` where a
+/// hit has no value.
 fn hits_to_js(hits: &[Hit]) -> JsValue {
-    let out: Vec<JsHit> = hits
-        .iter()
-        .map(|h| JsHit {
-            id: &h.id,
-            score: h.score,
-            vector_score: h.vector_score,
-            text_score: h.text_score,
-            metadata: h.metadata.as_ref().map(JsJson),
-            text: h.text.as_deref(),
-            title: h.title.as_deref(),
-        })
-        .collect();
-    to_js(&out)
+    HIT_KEY_VALUES.with(|keys| {
+        hits.iter()
+            .map(|h| {
+                let score = |s: f32| JsValue::from_f64(s as f64);
+                let values = [
+                    JsValue::from_str(&h.id),
+                    score(h.score),
+                    or_null(h.vector_score, score),
+                    or_null(h.text_score, score),
+                    or_null(h.metadata.as_ref(), to_js),
+                    or_null(h.text.as_deref(), JsValue::from_str),
+                    or_null(h.title.as_deref(), JsValue::from_str),
+                ];
+                let o = Object::new();
+                for (k, v) in keys.iter().zip(&values) {
+                    set(&o, k, v);
+                }
+                JsValue::from(o)
+            })
+            .collect::<Array>()
+            .into()
+    })
 }
 
 /// `{id, vector, text?, title?, metadata?}` as a [`Document`].
@@ -590,15 +654,12 @@ impl VectorDB {
             return Ok(JsValue::UNDEFINED);
         };
         let out = Object::new();
-        let set = |k: &str, v: &JsValue| {
-            // Defining a data property on a fresh plain object cannot fail.
-            let _ = Reflect::set(&out, &JsValue::from_str(k), v);
-        };
-        set("id", &JsValue::from_str(&doc.id));
-        set("vector", &Float32Array::from(doc.vector.as_slice()).into());
-        set("text", &to_js(&doc.text));
-        set("title", &to_js(&doc.title));
-        set("metadata", &to_js(&doc.metadata.as_ref().map(JsJson)));
+        let put = |k: &str, v: &JsValue| set(&out, &JsValue::from_str(k), v);
+        put("id", &JsValue::from_str(&doc.id));
+        put("vector", &Float32Array::from(doc.vector.as_slice()).into());
+        put("text", &or_null(doc.text.as_deref(), JsValue::from_str));
+        put("title", &or_null(doc.title.as_deref(), JsValue::from_str));
+        put("metadata", &or_null(doc.metadata.as_ref(), to_js));
         Ok(out.into())
     }
 

@@ -151,6 +151,36 @@ describe("construction and documents", () => {
     assert.deepEqual(db.search({ vector: unit(0), k: 1 })[0].metadata, metadata);
   });
 
+  test("JS data becomes JSON the way JSON.stringify sees it", () => {
+    const db = new VectorDB({ dimension: DIM });
+    const metadata = {
+      big: 12345678901234567890n, // a BigInt in the u64 range: an integer
+      neg: -(2n ** 63n),
+      nan: NaN, // JSON has no NaN or Infinity: null
+      inf: -Infinity,
+      undef: undefined, // null, as a missing value
+      hole: [1, , 3], // eslint-disable-line no-sparse-arrays
+      map: new Map([["a", 1], ["b", new Map([["c", "d"]])]]),
+      date: new Date(0), // an object without own enumerable keys
+    };
+    db.insert({ id: "j", vector: unit(0), metadata });
+    assert.deepEqual(db.get("j").metadata, {
+      big: 12345678901234567000, // read back as the nearest double
+      neg: -(2 ** 63),
+      nan: null,
+      inf: null,
+      undef: null,
+      hole: [1, null, 3],
+      map: { a: 1, b: { c: "d" } },
+      date: {},
+    });
+    assert.deepEqual(db.search({ vector: unit(0), k: 1, filter: { "map.b.c": "d" } }).map((h) => h.id), ["j"]);
+    for (const bad of [{ f: () => 1 }, { s: Symbol("s") }, { set: new Set([1]) }, { bytes: new Uint8Array(2) }, { m: new Map([[1, 2]]) }, { b: 2n ** 64n }]) {
+      assert.throws(() => db.insert({ id: "bad", vector: unit(1), metadata: bad }), (e) => e.code === "invalid_metadata" && /not plain JSON data/.test(e.message), String(Object.keys(bad)));
+    }
+    assert.equal(db.get("bad"), undefined);
+  });
+
   test("metadata numbers read back exactly through a snapshot", () => {
     // 17 significant digits, beyond 2^53, tiny and huge exponents: each must come back as the
     // same double after the snapshot stores it as text and the wasm core parses it again.

@@ -41,7 +41,6 @@
 use std::collections::HashSet;
 
 use crate::par::{self, *};
-use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -55,6 +54,7 @@ use crate::options::{Limits, MAX_METADATA_DEPTH, Metric, Options};
 use crate::query::Query;
 use crate::state::{MemoryStats, State, row_texts};
 use crate::store::Row;
+use crate::sync::{Mutex, RwLock, RwLockReadGuard};
 use crate::text::Analyzed;
 
 /// An embedded vector database with hybrid search.

@@ -63,6 +63,7 @@ mod rank;
 mod snapshot;
 mod state;
 mod store;
+mod sync;
 mod text;
 
 pub use db::{Stats, VectorDB};

@@ -25,7 +25,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("par", &[]),
     ("heap", &[]),
     ("rank", &[]),
-    ("hnsw", &["codec", "error", "options", "distance", "par"]),
+    ("sync", &[]),
+    (
+        "hnsw",
+        &["codec", "error", "options", "distance", "par", "sync"],
+    ),
     (
         "text",
         &["codec", "error", "fault", "options", "distance", "rank"],
@@ -66,7 +70,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "db",
         &[
             "durable", "snapshot", "state", "store", "hnsw", "text", "filter", "fusion", "query",
-            "document", "codec", "error", "options", "distance", "par",
+            "document", "codec", "error", "options", "distance", "par", "sync",
         ],
     ),
 ];

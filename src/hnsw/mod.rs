@@ -17,10 +17,10 @@ mod search;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use crate::par::*;
-use parking_lot::Mutex;
 
 use crate::distance::Distance;
 use crate::options::HnswParams;
+use crate::sync::{Mutex, MutexGuard};
 use search::{Candidate, search_layer};
 pub(crate) use search::{SearchScratch, scratch_bytes};
 
@@ -278,7 +278,7 @@ impl Hnsw {
         if layer == 0 { self.m0 } else { self.m }
     }
 
-    fn lock(&self, row: u32) -> parking_lot::MutexGuard<'_, ()> {
+    fn lock(&self, row: u32) -> MutexGuard<'_, ()> {
         self.locks[row as usize % LOCK_STRIPES].lock()
     }
 

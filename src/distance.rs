@@ -178,6 +178,7 @@ pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
 /// Dot product of two `i8` vectors (over the shorter length), exactly: at most 65,536
 /// products of magnitude at most 127 x 128 fit an `i32`. Integer sums do not depend on
 /// their order, so every code path (AVX2, SSE, simd128) gives the same result.
+#[inline(always)]
 pub(crate) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
@@ -195,42 +196,50 @@ mod wasm {
     use std::arch::wasm32::*;
 
     /// 16 bytes per step: each half sign-extended to 8 lanes of i16, multiplied and summed
-    /// in adjacent pairs by `i32x4.dot_i16x8_s` (what `vpmaddwd` does on x86).
-    #[inline]
+    /// in adjacent pairs by `i32x4.dot_i16x8_s` (what `vpmaddwd` does on x86). Written
+    /// with plain loops and functions forced inline: the npm module is optimised for
+    /// size, which would leave closures and iterator adaptors as calls in this loop.
+    #[inline(always)]
     pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-        let n = a.len().min(b.len());
-        let step = |acc: v128, x: &[i8; 16], y: &[i8; 16]| {
-            // SAFETY: `x` and `y` are 16 bytes each; v128_load reads 16 unaligned bytes.
-            let (x, y) = unsafe {
-                (
-                    v128_load(x.as_ptr().cast::<v128>()),
-                    v128_load(y.as_ptr().cast::<v128>()),
-                )
-            };
+        /// `acc` plus the products of the 16 bytes at `x` and `y`.
+        ///
+        /// # Safety
+        /// 16 bytes must be readable at `x` and at `y`.
+        #[inline(always)]
+        unsafe fn block(acc: v128, x: *const i8, y: *const i8) -> v128 {
+            // SAFETY: the caller's promise; v128_load reads 16 unaligned bytes.
+            let (x, y) = unsafe { (v128_load(x.cast::<v128>()), v128_load(y.cast::<v128>())) };
             let lo = i32x4_dot_i16x8(i16x8_extend_low_i8x16(x), i16x8_extend_low_i8x16(y));
             let hi = i32x4_dot_i16x8(i16x8_extend_high_i8x16(x), i16x8_extend_high_i8x16(y));
             i32x4_add(acc, i32x4_add(lo, hi))
-        };
+        }
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
         // Two 16-byte blocks per iteration into two accumulators (independent chains),
-        // then the block left, if any.
-        let (ca, ra) = a[..n].as_chunks::<16>();
-        let (cb, rb) = b[..n].as_chunks::<16>();
-        let (mut pa, mut pb) = (ca.chunks_exact(2), cb.chunks_exact(2));
+        // then the block left, if any, then the bytes left.
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let (mut acc0, mut acc1) = (i32x4_splat(0), i32x4_splat(0));
-        for (x, y) in (&mut pa).zip(&mut pb) {
-            acc0 = step(acc0, &x[0], &y[0]);
-            acc1 = step(acc1, &x[1], &y[1]);
+        let mut i = 0;
+        // SAFETY (each block): `i + 32 <= n` (or `i + 16 <= n`) bytes of both `a` and `b`.
+        while i + 32 <= n {
+            unsafe {
+                acc0 = block(acc0, pa.add(i), pb.add(i));
+                acc1 = block(acc1, pa.add(i + 16), pb.add(i + 16));
+            }
+            i += 32;
         }
         let mut acc = i32x4_add(acc0, acc1);
-        for (x, y) in pa.remainder().iter().zip(pb.remainder()) {
-            acc = step(acc, x, y);
+        if i + 16 <= n {
+            acc = unsafe { block(acc, pa.add(i), pb.add(i)) };
+            i += 16;
         }
         let mut s = i32x4_extract_lane::<0>(acc)
             + i32x4_extract_lane::<1>(acc)
             + i32x4_extract_lane::<2>(acc)
             + i32x4_extract_lane::<3>(acc);
-        for (x, y) in ra.iter().zip(rb) {
-            s += *x as i32 * *y as i32;
+        while i < n {
+            s += a[i] as i32 * b[i] as i32;
+            i += 1;
         }
         s
     }
@@ -287,13 +296,13 @@ impl Distance {
     }
 
     /// Distance between two stored (already normalised for cosine) vectors.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn dist(&self, a: &[f32], b: &[f32]) -> f32 {
         (self.kernel)(a, b)
     }
 
     /// The user-facing score (higher is better) of an internal distance.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn score(&self, dist: f32) -> f32 {
         match self.metric {
             Metric::Cosine | Metric::Dot => -dist,
@@ -302,7 +311,7 @@ impl Distance {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn unsafe_dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
@@ -313,7 +322,7 @@ fn unsafe_dot(a: &[f32], b: &[f32]) -> f32 {
     dot_generic(a, b)
 }
 
-#[inline]
+#[inline(always)]
 fn unsafe_l2(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {

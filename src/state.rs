@@ -567,7 +567,7 @@ struct Int8Query<'a> {
 }
 
 impl QueryDist for Int8Query<'_> {
-    #[inline]
+    #[inline(always)]
     fn dist(&self, row: u32) -> f32 {
         let (codes, scale, sq_norm) = self.codes.parts(row);
         let dot = dot_i8(&self.q.codes, codes) as f32 * (self.q.scale * scale);
@@ -578,7 +578,7 @@ impl QueryDist for Int8Query<'_> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn prefetch(&self, row: u32) {
         self.codes.prefetch(row);
     }
@@ -601,14 +601,14 @@ impl<'a> Int8Space<'a> {
 }
 
 impl Space for Int8Space<'_> {
-    #[inline]
+    #[inline(always)]
     fn between(&self, a: u32, b: u32) -> f32 {
         let ((ca, sa, na), (cb, sb, nb)) = (self.codes.parts(a), self.codes.parts(b));
         let dot = dot_i8(ca, cb) as f32 * (sa * sb);
         if self.l2 { na + nb - 2.0 * dot } else { -dot }
     }
 
-    #[inline]
+    #[inline(always)]
     fn prefetch(&self, row: u32) {
         self.codes.prefetch(row);
     }

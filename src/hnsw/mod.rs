@@ -29,7 +29,7 @@ static DISTANCES: AtomicU64 = AtomicU64::new(0);
 
 /// Adds `n` distance computations to the process's count (callers add a whole search's
 /// or insert's worth at once, so the shared counter is touched rarely).
-#[inline]
+#[inline(always)]
 pub(crate) fn tally(n: usize) {
     DISTANCES.fetch_add(n as u64, Relaxed);
 }
@@ -52,7 +52,7 @@ pub(crate) trait QueryDist {
     fn dist(&self, row: u32) -> f32;
 
     /// A hint that `row` is about to be measured.
-    #[inline]
+    #[inline(always)]
     fn prefetch(&self, _row: u32) {}
 }
 
@@ -64,12 +64,12 @@ pub(crate) struct Exact<'a, V> {
 }
 
 impl<V: VectorSource> QueryDist for Exact<'_, V> {
-    #[inline]
+    #[inline(always)]
     fn dist(&self, row: u32) -> f32 {
         self.dist.dist(self.q, self.vecs.vector(row))
     }
 
-    #[inline]
+    #[inline(always)]
     fn prefetch(&self, row: u32) {
         self.vecs.prefetch(row);
     }
@@ -84,7 +84,7 @@ pub(crate) trait Space: Sync {
     fn between(&self, a: u32, b: u32) -> f32;
 
     /// A hint that `row` is about to be measured.
-    #[inline]
+    #[inline(always)]
     fn prefetch(&self, _row: u32) {}
 }
 
@@ -95,12 +95,12 @@ pub(crate) struct ExactSpace<'a, V> {
 }
 
 impl<V: VectorSource> Space for ExactSpace<'_, V> {
-    #[inline]
+    #[inline(always)]
     fn between(&self, a: u32, b: u32) -> f32 {
         self.dist.dist(self.vecs.vector(a), self.vecs.vector(b))
     }
 
-    #[inline]
+    #[inline(always)]
     fn prefetch(&self, row: u32) {
         self.vecs.prefetch(row);
     }
@@ -113,12 +113,12 @@ struct FromRow<'a, S: ?Sized> {
 }
 
 impl<S: Space + ?Sized> QueryDist for FromRow<'_, S> {
-    #[inline]
+    #[inline(always)]
     fn dist(&self, row: u32) -> f32 {
         self.space.between(self.row, row)
     }
 
-    #[inline]
+    #[inline(always)]
     fn prefetch(&self, row: u32) {
         self.space.prefetch(row);
     }
@@ -131,7 +131,7 @@ pub(crate) trait VectorSource: Sync {
 
     /// A hint that `row`'s vector is about to be read (a CPU prefetch where the source
     /// can issue one). Never required for correctness.
-    #[inline]
+    #[inline(always)]
     fn prefetch(&self, _row: u32) {}
 }
 
@@ -228,7 +228,7 @@ impl Hnsw {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn slot(&self, row: u32, layer: u8) -> &[AtomicU32] {
         if layer == 0 {
             let w = 1 + self.m0;
@@ -243,16 +243,22 @@ impl Hnsw {
 
     /// The links of `row` on `layer`, read in place (each slot once, atomically; a
     /// concurrent writer may change the list meanwhile, and every value read is a row).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn links(&self, row: u32, layer: u8) -> impl Iterator<Item = u32> + '_ {
+        self.link_slots(row, layer).iter().map(|a| a.load(Relaxed))
+    }
+
+    /// The slots holding the links of `row` on `layer` (each to be read once, atomically).
+    #[inline(always)]
+    pub(crate) fn link_slots(&self, row: u32, layer: u8) -> &[AtomicU32] {
         let s = self.slot(row, layer);
         let n = (s[0].load(Relaxed) as usize).min(s.len() - 1);
-        s[1..=n].iter().map(|a| a.load(Relaxed))
+        &s[1..=n]
     }
 
     /// Asks the CPU to start loading the link list of `row` on `layer` (a search is
     /// about to expand it).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn prefetch_links(&self, row: u32, layer: u8) {
         crate::distance::prefetch(|| self.slot(row, layer).as_ptr().cast());
     }
@@ -260,9 +266,7 @@ impl Hnsw {
     /// Copies the links of `row` on `layer` into `out`.
     pub(crate) fn links_into(&self, row: u32, layer: u8, out: &mut Vec<u32>) {
         out.clear();
-        let s = self.slot(row, layer);
-        let n = (s[0].load(Relaxed) as usize).min(s.len() - 1);
-        out.extend(s[1..=n].iter().map(|a| a.load(Relaxed)));
+        out.extend(self.links(row, layer));
     }
 
     fn set_links(&self, row: u32, layer: u8, links: &[u32]) {

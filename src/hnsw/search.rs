@@ -17,6 +17,7 @@ pub(crate) struct Candidate {
 impl Eq for Candidate {}
 
 impl PartialOrd for Candidate {
+    #[inline(always)]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
@@ -25,7 +26,7 @@ impl PartialOrd for Candidate {
 impl Candidate {
     /// The order as one integer: `f32::total_cmp`'s key of the distance, then the row
     /// (the heaps of a graph search compare candidates millions of times per build).
-    #[inline]
+    #[inline(always)]
     fn key(&self) -> u64 {
         let bits = self.dist.to_bits() as i32;
         let ordered = (bits ^ ((((bits >> 31) as u32) >> 1) as i32)) as u32 ^ (1 << 31);
@@ -34,7 +35,7 @@ impl Candidate {
 }
 
 impl Ord for Candidate {
-    #[inline]
+    #[inline(always)]
     fn cmp(&self, other: &Self) -> Ordering {
         self.key().cmp(&other.key())
     }
@@ -85,7 +86,7 @@ impl SearchScratch {
     }
 
     /// Marks `row` visited; returns false if it already was.
-    #[inline]
+    #[inline(always)]
     fn visit(&mut self, row: u32) -> bool {
         let m = &mut self.marks[row as usize];
         if *m == self.epoch {
@@ -144,7 +145,13 @@ pub(super) fn search_layer<Q: QueryDist + ?Sized>(
             h.prefetch_links(next.row, layer);
         }
         fresh.clear();
-        for n in h.links(cur.row, layer) {
+        // (Index loops here and below: the npm module is optimised for size, which leaves
+        // iterator adaptors as calls.)
+        let links = h.link_slots(cur.row, layer);
+        let mut i = 0;
+        while i < links.len() {
+            let n = links[i].load(Relaxed);
+            i += 1;
             if s.visit(n) {
                 // (Checked here: `qd` reaches the vectors through a `dyn Space`, a call
                 // that a no-op prefetch would still cost.)
@@ -155,7 +162,10 @@ pub(super) fn search_layer<Q: QueryDist + ?Sized>(
             }
         }
         measured += fresh.len();
-        for &n in &fresh {
+        let mut i = 0;
+        while i < fresh.len() {
+            let n = fresh[i];
+            i += 1;
             let d = qd.dist(n);
             if top.len() < ef || d < bound {
                 let c = Candidate { dist: d, row: n };

@@ -63,7 +63,7 @@ impl Vectors {
 }
 
 impl VectorSource for Vectors {
-    #[inline]
+    #[inline(always)]
     fn vector(&self, row: u32) -> &[f32] {
         match self {
             Vectors::Memory(m) => m.vector(row),
@@ -72,7 +72,7 @@ impl VectorSource for Vectors {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn prefetch(&self, row: u32) {
         match self {
             Vectors::Memory(m) => m.prefetch(row),
@@ -211,7 +211,7 @@ impl Int8Vectors {
     }
 
     /// The bytes of `row` (see the type's docs).
-    #[inline]
+    #[inline(always)]
     fn row(&self, row: u32) -> &[u8] {
         let stride = Self::row_bytes(self.dim);
         let r = row as usize;
@@ -225,21 +225,26 @@ impl Int8Vectors {
     }
 
     /// The codes, scale and squared norm of `row`, from one lookup.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn parts(&self, row: u32) -> (&[i8], f32, f32) {
         let b = self.row(row);
         let (codes, rest) = b.split_at(self.dim);
         // SAFETY: `i8` and `u8` have the same size, alignment and validity (every bit
         // pattern); the slice borrows `self`.
         let codes = unsafe { std::slice::from_raw_parts(codes.as_ptr().cast::<i8>(), self.dim) };
-        let f = |i: usize| f32::from_le_bytes([rest[i], rest[i + 1], rest[i + 2], rest[i + 3]]);
-        (codes, f(0), f(4))
+        (codes, le_f32(rest, 0), le_f32(rest, 4))
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn prefetch(&self, row: u32) {
         prefetch(|| self.row(row).as_ptr().cast());
     }
+}
+
+/// The little-endian `f32` at byte `at` of `b`.
+#[inline(always)]
+fn le_f32(b: &[u8], at: usize) -> f32 {
+    f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 /// Vectors in memory, row-major.
@@ -272,13 +277,13 @@ impl MemoryVectors {
 }
 
 impl VectorSource for MemoryVectors {
-    #[inline]
+    #[inline(always)]
     fn vector(&self, row: u32) -> &[f32] {
         let s = row as usize * self.dim;
         &self.data[s..s + self.dim]
     }
 
-    #[inline]
+    #[inline(always)]
     fn prefetch(&self, row: u32) {
         prefetch(|| self.vector(row).as_ptr().cast());
     }
@@ -391,7 +396,7 @@ mod mapped {
             }
         }
 
-        #[inline]
+        #[inline(always)]
         pub(crate) fn vector(&self, row: u32) -> &[f32] {
             let r = row as usize;
             if r < self.mapped {
@@ -412,7 +417,7 @@ mod mapped {
             }
         }
 
-        #[inline]
+        #[inline(always)]
         pub(crate) fn prefetch(&self, row: u32) {
             super::prefetch(|| self.vector(row).as_ptr().cast());
         }

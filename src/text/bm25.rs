@@ -209,10 +209,33 @@ impl TextIndex for Bm25Index {
                 }
             }
         }
-        let avgdl = [BODY, TITLE].map(|f| self.fields[f].total_len as f32 / n);
-        let norm = |f: usize, dl: u32| BM25_K1 * (1.0 - BM25_B + BM25_B * dl as f32 / avgdl[f]);
-        Ok(self.search_weighted(&weights, norm, limit, accept))
+        let avg = AvgLengths([BODY, TITLE].map(|f| self.fields[f].total_len as f32 / n));
+        Ok(self.search_weighted(&weights, &avg, limit, accept))
     }
+}
+
+/// BM25's length normalisation of a row's field, `k1 * (1 - b + b * len / avg_len)`.
+pub(crate) trait LengthNorm {
+    fn norm(&self, field: usize, len: u32) -> f32;
+}
+
+/// [`LengthNorm`] with each field's average length (in the field order).
+pub(crate) struct AvgLengths(pub(crate) [f32; FIELDS]);
+
+impl LengthNorm for AvgLengths {
+    #[inline(always)]
+    fn norm(&self, field: usize, len: u32) -> f32 {
+        BM25_K1 * (1.0 - BM25_B + BM25_B * len as f32 / self.0[field])
+    }
+}
+
+/// What one occurrence count `tf` of a term of weight `w` adds to a row whose `field` is
+/// `len` terms long. Forced inline: it is the posting loop's body, which a size-optimised
+/// build would otherwise call.
+#[inline(always)]
+fn contribution(norm: &impl LengthNorm, tf: u32, len: u32, w: f32, field: usize) -> f32 {
+    let tf = tf as f32;
+    w * tf / (tf + norm.norm(field, len))
 }
 
 impl Bm25Index {
@@ -255,7 +278,7 @@ impl Bm25Index {
     pub(crate) fn search_weighted(
         &self,
         terms: &[(usize, String, f32)],
-        norm: impl Fn(usize, u32) -> f32,
+        norm: &impl LengthNorm,
         limit: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Vec<(u32, f32)> {
@@ -263,10 +286,7 @@ impl Bm25Index {
             return Vec::new();
         }
         // The query's terms that occur, rarest (heaviest) first; ties by query order.
-        let contribution = |tf: u32, dl: u32, w: f32, f: usize| {
-            let tf = tf as f32;
-            w * tf / (tf + norm(f, dl))
-        };
+        let contribution = |tf: u32, dl: u32, w: f32, f: usize| contribution(norm, tf, dl, w, f);
         // Per list: its postings, weight, field, and the most it can add to a row (its
         // largest tf at its shortest length: the contribution grows with tf and shrinks
         // with length).

@@ -11,15 +11,19 @@
 //! A leaf layer: it imports only the error type.
 //!
 //! Analysis: split on characters that are not alphanumeric, drop tokens over 40 bytes,
-//! lower-case, then English (Snowball/Porter 2) stemming. Scoring is BM25 with
-//! `k1 = 1.2`, `b = 0.75` and `idf = ln(1 + (N - df + 0.5) / (df + 0.5))`. Tantivy gets the
+//! lower-case character by character (`lower.rs`), then English (Snowball/Porter 2)
+//! stemming. Scoring is BM25 with `k1 = 1.2`, `b = 0.75` and
+//! `idf = ln(1 + (N - df + 0.5) / (df + 0.5))`. Tantivy gets the
 //! same pipeline as a named analyser ([`ANALYZER`]), built from its own tokenizer and
 //! length filter plus [`normalize_token`], so both indexes see exactly the same terms.
 
 mod bm25;
+mod lower;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod tantivy;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use bm25::{AvgLengths, LengthNorm};
 pub(crate) use bm25::{Bm25Index, scratch_bytes};
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use tantivy::{TantivyText, TantivyWriter};
@@ -257,7 +261,7 @@ fn with_normalized<R>(raw: &str, f: impl FnOnce(&str) -> R) -> R {
         }
         let stemmer = STEMMER
             .get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English));
-        let term = stemmer.stem(&raw.to_lowercase()).into_owned();
+        let term = stemmer.stem(&lower::lowercase(raw)).into_owned();
         if stems.len() >= STEM_CACHE {
             stems.clear();
         }
@@ -298,7 +302,7 @@ mod tests {
     fn remembered_tokens_normalise_as_fresh_ones() {
         let fresh = |raw: &str| {
             rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English)
-                .stem(&raw.to_lowercase())
+                .stem(&lower::lowercase(raw))
                 .into_owned()
         };
         // Past the cache's size it starts again: the answers stay the same throughout.

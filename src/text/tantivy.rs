@@ -47,8 +47,8 @@ use tantivy::{
 };
 
 use super::{
-    ANALYZER, Analyzed, BM25_B, BM25_K1, BODY, Bm25Index, FIELDS, FieldTexts, MAX_TOKEN_BYTES,
-    TITLE, TextIndex, idf, normalize_token, query_terms,
+    ANALYZER, Analyzed, AvgLengths, BM25_K1, BODY, Bm25Index, FIELDS, FieldTexts, LengthNorm,
+    MAX_TOKEN_BYTES, TITLE, TextIndex, idf, normalize_token, query_terms,
 };
 use crate::error::{Error, Result};
 use crate::fault;
@@ -668,19 +668,26 @@ impl TextIndex for TantivyText {
                 (f, t.to_owned(), w)
             })
             .collect();
-        let avg = total_terms.map(|n| n as f32 / docs as f32);
-        let norm = |f: usize, dl: u32| {
-            let q = FieldNormReader::id_to_fieldnorm(FieldNormReader::fieldnorm_to_id(dl));
-            BM25_K1 * (1.0 - BM25_B + BM25_B * q as f32 / avg[f])
-        };
+        let avg = QuantisedLengths(AvgLengths(total_terms.map(|n| n as f32 / docs as f32)));
         let base = self.base;
         for (r, s) in self
             .delta
-            .search_weighted(&weights, norm, limit, &|r| accept(r + base))
+            .search_weighted(&weights, &avg, limit, &|r| accept(r + base))
         {
             top.push(r + base, s);
         }
         Ok(top.finish())
+    }
+}
+
+/// [`LengthNorm`] of lengths rounded the way Tantivy stores them (one-byte field norms), so
+/// rows not yet committed score as they will once they are.
+struct QuantisedLengths(AvgLengths);
+
+impl LengthNorm for QuantisedLengths {
+    fn norm(&self, field: usize, len: u32) -> f32 {
+        let q = FieldNormReader::id_to_fieldnorm(FieldNormReader::fieldnorm_to_id(len));
+        self.0.norm(field, q)
     }
 }
 

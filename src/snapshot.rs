@@ -225,8 +225,7 @@ fn read_sections<'a>(c: &mut Decoder<'a>) -> Decoded<(Header, [&'a [u8]; 7], boo
     // module instead of a second one for bytes (~2 KB gzipped).
     let htext = std::str::from_utf8(hbytes).map_err(|_| c.error("the header is not UTF-8 text"))?;
     let header: Header = serde_json::from_str(htext).map_err(|e| {
-        // Not `{e}`: serde_json's messages can quote a float, and formatting one would
-        // link a second float formatter into the wasm module (~9 KB gzipped).
+        // Where it failed, not serde_json's message, which quotes the offending value.
         c.error(format!(
             "header is not valid ({:?} error at line {}, column {})",
             e.classify(),

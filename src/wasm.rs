@@ -60,6 +60,9 @@ fn describe(v: &JsValue) -> String {
             Some("number") => "a number".into(),
             Some("string") => "a string".into(),
             Some("boolean") => "a boolean".into(),
+            Some("function") => "a function".into(),
+            Some("symbol") => "a symbol".into(),
+            Some("bigint") => "a BigInt".into(),
             Some(other) => other.into(),
             None => "a value".into(),
         }
@@ -125,13 +128,13 @@ fn count(v: &JsValue, code: &str, what: &str) -> JsResult<Option<usize>> {
 /// contains itself, is refused before the conversion recurses that far.
 const MAX_JS_NESTING: usize = 128;
 
-/// JS data as JSON, the way `JSON.stringify` sees it except where JSON has no answer:
-/// `null` and `undefined` are null; numbers that are safe integers are integers, other
-/// finite numbers floats, and NaN and ±Infinity (which JSON lacks) null; BigInts in the
-/// 64-bit range are integers; strings, booleans and arrays are themselves; plain objects
-/// (their own enumerable string keys) and `Map`s with string keys are objects. Anything
-/// else (functions, symbols, byte buffers, `Set`s and other iterables) is refused, with
-/// what it was.
+/// JS data as JSON: `null` and `undefined` are null; numbers that are safe integers are
+/// integers, other finite numbers floats, and NaN and ±Infinity (which JSON lacks) null;
+/// BigInts in the 64-bit range are integers; strings, booleans and arrays are themselves;
+/// `Map`s with string keys are objects, and any other object is the object of its own
+/// enumerable string keys (plain objects as `JSON.stringify` writes them; unlike it, no
+/// `toJSON` is called: a `Date` is `{}`). Functions, symbols, `Set`s and other iterables,
+/// `ArrayBuffer`s and their views are refused, with what they were.
 fn json(v: &JsValue, code: &str, what: &str) -> JsResult<Value> {
     to_json(v, 1)
         .map_err(|problem| js_error(code, &format!("{what} is not plain JSON data: {problem}")))
@@ -178,7 +181,10 @@ fn to_json(v: &JsValue, depth: usize) -> Result<Value, String> {
     }
     let pairs = if let Some(m) = v.dyn_ref::<js_sys::Map>() {
         Array::from(&m.entries())
-    } else if js_sys::Symbol::iterator().js_in(v) || v.is_instance_of::<ArrayBuffer>() {
+    } else if js_sys::Symbol::iterator().js_in(v)
+        || v.is_instance_of::<ArrayBuffer>()
+        || ArrayBuffer::is_view(v)
+    {
         return Err(
             "it holds a Set, a typed array, a buffer or another iterable that is not an array"
                 .into(),

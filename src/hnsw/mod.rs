@@ -243,11 +243,6 @@ impl Hnsw {
 
     /// The links of `row` on `layer`, read in place (each slot once, atomically; a
     /// concurrent writer may change the list meanwhile, and every value read is a row).
-    #[inline(always)]
-    pub(crate) fn links(&self, row: u32, layer: u8) -> impl Iterator<Item = u32> + '_ {
-        self.link_slots(row, layer).iter().map(|a| a.load(Relaxed))
-    }
-
     /// The slots holding the links of `row` on `layer` (each to be read once, atomically).
     #[inline(always)]
     pub(crate) fn link_slots(&self, row: u32, layer: u8) -> &[AtomicU32] {
@@ -266,7 +261,7 @@ impl Hnsw {
     /// Copies the links of `row` on `layer` into `out`.
     pub(crate) fn links_into(&self, row: u32, layer: u8, out: &mut Vec<u32>) {
         out.clear();
-        out.extend(self.links(row, layer));
+        out.extend(self.link_slots(row, layer).iter().map(|a| a.load(Relaxed)));
     }
 
     fn set_links(&self, row: u32, layer: u8, links: &[u32]) {

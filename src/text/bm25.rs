@@ -286,7 +286,6 @@ impl Bm25Index {
             return Vec::new();
         }
         // The query's terms that occur, rarest (heaviest) first; ties by query order.
-        let contribution = |tf: u32, dl: u32, w: f32, f: usize| contribution(norm, tf, dl, w, f);
         // Per list: its postings, weight, field, and the most it can add to a row (its
         // largest tf at its shortest length: the contribution grows with tf and shrinks
         // with length).
@@ -294,7 +293,12 @@ impl Bm25Index {
             .iter()
             .filter_map(|(f, term, w)| {
                 let (postings, (tf, len)) = self.fields[*f].postings(term)?;
-                Some((postings, *w, *f, contribution(tf, len, *w, *f).min(*w)))
+                Some((
+                    postings,
+                    *w,
+                    *f,
+                    contribution(norm, tf, len, *w, *f).min(*w),
+                ))
             })
             .collect();
         // (An insertion sort: a query has a few terms, and a library sort would add its own
@@ -352,7 +356,7 @@ impl Bm25Index {
                     if *s == 0.0 {
                         touched.push(row);
                     }
-                    *s += contribution(tf, dl, w, f);
+                    *s += contribution(norm, tf, dl, w, f);
                     best = best.max(*s);
                 }
             }
@@ -381,7 +385,8 @@ impl Bm25Index {
                         // Few rows left: find each in the list (binary search).
                         for h in &mut hits {
                             if let Ok(at) = postings.binary_search_by_key(&h.0, |p| p.0) {
-                                h.1 += contribution(postings[at].1, doc_len[h.0 as usize], w, f);
+                                h.1 +=
+                                    contribution(norm, postings[at].1, doc_len[h.0 as usize], w, f);
                             }
                         }
                     } else {
@@ -392,7 +397,7 @@ impl Bm25Index {
                         for &(row, tf) in postings {
                             let s = &mut scores[row as usize];
                             if *s != 0.0 {
-                                *s += contribution(tf, doc_len[row as usize], w, f);
+                                *s += contribution(norm, tf, doc_len[row as usize], w, f);
                             }
                         }
                         for h in &mut hits {

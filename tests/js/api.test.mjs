@@ -175,9 +175,10 @@ describe("construction and documents", () => {
       date: {},
     });
     assert.deepEqual(db.search({ vector: unit(0), k: 1, filter: { "map.b.c": "d" } }).map((h) => h.id), ["j"]);
-    for (const bad of [{ f: () => 1 }, { s: Symbol("s") }, { set: new Set([1]) }, { bytes: new Uint8Array(2) }, { m: new Map([[1, 2]]) }, { b: 2n ** 64n }]) {
-      assert.throws(() => db.insert({ id: "bad", vector: unit(1), metadata: bad }), (e) => e.code === "invalid_metadata" && /not plain JSON data/.test(e.message), String(Object.keys(bad)));
+    for (const bad of [{ f: () => 1 }, { s: Symbol("s") }, { set: new Set([1]) }, { bytes: new Uint8Array(2) }, { view: new DataView(new ArrayBuffer(2)) }, { m: new Map([[1, 2]]) }, { b: 2n ** 64n }]) {
+      assert.throws(() => db.insert({ id: "bad", vector: unit(1), metadata: bad }), (e) => e.code === "invalid_metadata" && /not plain JSON data: it holds /.test(e.message), String(Object.keys(bad)));
     }
+    assert.throws(() => db.insert({ id: "bad", vector: unit(1), metadata: { f: () => 1 } }), /it holds a function/);
     assert.equal(db.get("bad"), undefined);
   });
 

@@ -5,8 +5,8 @@
 //! [`crate::VectorDB`], and turns the answer back into plain JS values. Vectors arrive
 //! as a `Float32Array` (copied once into wasm memory) or a `number[]` (converted by the JS
 //! engine into a `Float32Array` first); metadata and filters are plain objects read with
-//! a walk of the JS value (`json`). Every failure is thrown as a JS `Error` whose `code` property is
-//! the core's [`crate::Error::code`]; a malformed JS argument gets the code of the core
+//! a walk of the JS value (`json`). Every failure is thrown as a JS `Error` whose `code`
+//! property is the core's [`crate::Error::code`]; a malformed JS argument gets the code of the core
 //! error it resembles most (a missing id is `empty_id`, a non-vector where a vector
 //! belongs is `dimension_mismatch` in a document and `invalid_query` in a query, a bad
 //! option is `invalid_options`, bytes that are not a byte array are `invalid_snapshot`).
@@ -26,8 +26,7 @@ type JsResult<T> = Result<T, JsValue>;
 /// A JS `Error` with `code` set.
 fn js_error(code: &str, message: &str) -> JsValue {
     let e = js_sys::Error::new(message);
-    // Setting a property on a fresh Error cannot fail.
-    let _ = Reflect::set(&e, &JsValue::from_str("code"), &JsValue::from_str(code));
+    set(&e, &JsValue::from_str("code"), &JsValue::from_str(code));
     e.into()
 }
 
@@ -225,8 +224,8 @@ fn to_js(v: &Value) -> JsValue {
 
 #[wasm_bindgen]
 extern "C" {
-    /// A plain object of ours, written by `obj[key] = value` (`Reflect.set` would wrap
-    /// every call in an exception handler).
+    /// An object of ours, just made, written by `obj[key] = value` (`Reflect.set` would
+    /// wrap every call in an exception handler).
     #[wasm_bindgen(extends = Object)]
     type Fresh;
 
@@ -234,7 +233,7 @@ extern "C" {
     fn put(this: &Fresh, key: &JsValue, value: &JsValue);
 }
 
-/// `obj[key] = value` on a fresh plain object.
+/// `obj[key] = value` on an object just made (a plain object, an `Error`).
 fn set(obj: &Object, key: &JsValue, value: &JsValue) {
     obj.unchecked_ref::<Fresh>().put(key, value);
 }
@@ -244,27 +243,19 @@ fn or_null<T>(v: Option<T>, f: impl FnOnce(T) -> JsValue) -> JsValue {
     v.map_or(JsValue::NULL, f)
 }
 
-/// The property names of a hit.
-const HIT_KEYS: [&str; 7] = [
-    "id",
-    "score",
-    "vectorScore",
-    "textScore",
-    "metadata",
-    "text",
-    "title",
-];
-
 thread_local! {
-    /// [`HIT_KEYS`] as JS strings, made once: a string crossing into JS costs about as
-    /// much as the property it names.
-    static HIT_KEY_VALUES: Vec<JsValue> = HIT_KEYS.iter().map(|k| JsValue::from_str(k)).collect();
+    /// The property names of a hit as JS strings, made once: a string crossing into JS
+    /// costs about as much as the property it names.
+    static HIT_KEYS: Vec<JsValue> =
+        ["id", "score", "vectorScore", "textScore", "metadata", "text", "title"]
+            .map(JsValue::from_str)
+            .into();
 }
 
 /// Hits as `[{id, score, vectorScore, textScore, metadata, text, title}]`, `null` where a
 /// hit has no value.
 fn hits_to_js(hits: &[Hit]) -> JsValue {
-    HIT_KEY_VALUES.with(|keys| {
+    HIT_KEYS.with(|keys| {
         hits.iter()
             .map(|h| {
                 let score = |s: f32| JsValue::from_f64(s as f64);

@@ -241,9 +241,9 @@ impl Hnsw {
         }
     }
 
-    /// The links of `row` on `layer`, read in place (each slot once, atomically; a
-    /// concurrent writer may change the list meanwhile, and every value read is a row).
-    /// The slots holding the links of `row` on `layer` (each to be read once, atomically).
+    /// The slots holding the links of `row` on `layer`, read in place: each slot once,
+    /// atomically (a concurrent writer may change the list meanwhile, and every value read
+    /// is a row).
     #[inline(always)]
     pub(crate) fn link_slots(&self, row: u32, layer: u8) -> &[AtomicU32] {
         let s = self.slot(row, layer);

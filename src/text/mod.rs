@@ -13,9 +13,9 @@
 //! Analysis: split on characters that are not alphanumeric, drop tokens over 40 bytes,
 //! lower-case character by character (`lower.rs`), then English (Snowball/Porter 2)
 //! stemming. Scoring is BM25 with `k1 = 1.2`, `b = 0.75` and
-//! `idf = ln(1 + (N - df + 0.5) / (df + 0.5))`. Tantivy gets the
-//! same pipeline as a named analyser ([`ANALYZER`]), built from its own tokenizer and
-//! length filter plus [`normalize_token`], so both indexes see exactly the same terms.
+//! `idf = ln(1 + (N - df + 0.5) / (df + 0.5))`. Tantivy gets the same pipeline as a named
+//! analyser ([`ANALYZER`]), built from its own tokenizer and length filter plus
+//! [`normalize_token`], so both indexes see exactly the same terms.
 
 mod bm25;
 mod lower;

@@ -773,11 +773,10 @@ impl VectorDB {
         };
         // Only a hybrid query has two halves to run in parallel: handing a one-sided query
         // to the thread pool costs a cross-thread round trip (~35 µs, halving vector QPS).
-        // The text side (exhaustive BM25) is usually the slower: it runs on this thread
-        // while the vector side waits to be stolen by a pool thread, which has the whole
-        // text search to wake up in. The other way round this thread often finished the
-        // vector side and took the text side back before a sleeping worker woke, and the
-        // halves ran one after the other.
+        // The text side is usually the slower: it runs on this thread while the vector
+        // side is offered to a pool thread (`par::join`: a hot one if a search just
+        // ran), which has the whole text search to start in; if none has started it by
+        // then, this thread takes it back.
         let (vec_hits, text_hits) = if hybrid {
             let (t, v) = par::join(text_side, vector_side);
             (v, t)

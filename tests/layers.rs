@@ -22,7 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("filter", &["error", "options"]),
     ("fusion", &["error", "rank"]),
     ("query", &["filter", "fusion"]),
-    ("par", &[]),
+    ("par", &["sync"]),
     ("heap", &[]),
     ("rank", &[]),
     ("sync", &[]),

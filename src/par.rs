@@ -128,6 +128,11 @@ mod offload {
     /// Helpers polling `SLOT`.
     static HOT_HELPERS: AtomicUsize = AtomicUsize::new(0);
 
+    thread_local! {
+        /// Whether this pool thread is in a helper's polling loop.
+        static IN_HELPER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
     /// A pool task: runs `first`, then the halves offered to it while it stays hot. It
     /// never keeps the pool from other work: between offers it runs any job waiting in
     /// the pool (`rayon::yield_now`), and it returns to the pool after [`LIFETIME`] however
@@ -136,6 +141,12 @@ mod offload {
         let born = Instant::now();
         first.try_run();
         drop(first);
+        // A helper started inside another's wait (`rayon::yield_now` runs queued jobs,
+        // this task among them) only runs its half: helpers do not nest.
+        if IN_HELPER.get() {
+            return;
+        }
+        IN_HELPER.set(true);
         HOT_HELPERS.fetch_add(1, Ordering::AcqRel);
         let mut since = Instant::now();
         let mut checks = 0u32;
@@ -164,6 +175,7 @@ mod offload {
             std::hint::spin_loop();
         }
         HOT_HELPERS.fetch_sub(1, Ordering::AcqRel);
+        IN_HELPER.set(false);
         // An offer made while this helper was leaving: run it rather than strand it (the
         // caller would take it back, but later than a helper can start it).
         if OFFERED.load(Ordering::Acquire) {

@@ -156,9 +156,11 @@ export interface Hit {
   id: string;
   /** The fused score; higher is better. */
   score: number;
-  /** Vector similarity, or null when the vector side did not find the document. */
+  /** Vector similarity; null without a query vector, or when the vector side did not
+   *  find the document under a fusion other than the default (z-score scores every
+   *  candidate on both sides). */
   vectorScore: number | null;
-  /** BM25 score, or null when the text side did not find the document. */
+  /** BM25 score (0 when the document holds no query term); null as `vectorScore`. */
   textScore: number | null;
   metadata: Metadata | null;
   text: string | null;

@@ -82,6 +82,22 @@ pub struct VectorDB {
     read_only: bool,
 }
 
+/// A hybrid query's two sides before fusion (see [`VectorDB::sides`]): `(id, score)`
+/// pairs, each side's own results first, best first. Under z-score fusion each side then
+/// lists the other side's candidates it did not find, with its score for them (exact
+/// vector similarity; BM25, 0 without a query term), so both lists hold every candidate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sides {
+    /// The vector side.
+    pub vector: Vec<(String, f32)>,
+    /// The text side.
+    pub text: Vec<(String, f32)>,
+    /// How many of `vector` the vector side found (the rest are the text side's).
+    pub vector_found: usize,
+    /// How many of `text` the text side found (the rest are the vector side's).
+    pub text_found: usize,
+}
+
 /// Counts that describe a database.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stats {
@@ -699,6 +715,68 @@ impl VectorDB {
 
     /// Runs a vector, text or hybrid search. Hits come best first.
     pub fn search(&self, q: &Query) -> Result<Vec<Hit>> {
+        let (k, qv) = self.check_query(q)?;
+        let state = self.read();
+        let (vec_hits, text_hits) = self.run_sides(&state, q, k, qv.as_deref())?;
+        let fused: Vec<Fused> = match (vec_hits, text_hits) {
+            (Some((v, _)), Some((t, _))) => fuse_top(q.fusion, &v, &t, k),
+            (Some((v, _)), None) => v
+                .into_iter()
+                .map(|(row, s)| Fused {
+                    row,
+                    score: s,
+                    vector: Some(s),
+                    text: None,
+                })
+                .collect(),
+            (None, Some((t, _))) => t
+                .into_iter()
+                .map(|(row, s)| Fused {
+                    row,
+                    score: s,
+                    vector: None,
+                    text: Some(s),
+                })
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        fused.into_iter().take(k).map(|f| state.hit(f)).collect()
+    }
+
+    /// The two sides of a hybrid query (a vector and a text) before fusion, as
+    /// [`crate::VectorDB::search`] fuses them: for building a fusion of one's own, or for
+    /// fusing the sides of several databases (the Python package's sharded database
+    /// does). Fails with `invalid_query` on a query without both a vector and a text, and
+    /// as `search` on a bad query.
+    pub fn sides(&self, q: &Query) -> Result<Sides> {
+        let (k, qv) = self.check_query(q)?;
+        if q.vector.is_none() || q.text.is_none() {
+            return Err(Error::InvalidQuery(
+                "sides needs a hybrid query: a vector and a text".into(),
+            ));
+        }
+        let state = self.read();
+        let (v, t) = self.run_sides(&state, q, k, qv.as_deref())?;
+        let ((v, vector_found), (t, text_found)) = (v.unwrap_or_default(), t.unwrap_or_default());
+        let ids = |list: Vec<(u32, f32)>| -> Result<Vec<(String, f32)>> {
+            list.into_iter()
+                .map(|(r, s)| {
+                    state.check_row(r as usize)?;
+                    Ok((state.rows.id(r as usize).to_owned(), s))
+                })
+                .collect()
+        };
+        Ok(Sides {
+            vector: ids(v)?,
+            text: ids(t)?,
+            vector_found,
+            text_found,
+        })
+    }
+
+    /// Checks a query against the database's options and limits: its `k`, and its vector
+    /// checked (and normalised for cosine).
+    fn check_query(&self, q: &Query) -> Result<(usize, Option<Vec<f32>>)> {
         let max_k = self.opts.limits.max_k;
         let k = q.k.unwrap_or(Query::DEFAULT_K.min(max_k));
         if k == 0 || k > max_k {
@@ -752,6 +830,24 @@ impl VectorDB {
             .as_deref()
             .map(|v| self.check_vector("query", v))
             .transpose()?;
+        Ok((k, qv))
+    }
+
+    /// Runs each side a query has (both in parallel for a hybrid one): per side, its rows
+    /// and scores, best first, and how many of them it found itself. Under z-score fusion
+    /// a hybrid query's sides then score each other's candidates (appended after their
+    /// own; see [`Fusion::Zscore`]).
+    #[allow(clippy::type_complexity)]
+    fn run_sides(
+        &self,
+        state: &State,
+        q: &Query,
+        k: usize,
+        qv: Option<&[f32]>,
+    ) -> Result<(
+        Option<(Vec<(u32, f32)>, usize)>,
+        Option<(Vec<(u32, f32)>, usize)>,
+    )> {
         let hybrid = qv.is_some() && q.text.is_some();
         let fetch = if hybrid {
             q.candidates.unwrap_or(Query::DEFAULT_CANDIDATES).max(k)
@@ -759,12 +855,8 @@ impl VectorDB {
             k
         };
         let ef = q.ef_search.unwrap_or(self.opts.hnsw.ef_search).max(fetch);
-        let state = self.read();
         let filter = q.filter.as_ref().filter(|f| !f.is_all());
-        let vector_side = || {
-            qv.as_deref()
-                .map(|v| state.vector_search(&self.dist, v, fetch, ef, filter))
-        };
+        let vector_side = || qv.map(|v| state.vector_search(&self.dist, v, fetch, ef, filter));
         let text_side = || {
             q.text
                 .as_deref()
@@ -774,8 +866,8 @@ impl VectorDB {
         // Only a hybrid query has two halves to run in parallel: handing a one-sided query
         // to the thread pool costs a cross-thread round trip (~35 µs, halving vector QPS).
         // The text side is usually the slower: it runs on this thread while the vector
-        // side is offered to a pool thread (`par::join`: a hot one if a search just
-        // ran), which has the whole text search to start in; if none has started it by
+        // side is offered to vjson's helper thread (`par::join`; awake if a search just
+        // ran), which has the whole text search to start in; if it has not started by
         // then, this thread takes it back.
         let (vec_hits, text_hits) = if hybrid {
             let (t, v) = par::join(text_side, vector_side);
@@ -784,29 +876,28 @@ impl VectorDB {
             (vector_side(), text_side())
         };
         let text_hits = text_hits?;
-        let fused: Vec<Fused> = match (vec_hits, text_hits) {
-            (Some(v), Some(t)) => fuse_top(q.fusion, &v, &t, k),
-            (Some(v), None) => v
-                .into_iter()
-                .map(|(row, s)| Fused {
-                    row,
-                    score: s,
-                    vector: Some(s),
-                    text: None,
-                })
-                .collect(),
-            (None, Some(t)) => t
-                .into_iter()
-                .map(|(row, s)| Fused {
-                    row,
-                    score: s,
-                    vector: None,
-                    text: Some(s),
-                })
-                .collect(),
-            (None, None) => Vec::new(),
-        };
-        fused.into_iter().take(k).map(|f| state.hit(f)).collect()
+        let (v_found, t_found) = (
+            vec_hits.as_ref().map_or(0, Vec::len),
+            text_hits.as_ref().map_or(0, Vec::len),
+        );
+        let (mut vec_hits, mut text_hits) = (vec_hits, text_hits);
+        if let (Fusion::Zscore { .. }, Some(qv), Some(text), Some(v), Some(t)) = (
+            q.fusion,
+            qv,
+            q.text.as_deref(),
+            vec_hits.as_mut(),
+            text_hits.as_mut(),
+        ) && v_found > 0
+            && t_found > 0
+        {
+            // (A side that found nothing — a text without an indexed term — has no score
+            // distribution to place the other's candidates in: it stays empty.)
+            state.score_both(&self.dist, qv, text, self.opts.title_boost, v, t)?;
+        }
+        Ok((
+            vec_hits.map(|v| (v, v_found)),
+            text_hits.map(|t| (t, t_found)),
+        ))
     }
 
     /// Rewrites the rows without tombstones and rebuilds the graph and text index (on

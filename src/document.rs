@@ -86,17 +86,23 @@ impl Document {
 /// One search result, best first in the list a search returns.
 ///
 /// ```
-/// use vjson::{Document, Options, Query, VectorDB};
+/// use vjson::{Document, Fusion, Options, Query, VectorDB};
 ///
 /// let db = VectorDB::in_memory(Options::new(2))?;
 /// db.insert(Document::new("a", vec![1.0, 0.0]).text("ownership and borrowing"))?;
 /// db.insert(Document::new("b", vec![0.0, 1.0]).text("lifetimes"))?;
-/// let hits = db.search(&Query::new().vector(vec![1.0, 0.1]).text("borrowing").k(2))?;
+/// let q = Query::new().vector(vec![1.0, 0.1]).text("borrowing").k(2);
+/// let hits = db.search(&q)?;
 /// let top = &hits[0];
 /// assert_eq!(top.id, "a");
 /// assert!(top.vector_score.is_some() && top.text_score.is_some()); // found by both sides
-/// assert_eq!(hits[1].text_score, None);                            // "b" only by the vector side
+/// // The default fusion scores every candidate on both sides: "b", found by the vector
+/// // side only, holds no query term.
+/// assert_eq!(hits[1].text_score, Some(0.0));
 /// assert!(top.score >= hits[1].score);
+/// // A fusion of the lists as they are (here RRF) leaves the other side's score out.
+/// let hits = db.search(&q.fusion(Fusion::Rrf { k: 60.0 }))?;
+/// assert_eq!(hits[1].text_score, None);
 /// # Ok::<(), vjson::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,10 +111,13 @@ pub struct Hit {
     pub id: String,
     /// The fused score; higher is better. With only one side asked for, that side's score.
     pub score: f32,
-    /// Vector similarity (cosine, dot, or `1 / (1 + l2)`), `None` when the vector side did
-    /// not find the document.
+    /// Vector similarity (cosine, dot, or `1 / (1 + l2)`). `None` when the query had no
+    /// vector, or when the vector side did not find the document and the fusion does not
+    /// score the other side's candidates (every fusion but the default z-score).
     pub vector_score: Option<f32>,
-    /// BM25 score, `None` when the text side did not find the document.
+    /// BM25 score (0 when the document holds no query term). `None` when the query had no
+    /// text, or when the text side did not find the document and the fusion does not score
+    /// the other side's candidates (every fusion but the default z-score).
     pub text_score: Option<f32>,
     /// The document's metadata.
     pub metadata: Option<Value>,

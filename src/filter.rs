@@ -418,7 +418,7 @@ fn eval(node: &Node, md: Option<&Value>) -> bool {
                 Op::Nin(list) => !list.iter().any(|v| eq_field(f, v)),
                 Op::Exists(b) => f.is_some() == *b,
                 Op::Contains(v) => match f {
-                    Some(Value::String(s)) => v.as_str().is_some_and(|needle| s.contains(needle)),
+                    Some(Value::String(s)) => v.as_str().is_some_and(|needle| contains(s, needle)),
                     Some(Value::Array(a)) => a.iter().any(|e| json_eq(e, v)),
                     _ => false,
                 },
@@ -432,6 +432,21 @@ fn eval(node: &Node, md: Option<&Value>) -> bool {
             }
         }
     }
+}
+
+/// Whether `needle` occurs in `haystack`: `str::contains` natively. On wasm32 a plain
+/// window-by-window comparison, the same answer (both compare UTF-8 bytes) without the
+/// two-way searcher's ~2.5 KB in the npm package's module; it costs up to
+/// `haystack × needle` byte comparisons, nothing for the short strings metadata holds.
+#[cfg(not(target_arch = "wasm32"))]
+fn contains(haystack: &str, needle: &str) -> bool {
+    haystack.contains(needle)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn contains(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w == n)
 }
 
 #[cfg(test)]

@@ -8,10 +8,23 @@
 //! - [`Fusion::Zscore`], the default, fuses scores after standardising each list: a score
 //!   becomes its distance from the list's mean in standard deviations, so a side whose top
 //!   stands far above the rest of its list (a title match, a near-duplicate vector) weighs
-//!   more than one whose scores are all alike. A document missing from one list counts
-//!   that list's lowest standardised score (it scored below everything the list holds).
+//!   more than one whose scores are all alike. In a search, each side first scores the
+//!   other side's candidates (see "Both scores of every candidate" below), so both lists
+//!   hold every candidate; in lists given to [`Fusion::fuse`], a document missing from one
+//!   list counts that list's lowest standardised score.
 //! - [`Fusion::Dbsf`] (distribution-based score fusion) normalises each list by its
 //!   mean ± 3 standard deviations, clamps to `[0, 1]`, and sums.
+//!
+//! Both scores of every candidate. Under the default, [`crate::VectorDB::search`] gives
+//! the text side's candidates their exact vector similarity (a dot product each) and the
+//! vector side's candidates their BM25 score (a look-up per query term; 0 without one),
+//! and standardises each side over all the candidates. A candidate one side did not return
+//! is not "just below that side's last": its real score may be far below it or close, and
+//! with the real one the fusion needs far fewer candidates per side — 20 now rank as well
+//! as 150 did with the placeholder (the figures at [`Fusion::default`]), and a hybrid
+//! search costs about half as much. [`crate::VectorDB::sides`] returns both lists as the
+//! search fuses them. The other modes fuse the lists as the sides return them (as the
+//! engines they reproduce do): a document found by one side has no score from the other.
 //!
 //! A document found by only one side still appears in the fused list. Equal fused scores
 //! are ordered by the sum of the normalised scores (RRF: the better side's reciprocal
@@ -21,22 +34,22 @@
 //! corpus measured it ranks above both sides except where one side alone is near perfect
 //! (see [`Fusion::default`]). The others are special-purpose modes: none ranks as well as
 //! the default, and some rank below the text side alone (MRR@10 with titles on rustdocs /
-//! the Python docs: text alone 0.521 / 0.594, the default 0.530 / 0.614):
+//! the Python docs at the default depth: text alone 0.521 / 0.594, the default 0.531 / 0.612):
 //!
-//! - [`Fusion::Weighted`] (0.518 / 0.609) and [`Fusion::Average`] (the same at
+//! - [`Fusion::Weighted`] (0.512 / 0.606) and [`Fusion::Average`] (the same at
 //!   0.5 / 0.5): an explicit trade-off on a fixed `[0, 1]` scale per list, where each
 //!   list's best counts 1 however far it stands above the rest; for reproducing other
 //!   systems' linear combination (Orama's hybrid, LanceDB's linear-combination reranker),
 //!   or a UI slider between "by meaning" and "by words".
-//! - [`Fusion::Rrf`] (0.488 / 0.575): ranks only, scores ignored; for sides whose scores
+//! - [`Fusion::Rrf`] (0.488 / 0.581): ranks only, scores ignored; for sides whose scores
 //!   are not comparable or not trusted (scores from another system, a re-ranker, a list
 //!   fused outside vjson), and for parity with engines that fuse by RRF (Elasticsearch's
 //!   RRF retriever, LanceDB's default reranker, Qdrant's `rrf`).
-//! - [`Fusion::Dbsf`] (0.453 / 0.550): Qdrant's distribution-based score fusion, for
+//! - [`Fusion::Dbsf`] (0.510 / 0.602): Qdrant's distribution-based score fusion, for
 //!   parity with Qdrant's rankings.
-//! - [`Fusion::Max`] (0.522 / 0.604): "either side is sure" — a row ranks by its better
+//! - [`Fusion::Max`] (0.515 / 0.601): "either side is sure" — a row ranks by its better
 //!   side; for recall (a union of two searches) rather than for ranking.
-//! - [`Fusion::Min`] (0.501 / 0.585): "both sides agree" — a row ranks by its weaker side
+//! - [`Fusion::Min`] (0.499 / 0.584): "both sides agree" — a row ranks by its weaker side
 //!   (a side that did not find it counts 0); a soft AND of the two searches.
 
 use serde::{Deserialize, Serialize};
@@ -103,6 +116,11 @@ pub enum Fusion {
 /// | Python, API | 0.2907 | 0.2904 | **0.3395** (+16.8 %) | 0.3294 |
 /// | Python, prose | 0.7627 | **0.9524** | 0.9391 (−1.4 %) | 0.8672 |
 ///
+/// (That table: 150 candidates per side, a candidate missing from a side counting that
+/// side's lowest score. With both scores of every candidate and the default 20 candidates,
+/// the same corpora give: rustdocs 0.5309 (API 0.2622, book 0.9356), Python 0.6122 (API
+/// 0.3389, prose 0.9350); the vector side measured with it 0.4089 / 0.5083.)
+///
 /// The prose halves' queries are section headings, which the title field now matches
 /// almost always: there the text side alone is near perfect and the hybrid gives a little
 /// of that back to the vector side. Without titles (`title_boost` 0, or documents without
@@ -120,8 +138,14 @@ pub enum Fusion {
 /// Fusion Functions for Hybrid Retrieval", ACM TOIS 2023). Even weights: 0.4 / 0.6 was a
 /// little better overall with titles and worse on the API halves, and a vector-strong
 /// corpus measured elsewhere preferred the vector side; the even split is never far from
-/// the best. Depth: MRR@10 rises with the candidates per side up to ~150 and flattens
-/// after.
+/// the best.
+///
+/// Depth (candidates per side), MRR@10 with both scores of every candidate, rustdocs /
+/// Python: 10: 0.5284 / 0.6147, **20: 0.5309 / 0.6122**, 30: 0.5335 / 0.6135, 50:
+/// 0.5350 / 0.6139, 100: —/ 0.6146, 150: 0.5297 / 0.6145; hybrid p50 grows with it (~135,
+/// 145, 170, 195, —, 275 µs on rustdocs). The default is the smallest depth within 1 % of
+/// each corpus's best. (With the old placeholder for a missing score MRR@10 rose up to
+/// ~150 candidates: 0.5173 at 10, 0.5303 at 150 on rustdocs.)
 impl Default for Fusion {
     fn default() -> Self {
         Fusion::Zscore {
@@ -321,16 +345,13 @@ pub(crate) fn fuse(fusion: Fusion, vector: &[(u32, f32)], text: &[(u32, f32)]) -
     fuse_top(fusion, vector, text, usize::MAX)
 }
 
-/// The first `keep` entries of [`fuse`]'s list (a search keeps `k` of the ~300 rows its
-/// sides found: only those are sorted).
-pub(crate) fn fuse_top(
-    fusion: Fusion,
-    vector: &[(u32, f32)],
-    text: &[(u32, f32)],
-    keep: usize,
-) -> Vec<Fused> {
-    // Group the entries by row with one sort (cheaper than hashing at these sizes): per row,
-    // its vector entry (side 0) then its text entry (side 1), each at its best rank.
+/// A row and its entry `(rank from 1, score)` in each list, if any.
+pub(crate) type Sides = (u32, Option<(u32, f32)>, Option<(u32, f32)>);
+
+/// The rows of two ranked lists, by row, each with its first (best) entry in each list.
+/// One sort (cheaper than hashing at these sizes), shared by every caller so that the
+/// npm package's module holds one copy of it.
+pub(crate) fn group(vector: &[(u32, f32)], text: &[(u32, f32)]) -> Vec<Sides> {
     let mut all: Vec<(u32, u8, u32, f32)> = Vec::with_capacity(vector.len() + text.len());
     all.extend(
         vector
@@ -345,7 +366,6 @@ pub(crate) fn fuse_top(
     );
     all.sort_unstable_by_key(|e| (e.0, e.1, e.2));
     // (row, vector (rank, score), text (rank, score))
-    type Sides = (u32, Option<(u32, f32)>, Option<(u32, f32)>);
     let mut rows: Vec<Sides> = Vec::with_capacity(all.len());
     for (row, side, rank, score) in all {
         if rows.last().is_none_or(|r| r.0 != row) {
@@ -357,6 +377,18 @@ pub(crate) fn fuse_top(
             *slot = Some((rank, score));
         }
     }
+    rows
+}
+
+/// The first `keep` entries of [`fuse`]'s list (a search keeps `k` of the rows its sides
+/// found: only those are sorted).
+pub(crate) fn fuse_top(
+    fusion: Fusion,
+    vector: &[(u32, f32)],
+    text: &[(u32, f32)],
+    keep: usize,
+) -> Vec<Fused> {
+    let rows = group(vector, text);
     let firsts = |side: u8| -> Vec<(u32, f32)> {
         rows.iter()
             .filter_map(|r| if side == 0 { r.1 } else { r.2 })

@@ -66,7 +66,7 @@ mod store;
 mod sync;
 mod text;
 
-pub use db::{Stats, VectorDB};
+pub use db::{Sides, Stats, VectorDB};
 pub use distance::{dot, l2sq, norm};
 pub use document::{Document, Hit};
 pub use durable::DiskStats;

@@ -11,8 +11,8 @@ pub(crate) use rayon::prelude::*;
 
 /// Runs `a` and `b` in parallel and returns both results. On a pool thread this is
 /// `rayon::join`. On any other thread (an application's, calling `search`), see
-/// [`offload`]: `a` runs on the calling thread while `b` is offered to the pool, and the
-/// caller takes `b` back if no pool thread has started it by the time `a` is done.
+/// [`offload`]: `a` runs on the calling thread while `b` is offered to a helper thread,
+/// and the caller takes `b` back if the helper has not started it by the time `a` is done.
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
 where
@@ -33,46 +33,43 @@ where
 /// `rayon::join` (or a scope) from outside the pool hands both halves to the pool and puts
 /// the caller to sleep until both are done: two thread wake-ups per call (20-60 µs each on
 /// a virtual machine), so a hybrid search took as long as its two halves one after the
-/// other. Here the caller runs `a` itself and offers `b`:
+/// other. Here the caller runs `a` itself and offers `b` to the *helper*, one thread of
+/// vjson's own (started on first use, outside rayon's pool, so it never holds up the
+/// pool's work): after running an offered half it polls for the next one for [`HOT`],
+/// then sleeps until woken, so that searches in a row (a busy server, a benchmark) hand
+/// over in about a microsecond instead of a wake-up. One offer waits at a time; a caller
+/// that finds the helper's slot taken runs both halves itself.
 ///
-/// - to a *hot helper* if one is waiting: a pool thread that ran an offered half moments
-///   ago and polls for the next one for [`HOT`] before it goes back to the pool, so that
-///   searches in a row (a busy server, a benchmark) hand over in a microsecond instead of
-///   a wake-up;
-/// - else to the pool, as a task that becomes such a helper.
-///
-/// When `a` is done the caller takes `b` back if no helper has started it (a busy or
-/// sleeping pool never delays the caller by more than running `b` itself), or waits for
+/// When `a` is done the caller takes `b` back if the helper has not started it (a busy or
+/// sleeping helper never delays the caller by more than running `b` itself), or waits for
 /// it, spinning first (the other half is usually microseconds from done), then parking.
 #[cfg(not(target_arch = "wasm32"))]
 mod offload {
     use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+    use std::sync::{Arc, OnceLock};
     use std::thread::{self, Thread};
     use std::time::{Duration, Instant};
 
     use crate::sync::Mutex;
 
-    /// `b` waits for a helper.
+    /// `b` waits for the helper.
     const PENDING: u8 = 0;
-    /// A helper runs `b`.
+    /// The helper runs `b`.
     const RUNNING: u8 = 1;
-    /// A helper ran `b`; its result is in the job.
+    /// The helper ran `b`; its result is in the job.
     const DONE: u8 = 2;
-    /// The caller took `b` back; whoever finds the task has nothing to do.
+    /// The caller took `b` back; the helper, if it finds the task, has nothing to do.
     const RECLAIMED: u8 = 3;
 
-    /// How long a helper polls for the next offered half before it returns to the pool.
+    /// How long the helper polls for the next offered half before it sleeps.
     const HOT: Duration = Duration::from_micros(200);
-    /// How long a helper may stay out of the pool's queue, offers or not.
-    const LIFETIME: Duration = Duration::from_millis(2);
     /// The caller spins (quick to notice) this long before yielding the CPU between checks.
     const SPIN: Duration = Duration::from_micros(50);
     /// Yielding between checks this long before sleeping until woken.
     const YIELD: Duration = Duration::from_micros(500);
 
-    /// An offered half, shared by the caller and whichever thread finds it.
+    /// An offered half, shared by the caller and the helper.
     struct Task {
         state: AtomicU8,
         caller: Thread,
@@ -121,88 +118,88 @@ mod offload {
         job.out = Some(catch_unwind(AssertUnwindSafe(b)));
     }
 
-    /// The half offered to a hot helper, if any; `OFFERED` says whether it is set, so
-    /// that helpers poll a flag rather than the lock.
+    /// The half offered to the helper, if any. `OFFERED` says whether it is set (the helper
+    /// polls the flag, not the lock); both change only under the slot's lock.
     static SLOT: Mutex<Option<Arc<Task>>> = Mutex::new(None);
     static OFFERED: AtomicBool = AtomicBool::new(false);
-    /// Helpers polling `SLOT`.
-    static HOT_HELPERS: AtomicUsize = AtomicUsize::new(0);
+    /// Whether the helper sleeps (an offer then wakes it).
+    static ASLEEP: AtomicBool = AtomicBool::new(false);
+    /// The helper thread, started on first use; `None` if it could not be started (every
+    /// join then runs its halves in turn).
+    static HELPER: OnceLock<Option<Thread>> = OnceLock::new();
 
-    thread_local! {
-        /// Whether this pool thread is in a helper's polling loop.
-        static IN_HELPER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-
-    /// A pool task: runs `first`, then the halves offered to it while it stays hot. It
-    /// never keeps the pool from other work: between offers it runs any job waiting in
-    /// the pool (`rayon::yield_now`), and it returns to the pool after [`LIFETIME`] however
-    /// busy (the next offer then queues behind the pool's other jobs).
-    fn helper(first: Arc<Task>) {
-        let born = Instant::now();
-        first.try_run();
-        drop(first);
-        // A helper started inside another's wait (`rayon::yield_now` runs queued jobs,
-        // this task among them) only runs its half: helpers do not nest.
-        if IN_HELPER.get() {
-            return;
-        }
-        IN_HELPER.set(true);
-        HOT_HELPERS.fetch_add(1, Ordering::AcqRel);
+    /// The helper's loop: takes offered halves, polls for [`HOT`] after each, then sleeps.
+    fn helper() {
         let mut since = Instant::now();
         let mut checks = 0u32;
         loop {
-            if OFFERED.load(Ordering::Acquire) {
+            if OFFERED.load(Ordering::SeqCst) {
                 let task = {
                     let mut slot = SLOT.lock();
-                    OFFERED.store(false, Ordering::Release);
+                    OFFERED.store(false, Ordering::SeqCst);
                     slot.take()
                 };
                 if let Some(task) = task {
                     task.try_run();
-                    since = Instant::now();
                 }
+                since = Instant::now();
                 continue;
             }
             checks = checks.wrapping_add(1);
-            if checks.is_multiple_of(64) {
-                if since.elapsed() > HOT || born.elapsed() > LIFETIME {
-                    break;
+            if checks.is_multiple_of(64) && since.elapsed() > HOT {
+                // Say so before looking once more: an offer made meanwhile either sees
+                // ASLEEP and wakes this thread, or is seen here (both sequentially
+                // consistent).
+                ASLEEP.store(true, Ordering::SeqCst);
+                while !OFFERED.load(Ordering::SeqCst) {
+                    thread::park();
                 }
-                if rayon::yield_now() == Some(rayon::Yield::Executed) {
-                    continue;
-                }
+                ASLEEP.store(false, Ordering::SeqCst);
+                since = Instant::now();
+                continue;
             }
             std::hint::spin_loop();
         }
-        HOT_HELPERS.fetch_sub(1, Ordering::AcqRel);
-        IN_HELPER.set(false);
-        // An offer made while this helper was leaving: run it rather than strand it (the
-        // caller would take it back, but later than a helper can start it).
-        if OFFERED.load(Ordering::Acquire) {
-            let task = SLOT.lock().take();
-            OFFERED.store(false, Ordering::Release);
-            if let Some(task) = task {
-                task.try_run();
-            }
-        }
     }
 
-    /// Offers `task` to a hot helper, or to the pool when none is polling (or another
-    /// offer is still waiting in the slot).
-    fn offer(task: Arc<Task>) {
-        if HOT_HELPERS.load(Ordering::Acquire) > 0 {
+    /// Offers `task` to the helper: false when there is no helper or another offer is
+    /// still waiting in the slot.
+    fn offer(task: &Arc<Task>) -> bool {
+        let helper = HELPER.get_or_init(|| {
+            thread::Builder::new()
+                .name("vjson-search".into())
+                .spawn(helper)
+                .ok()
+                .map(|h| h.thread().clone())
+        });
+        let Some(helper) = helper else {
+            return false;
+        };
+        {
             let mut slot = SLOT.lock();
-            if slot.is_none() {
-                *slot = Some(task);
-                OFFERED.store(true, Ordering::Release);
-                return;
+            if slot.is_some() {
+                return false;
             }
+            *slot = Some(Arc::clone(task));
+            OFFERED.store(true, Ordering::SeqCst);
         }
-        rayon::spawn(move || helper(task));
+        if ASLEEP.load(Ordering::SeqCst) {
+            helper.unpark();
+        }
+        true
     }
 
-    /// On every way out of `join` (unwinding included): takes `b` back if no helper has
-    /// started it, else waits until the helper running it is done with the job.
+    /// Takes `task` out of the slot if it is still there (the caller took it back).
+    fn withdraw(task: &Arc<Task>) {
+        let mut slot = SLOT.lock();
+        if slot.as_ref().is_some_and(|t| Arc::ptr_eq(t, task)) {
+            *slot = None;
+            OFFERED.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// On every way out of `join` (unwinding included): takes `b` back if the helper has
+    /// not started it, else waits until the helper is done with the job.
     struct Settle<'a>(&'a Task);
 
     impl Drop for Settle<'_> {
@@ -249,7 +246,7 @@ mod offload {
             run: run_job::<B, RB>,
         });
         let settle = Settle(&task);
-        offer(Arc::clone(&task));
+        let offered = offer(&task);
         let ra = a();
         let reclaimed = task
             .state
@@ -257,7 +254,10 @@ mod offload {
             .is_ok();
         drop(settle);
         if reclaimed {
-            let b = job.b.take().expect("reclaimed before any helper ran it");
+            if offered {
+                withdraw(&task);
+            }
+            let b = job.b.take().expect("reclaimed before the helper ran it");
             return (ra, b());
         }
         match job.out.take() {
@@ -324,4 +324,43 @@ mod sequential {
     }
 
     impl<I: Iterator> ParallelIterator for I {}
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::join;
+
+    #[test]
+    fn join_from_outside_the_pool_returns_both_halves() {
+        // Several application threads at once, each many joins in a row: every half runs
+        // once, on whichever thread, and both results come back in place.
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                s.spawn(move || {
+                    for i in 0..2000u64 {
+                        let (a, b) = join(
+                            || t * 10_000 + i,
+                            || std::hint::black_box((0..100u64).sum::<u64>()) + i,
+                        );
+                        assert_eq!((a, b), (t * 10_000 + i, 4950 + i));
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn a_panicking_half_reaches_the_caller_and_the_helper_carries_on() {
+        for _ in 0..50 {
+            let caught = std::panic::catch_unwind(|| {
+                join(
+                    || std::thread::sleep(std::time::Duration::from_micros(200)),
+                    || panic!("the offered half fails"),
+                )
+            });
+            let msg = caught.unwrap_err();
+            assert_eq!(msg.downcast_ref::<&str>(), Some(&"the offered half fails"));
+            assert_eq!(join(|| 1, || 2), (1, 2));
+        }
+    }
 }

@@ -26,8 +26,9 @@ impl Query {
     /// The default number of results.
     pub const DEFAULT_K: usize = 10;
     /// Candidates each side contributes to a hybrid fusion unless the query says
-    /// otherwise (see [`Fusion::default`] for how it was chosen).
-    pub const DEFAULT_CANDIDATES: usize = 150;
+    /// otherwise (see [`Fusion::default`] for how it was chosen: under the default fusion
+    /// every candidate carries both sides' scores, so few are needed).
+    pub const DEFAULT_CANDIDATES: usize = 20;
 
     /// An empty query (add a vector, a text, or both).
     pub fn new() -> Self {

@@ -527,6 +527,42 @@ impl State {
         }
     }
 
+    /// Gives every row of each hybrid side's candidates its score on the other side too
+    /// (appended to that side's list): exact vector scores for the text side's rows, BM25
+    /// scores (0 without a query term) for the vector side's. What a search would give the
+    /// row, so the fusion sees both scores of every candidate (see [`Fusion::Zscore`]).
+    ///
+    /// [`Fusion::Zscore`]: crate::Fusion::Zscore
+    pub(crate) fn score_both(
+        &self,
+        dist: &Distance,
+        q: &[f32],
+        text: &str,
+        title_boost: f32,
+        vector_side: &mut Vec<(u32, f32)>,
+        text_side: &mut Vec<(u32, f32)>,
+    ) -> Result<()> {
+        let (mut need_text, mut need_vector) = (Vec::new(), Vec::new());
+        for (row, v, t) in crate::fusion::group(vector_side, text_side) {
+            match (v, t) {
+                (Some(_), None) => need_text.push(row),
+                (None, Some(_)) => need_vector.push(row),
+                _ => {}
+            }
+        }
+        let text_scores = match &self.text {
+            Some(ix) if !need_text.is_empty() => ix.score_rows(text, &need_text, title_boost)?,
+            _ => vec![0.0; need_text.len()],
+        };
+        text_side.extend(need_text.into_iter().zip(text_scores));
+        vector_side.extend(
+            need_vector
+                .into_iter()
+                .map(|r| (r, dist.score(dist.dist(q, self.vectors.vector(r))))),
+        );
+        Ok(())
+    }
+
     /// The live row holding `id`.
     pub(crate) fn row_of(&self, id: &str) -> crate::error::Result<Option<u32>> {
         self.ids

@@ -661,15 +661,18 @@ fn text_only_search_works_without_a_vector() {
 
 #[test]
 fn hybrid_hits_from_one_side_carry_none_for_the_other() {
+    // Under a fusion of the two lists as they are (here weighted), a hit only one side
+    // found has no score from the other.
     let s = sample();
     let db = shared_db();
     let (mut only_vec, mut only_text, mut both) = (0, 0, 0);
-    let mut runs = Vec::new();
+    let fusion = Fusion::Weighted {
+        vector: 0.5,
+        text: 0.5,
+    };
     for (qi, q) in s.queries.iter().enumerate() {
         let v = s.query_vector(qi);
-        let hits = db
-            .hybrid_search(v, Some(&q.text), K, Fusion::default())
-            .unwrap();
+        let hits = db.hybrid_search(v, Some(&q.text), K, fusion).unwrap();
         assert_eq!(hits.len(), K);
         assert_sorted(&hits, "hybrid");
         for h in &hits {
@@ -684,15 +687,11 @@ fn hybrid_hits_from_one_side_carry_none_for_the_other() {
                 (None, None) => panic!("hit {} found by neither side", h.id),
             }
         }
-        runs.push((hits, q.relevant.clone()));
     }
     say!(
-        "hybrid (default fusion) hits over 500 queries: {both} on both sides, {only_vec} vector only, {only_text} text only"
+        "hybrid (weighted) hits over 500 queries: {both} on both sides, {only_vec} vector only, {only_text} text only"
     );
     assert!(only_vec > 0 && only_text > 0 && both > 0);
-    let (mrr, recall) =
-        vjson::dataset::mrr_recall_at_10(runs.iter().map(|(h, r)| (h.as_slice(), r.as_str())));
-    say!("hybrid search on the sample: MRR@10 {mrr:.4}, recall@10 {recall:.4}");
     // hybrid_search without text is a vector search.
     let a = db
         .hybrid_search(s.query_vector(0), None, K, Fusion::Max)
@@ -701,6 +700,104 @@ fn hybrid_hits_from_one_side_carry_none_for_the_other() {
         .search(&Query::new().vector(s.query_vector(0).to_vec()).k(K))
         .unwrap();
     assert_eq!(a, b);
+}
+
+#[test]
+fn zscore_hybrid_hits_carry_both_sides_exact_scores() {
+    // The default fusion scores every candidate on both sides: a hit's vector score is its
+    // exact cosine, its text score what a text search gives it (0 when it holds no query
+    // term), whichever side found it.
+    let s = sample();
+    let db = shared_db();
+    let (mut zero_text, mut runs) = (0, Vec::new());
+    for (qi, q) in s.queries.iter().enumerate().take(200) {
+        let v = s.query_vector(qi);
+        let hits = db
+            .hybrid_search(v, Some(&q.text), K, Fusion::default())
+            .unwrap();
+        assert_eq!(hits.len(), K);
+        let text: std::collections::HashMap<String, f32> = db
+            .search(&Query::new().text(q.text.clone()).k(s.docs.len()))
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.id, h.score))
+            .collect();
+        for h in &hits {
+            let (Some(vs), Some(ts)) = (h.vector_score, h.text_score) else {
+                panic!("hit {} lacks a side's score: {h:?}", h.id);
+            };
+            let c = cosine(v, s.doc_vector(index_of(&h.id))) as f32;
+            assert!((vs - c).abs() < 1e-4, "{}: {vs} vs {c}", h.id);
+            let want = text.get(&h.id).copied().unwrap_or(0.0);
+            assert!(
+                (ts - want).abs() <= 1e-5 * want.max(1.0),
+                "{}: {ts} vs {want}",
+                h.id
+            );
+            zero_text += (ts == 0.0) as usize;
+        }
+        runs.push((hits, q.relevant.clone()));
+    }
+    say!("z-score hybrid: {zero_text} hits over 200 queries hold no query term");
+    let (mrr, recall) =
+        vjson::dataset::mrr_recall_at_10(runs.iter().map(|(h, r)| (h.as_slice(), r.as_str())));
+    say!("hybrid search on the sample: MRR@10 {mrr:.4}, recall@10 {recall:.4}");
+}
+
+#[test]
+fn sides_are_what_search_fuses() {
+    // Fusing the lists `sides` returns with `Fusion::fuse` gives the search's own ranking,
+    // under the default (both lists complete) and under list fusions (each side's own).
+    let s = sample();
+    let db = shared_db();
+    for fusion in [Fusion::default(), Fusion::Rrf { k: 60.0 }, Fusion::Max] {
+        for (qi, q) in s.queries.iter().enumerate().take(100) {
+            let query = Query::new()
+                .vector(s.query_vector(qi).to_vec())
+                .text(q.text.clone())
+                .fusion(fusion)
+                .k(K);
+            let hits = db.search(&query).unwrap();
+            let sides = db.sides(&query).unwrap();
+            assert!(sides.vector_found <= sides.vector.len());
+            assert!(sides.text_found <= sides.text.len());
+            if fusion != Fusion::default() {
+                assert_eq!(sides.vector_found, sides.vector.len());
+                assert_eq!(sides.text_found, sides.text.len());
+            } else {
+                // Both lists hold every candidate.
+                let ids = |l: &[(String, f32)]| {
+                    let mut v: Vec<String> = l.iter().map(|p| p.0.clone()).collect();
+                    v.sort();
+                    v
+                };
+                assert_eq!(ids(&sides.vector), ids(&sides.text), "{fusion} query {qi}");
+            }
+            // Fuse by position (keys are row-like numbers: ties order by key, as rows).
+            let key: std::collections::HashMap<&str, u32> = s
+                .docs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.id.as_str(), i as u32))
+                .collect();
+            let keyed = |l: &[(String, f32)]| -> Vec<(u32, f32)> {
+                l.iter().map(|(id, sc)| (key[id.as_str()], *sc)).collect()
+            };
+            let fused = fusion
+                .fuse(&keyed(&sides.vector), &keyed(&sides.text))
+                .unwrap();
+            let want: Vec<(u32, f32)> =
+                hits.iter().map(|h| (key[h.id.as_str()], h.score)).collect();
+            let got: Vec<(u32, f32)> = fused.into_iter().take(K).collect();
+            let scores = |l: &[(u32, f32)]| l.iter().map(|p| p.1).collect::<Vec<_>>();
+            assert_eq!(scores(&got), scores(&want), "{fusion} query {qi}");
+        }
+    }
+    // A query without both sides has no sides.
+    let err = db
+        .sides(&Query::new().vector(s.query_vector(0).to_vec()))
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_query");
 }
 
 #[test]

@@ -916,12 +916,24 @@ proptest! {
         let thits = db.search(&Query::new().text(qt.clone()).k(c)).unwrap();
         prop_assert_eq!(vhits.len(), specs.len());
         let list = |hits: &[vjson::Hit]| -> Vec<(u32, f32)> { hits.iter().map(|h| (row[&h.id], h.score)).collect() };
-        let want = f.fuse(&list(&vhits), &list(&thits)).unwrap();
+        let vs: HashMap<&str, f32> = vhits.iter().map(|h| (h.id.as_str(), h.score)).collect();
+        let mut ts: HashMap<&str, f32> = thits.iter().map(|h| (h.id.as_str(), h.score)).collect();
+        let (vlist, mut tlist) = (list(&vhits), list(&thits));
+        // Under z-score (when both sides found something) each side scores the other's
+        // candidates: here the vector side found every document, so the text side lists
+        // the ones it did not find, which hold no query term, at 0.
+        if matches!(f, Fusion::Zscore { .. }) && !thits.is_empty() {
+            for h in &vhits {
+                if !ts.contains_key(h.id.as_str()) {
+                    ts.insert(h.id.as_str(), 0.0);
+                    tlist.push((row[&h.id], 0.0));
+                }
+            }
+        }
+        let want = f.fuse(&vlist, &tlist).unwrap();
         let hybrid = db.search(&Query::new().vector(qv).text(qt).k(c).candidates(c).fusion(f)).unwrap();
         let got: Vec<(u32, f32)> = hybrid.iter().map(|h| (row[&h.id], h.score)).collect();
         prop_assert_eq!(got, want);
-        let vs: HashMap<&str, f32> = vhits.iter().map(|h| (h.id.as_str(), h.score)).collect();
-        let ts: HashMap<&str, f32> = thits.iter().map(|h| (h.id.as_str(), h.score)).collect();
         for h in &hybrid {
             prop_assert_eq!(h.vector_score, vs.get(h.id.as_str()).copied());
             prop_assert_eq!(h.text_score, ts.get(h.id.as_str()).copied());

@@ -194,6 +194,23 @@ impl TextIndex for Bm25Index {
         if self.docs == 0 || limit == 0 {
             return Ok(Vec::new());
         }
+        let (weights, avg) = self.weights(query, title_boost);
+        Ok(self.search_weighted(&weights, &avg, limit, accept))
+    }
+
+    fn score_rows(&self, query: &str, rows: &[u32], title_boost: f32) -> Result<Vec<f32>> {
+        if self.docs == 0 {
+            return Ok(vec![0.0; rows.len()]);
+        }
+        let (weights, avg) = self.weights(query, title_boost);
+        Ok(self.score_rows_weighted(&weights, &avg, rows))
+    }
+}
+
+impl Bm25Index {
+    /// The query's terms with their weights over this index's statistics (see
+    /// [`Bm25Index::search_weighted`]), and the fields' average lengths. Needs `docs > 0`.
+    fn weights(&self, query: &str, title_boost: f32) -> (Vec<(usize, String, f32)>, AvgLengths) {
         let n = self.docs as f32;
         let terms = query_terms(query);
         let mut weights: Vec<(usize, String, f32)> = Vec::new();
@@ -210,7 +227,7 @@ impl TextIndex for Bm25Index {
             }
         }
         let avg = AvgLengths([BODY, TITLE].map(|f| self.fields[f].total_len as f32 / n));
-        Ok(self.search_weighted(&weights, &avg, limit, accept))
+        (weights, avg)
     }
 }
 
@@ -285,31 +302,7 @@ impl Bm25Index {
         if self.docs == 0 || limit == 0 {
             return Vec::new();
         }
-        // The query's terms that occur, rarest (heaviest) first; ties by query order.
-        // Per list: its postings, weight, field, and the most it can add to a row (its
-        // largest tf at its shortest length: the contribution grows with tf and shrinks
-        // with length).
-        let mut lists: Vec<(&Postings, f32, usize, f32)> = terms
-            .iter()
-            .filter_map(|(f, term, w)| {
-                let (postings, (tf, len)) = self.fields[*f].postings(term)?;
-                Some((
-                    postings,
-                    *w,
-                    *f,
-                    contribution(norm, tf, len, *w, *f).min(*w),
-                ))
-            })
-            .collect();
-        // (An insertion sort: a query has a few terms, and a library sort would add its own
-        // copy of the sort code to the wasm module.)
-        for i in 1..lists.len() {
-            let mut j = i;
-            while j > 0 && lists[j - 1].1 < lists[j].1 {
-                lists.swap(j - 1, j);
-                j -= 1;
-            }
-        }
+        let lists = self.lists(terms, norm);
         // left[i]: the most that terms i.. can add to a row (with a margin for rounding).
         let mut left = vec![0f32; lists.len() + 1];
         for i in (0..lists.len()).rev() {
@@ -414,6 +407,68 @@ impl Bm25Index {
             rank::top(&mut hits, limit, Best::Highest);
             hits
         })
+    }
+}
+
+impl Bm25Index {
+    /// The postings of the weighted `terms` that occur, in the order every score sums
+    /// them: rarest (heaviest) first, ties by query order. Per list: its postings, weight,
+    /// field, and the most it can add to a row (its largest tf at its shortest length: the
+    /// contribution grows with tf and shrinks with length). Never inlined: its two
+    /// callers share one copy in the npm package's module.
+    #[inline(never)]
+    fn lists<'a>(
+        &'a self,
+        terms: &[(usize, String, f32)],
+        norm: &impl LengthNorm,
+    ) -> Vec<(&'a Postings, f32, usize, f32)> {
+        let mut lists: Vec<(&Postings, f32, usize, f32)> = terms
+            .iter()
+            .filter_map(|(f, term, w)| {
+                let (postings, (tf, len)) = self.fields[*f].postings(term)?;
+                Some((
+                    postings,
+                    *w,
+                    *f,
+                    contribution(norm, tf, len, *w, *f).min(*w),
+                ))
+            })
+            .collect();
+        // (An insertion sort: a query has a few terms, and a library sort would add its own
+        // copy of the sort code to the wasm module.)
+        for i in 1..lists.len() {
+            let mut j = i;
+            while j > 0 && lists[j - 1].1 < lists[j].1 {
+                lists.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        lists
+    }
+
+    /// The scores of `rows` for the weighted `terms`, in the order of `rows`: exactly what
+    /// [`Bm25Index::search_weighted`] gives a row it returns (the same terms summed in the
+    /// same order), and 0 for a row holding none of them. Each row is looked up in each
+    /// term's postings (binary search): for a few dozen rows, much cheaper than a search.
+    pub(crate) fn score_rows_weighted(
+        &self,
+        terms: &[(usize, String, f32)],
+        norm: &impl LengthNorm,
+        rows: &[u32],
+    ) -> Vec<f32> {
+        let mut out = vec![0f32; rows.len()];
+        for (postings, w, f, _) in self.lists(terms, norm) {
+            let doc_len = &self.fields[f].doc_len;
+            for (s, &row) in out.iter_mut().zip(rows) {
+                if let Ok(at) = postings.binary_search_by_key(&row, |p| p.0) {
+                    let dl = doc_len[row as usize];
+                    if dl != 0 {
+                        *s += contribution(norm, postings[at].1, dl, w, f);
+                    }
+                }
+            }
+        }
+        out
     }
 }
 

@@ -140,6 +140,11 @@ pub(crate) trait TextIndex: Send + Sync {
         title_boost: f32,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<(u32, f32)>>;
+    /// The scores `search` gives `rows` for `query` (0 for a row without any of its
+    /// terms), in the order of `rows`. Bit for bit in memory; Tantivy adds a row's terms
+    /// in query order here and in its own order in a search, so the two may differ in the
+    /// last bit.
+    fn score_rows(&self, query: &str, rows: &[u32], title_boost: f32) -> Result<Vec<f32>>;
 }
 
 /// The text index of a database: one implementation per kind of database.
@@ -192,6 +197,17 @@ impl Text {
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<(u32, f32)>> {
         self.index().search(query, limit, title_boost, accept)
+    }
+
+    /// The scores [`Text::search`] gives `rows` (0 for a row without any of the query's
+    /// terms), in the order of `rows`.
+    pub(crate) fn score_rows(
+        &self,
+        query: &str,
+        rows: &[u32],
+        title_boost: f32,
+    ) -> Result<Vec<f32>> {
+        self.index().score_rows(query, rows, title_boost)
     }
 
     /// Heap bytes the index holds: the whole BM25 index, or Tantivy's in-memory delta

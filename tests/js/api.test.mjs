@@ -307,6 +307,22 @@ describe("search", () => {
     assert.deepEqual(db.search({ text: "nothing-matches-this" }), []);
   });
 
+  test("the default fusion scores every candidate on both sides", () => {
+    const db = fresh();
+    const hits = db.search({ vector: unit(0), text: "ownership", k: 5 });
+    const text = new Map(db.search({ text: "ownership", k: 50 }).map((h) => [h.id, h.textScore]));
+    const vector = new Map(db.search({ vector: unit(0), k: 50 }).map((h) => [h.id, h.vectorScore]));
+    let textless = 0;
+    for (const h of hits) {
+      assert.ok(h.vectorScore !== null && h.textScore !== null, h.id);
+      close(h.vectorScore, vector.get(h.id));
+      // What a text search gives it, or 0 when it holds no query term.
+      close(h.textScore, text.get(h.id) ?? 0);
+      if (!text.has(h.id)) textless += 1;
+    }
+    assert.ok(textless > 0, "a vector-only candidate is fused in with text score 0");
+  });
+
   test("hybrid RRF: a document first on both sides scores 2 / (k + 1)", () => {
     const db = fresh();
     const hits = db.search({ vector: unit(0), text: "ownership", k: 5, fusion: "rrf" });

@@ -837,6 +837,39 @@ impl PyVectorDB {
         hits(py, &self.run(py, q)?)
     }
 
+    /// The two sides of a hybrid query before fusion, as ``hybrid_search`` fuses them:
+    /// ``((vector_pairs, vector_found), (text_pairs, text_found))``, each a list of
+    /// ``(id, score)``, the side's own ``candidates`` best first; under z-score fusion
+    /// followed by the other side's candidates with this side's score for them (the
+    /// ``*_found`` counts say where a side's own results end). For fusing the sides of
+    /// several databases (``vjson.distributed``).
+    #[pyo3(signature = (query_vector, query_text, k=10, fusion=None, filter=None, ef_search=None, candidates=None))]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn sides(
+        &self,
+        py: Python<'_>,
+        query_vector: &Bound<'_, PyAny>,
+        query_text: String,
+        k: usize,
+        fusion: Option<&str>,
+        filter: Option<&Bound<'_, PyAny>>,
+        ef_search: Option<usize>,
+        candidates: Option<usize>,
+    ) -> PyResult<((Vec<(String, f32)>, usize), (Vec<(String, f32)>, usize))> {
+        let mut q = Self::query(k, filter, ef_search)?
+            .vector(vector(query_vector, "query_vector")?)
+            .text(query_text);
+        if let Some(f) = fusion {
+            q = q.fusion(f.parse::<Fusion>().or_raise(py)?);
+        }
+        if let Some(c) = candidates {
+            q = q.candidates(c);
+        }
+        let db = self.db(py)?;
+        let s = py.detach(|| db.sides(&q)).or_raise(py)?;
+        Ok(((s.vector, s.vector_found), (s.text, s.text_found)))
+    }
+
     /// Full-text (BM25) search only.
     #[pyo3(signature = (query_text, k=10, filter=None))]
     fn text_search<'py>(

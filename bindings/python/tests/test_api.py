@@ -234,17 +234,30 @@ def test_options_and_metrics(tmp_path):
 @pytest.mark.parametrize("fusion", [None, "zscore:0.3,0.7", "rrf", "rrf:10", "weighted:0.7,0.3", "average", "dbsf", "max",
                                     "min"])
 def test_hybrid_is_the_fusion_of_its_two_sides(sample, fusion):
-    # vjson.fuse (what vjson.distributed fuses with) on the two sides gives hybrid_search's
-    # answer exactly: same fusion, same candidates.
+    # vjson.fuse (what vjson.distributed fuses with) on the two sides `sides` returns gives
+    # hybrid_search's answer exactly: same fusion, same candidates. A side's own results are
+    # its search's; under z-score (the default) each side also scores the other's.
     from vjson._vjson import DEFAULT_CANDIDATES, fuse
 
     db = vjson.PyVectorDB(None, dimension=384)
     db.insert_batch(sample.items(1000))
+    zscore = fusion is None or fusion.startswith("zscore")
     for i in range(5):
         q, t = sample.query_vectors[i], sample.queries[i]["text"]
+        (v, nv), (x, nt) = db.sides(q, t, k=10, fusion=fusion)
         vec = db.search(q, k=DEFAULT_CANDIDATES)
         txt = db.text_search(t, k=DEFAULT_CANDIDATES)
-        fused = fuse([(h["id"], h["combined_score"]) for h in vec], [(h["id"], h["combined_score"]) for h in txt], fusion)
+        assert [i for i, _ in v[:nv]] == [h["id"] for h in vec]
+        assert [i for i, _ in x[:nt]] == [h["id"] for h in txt]
+        if zscore:
+            assert sorted(i for i, _ in v) == sorted(i for i, _ in x)
+            # The text side's score of a vector-only candidate: a text search's, or 0.
+            every = {h["id"]: h["combined_score"] for h in db.text_search(t, k=1000)}
+            for id_, score in x[nt:]:
+                assert score == pytest.approx(every.get(id_, 0.0), rel=1e-5, abs=1e-6)
+        else:
+            assert (nv, nt) == (len(v), len(x))
+        fused = fuse(v, x, fusion)
         hits = db.hybrid_search(query_vector=q, query_text=t, k=10, fusion=fusion)
         assert_same_ranking([(h["id"], h["combined_score"]) for h in hits], fused[:10])
 

@@ -49,9 +49,12 @@ def test_seed_example_hybrid_search(sample, tmp_path, monkeypatch):
     assert sample.relevant[1] in [r["id"] for r in results]
     scores = [r["combined_score"] for r in results]
     assert scores == sorted(scores, reverse=True)
-    # RRF: each hit scores the sum of 1 / (60 + rank) over the sides that found it.
-    vec = [h["id"] for h in db.search(q, k=150)]
-    txt = [h["id"] for h in db.text_search(query_text, k=150)]
+    # RRF: each hit scores the sum of 1 / (60 + rank) over the sides that found it (each
+    # side contributing its DEFAULT_CANDIDATES best).
+    from vjson._vjson import DEFAULT_CANDIDATES
+
+    vec = [h["id"] for h in db.search(q, k=DEFAULT_CANDIDATES)]
+    txt = [h["id"] for h in db.text_search(query_text, k=DEFAULT_CANDIDATES)]
     for r in results:
         expect = sum(1 / (60 + side.index(r["id"]) + 1) for side in (vec, txt) if r["id"] in side)
         assert abs(r["combined_score"] - expect) < 1e-6

@@ -100,6 +100,16 @@ class PyVectorDB:
         ef_search: int | None = None,
         candidates: int | None = None,
     ) -> list[Hit]: ...
+    def sides(
+        self,
+        query_vector: VectorLike,
+        query_text: str,
+        k: int = 10,
+        fusion: str | None = None,
+        filter: Filter | None = None,
+        ef_search: int | None = None,
+        candidates: int | None = None,
+    ) -> tuple[tuple[list[tuple[str, float]], int], tuple[list[tuple[str, float]], int]]: ...
     def text_search(
         self, query_text: str, k: int = 10, filter: Filter | None = None
     ) -> list[Hit]: ...

@@ -52,7 +52,7 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from vjson._vjson import DEFAULT_CANDIDATES, PyVectorDB, fuse
+from vjson._vjson import DEFAULT_CANDIDATES, DEFAULT_FUSION, PyVectorDB, fuse
 from vjson.errors import ClosedError, DuplicateIdError, InvalidArgumentError, InvalidOptionsError, InvalidQueryError
 from vjson.types import JSON, Filter, Hit, Item, StoredDocument, VectorLike
 
@@ -131,13 +131,12 @@ class _Shard:
     def text_search(self, text: str, k: int, filter: Any) -> list[Hit]:
         return self.db.text_search(text, k=k, filter=filter)
 
-    def sides(self, vector: np.ndarray, text: str, k: int, filter: Any,
-              ef_search: int | None) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-        """Both sides of a hybrid query in one call, as (id, score) pairs only: the texts
-        and metadata of the few hits that survive fusion are fetched afterwards."""
-        v = self.db.search(vector, k=k, filter=filter, ef_search=ef_search)
-        t = self.db.text_search(text, k=k, filter=filter)
-        return [(h["id"], h["combined_score"]) for h in v], [(h["id"], h["combined_score"]) for h in t]
+    def sides(self, vector: np.ndarray, text: str, k: int, fusion: str | None, filter: Any,
+              ef_search: int | None) -> Any:
+        """Both sides of a hybrid query in one call, as (id, score) pairs only
+        (``PyVectorDB.sides``): the texts and metadata of the few hits that survive fusion
+        are fetched afterwards."""
+        return self.db.sides(vector, text, k=k, fusion=fusion, filter=filter, ef_search=ef_search, candidates=k)
 
     def fields(self, ids: list[str]) -> list[tuple[str | None, str | None, Any]]:
         """(text, title, metadata) of each id."""
@@ -423,10 +422,22 @@ class ShardedVectorDB:
             return self.text_search(query_text, k, filter)
         c = max(candidates if candidates is not None else DEFAULT_CANDIDATES, k)
         q = np.asarray(query_vector, dtype=np.float32)
-        both = self._call("sides", q, query_text, c, filter, ef_search)
-        vec = _merge_pairs((b[0] for b in both), c)
-        txt = _merge_pairs((b[1] for b in both), c)
-        vscore, tscore = dict(vec), dict(txt)
+        both = self._call("sides", q, query_text, c, fusion, filter, ef_search)
+        # Each side's global best: the best of every shard's own results.
+        vec = _merge_pairs((v[:nv] for (v, nv), _ in both), c)
+        txt = _merge_pairs((t[:nt] for _, (t, nt) in both), c)
+        # Under z-score fusion every candidate carries both scores, as in one database
+        # (when both sides found something): a row among a side's global best was among
+        # its shard's, and that shard scored it on the other side too — unless that shard's
+        # other side found nothing, which means the row scores 0 there.
+        vscore = {i: s for (v, _), _ in both for i, s in v}
+        tscore = {i: s for _, (t, _) in both for i, s in t}
+        if (fusion or DEFAULT_FUSION).strip().lower().split(":")[0] == "zscore" and vec and txt:
+            in_vec, in_txt = {i for i, _ in vec}, {i for i, _ in txt}
+            vec = vec + [(i, vscore.get(i, 0.0)) for i, _ in txt if i not in in_vec]
+            txt = txt + [(i, tscore.get(i, 0.0)) for i, _ in vec if i not in in_txt]
+        else:
+            vscore, tscore = dict(vec), dict(txt)
         top = fuse(vec, txt, fusion)[:k]
         # The texts, titles and metadata of the hits, from their shards (one call per shard).
         wanted: dict[int, list[str]] = {}

@@ -414,9 +414,7 @@ impl Bm25Index {
     /// The postings of the weighted `terms` that occur, in the order every score sums
     /// them: rarest (heaviest) first, ties by query order. Per list: its postings, weight,
     /// field, and the most it can add to a row (its largest tf at its shortest length: the
-    /// contribution grows with tf and shrinks with length). Never inlined: its two
-    /// callers share one copy in the npm package's module.
-    #[inline(never)]
+    /// contribution grows with tf and shrinks with length).
     fn lists<'a>(
         &'a self,
         terms: &[(usize, String, f32)],

@@ -44,7 +44,8 @@ use tantivy::tokenizer::{
     RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
 };
 use tantivy::{
-    Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term,
+    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, SegmentReader, TantivyDocument,
+    TantivyError, Term,
 };
 
 use super::{
@@ -596,11 +597,7 @@ impl TextIndex for TantivyText {
         let mut top = Top::new(limit);
         if let Some(weight) = &q.weight {
             for seg in self.searcher.segment_readers() {
-                let rows = seg
-                    .fast_fields()
-                    .u64(ROW)
-                    .map_err(|e| text_err("reading row numbers", e))?;
-                let alive = seg.alive_bitset();
+                let row_of = live_rows(seg)?;
                 // Tantivy passes on only scores *above* the threshold; a hit that ties the
                 // worst kept one may still win on its row number, so the threshold sits
                 // just below it. (Taking the worst score itself made ties come out by
@@ -608,9 +605,7 @@ impl TextIndex for TantivyText {
                 let mut threshold = top.threshold().next_down();
                 weight
                     .for_each_pruning(threshold, seg, &mut |doc, score| {
-                        if alive.is_none_or(|a| a.is_alive(doc))
-                            && let Some(row) = rows.first(doc)
-                            && let Ok(row) = u32::try_from(row)
+                        if let Some(row) = row_of(doc)
                             && accept(row)
                         {
                             threshold = top.push(row, score).next_down();
@@ -793,23 +788,31 @@ impl TantivyText {
         }
         let mut all = Vec::new();
         for seg in self.searcher.segment_readers() {
-            let rows = seg
-                .fast_fields()
-                .u64(ROW)
-                .map_err(|e| text_err("reading row numbers", e))?;
-            let alive = seg.alive_bitset();
+            let row_of = live_rows(seg)?;
             let mut map: Vec<(u32, u32)> = (0..seg.max_doc())
-                .filter(|&doc| alive.is_none_or(|a| a.is_alive(doc)))
-                .filter_map(|doc| {
-                    let row = u32::try_from(rows.first(doc)?).ok()?;
-                    Some((row, doc))
-                })
+                .filter_map(|doc| Some((row_of(doc)?, doc)))
                 .collect();
             map.sort_unstable();
             all.push(map);
         }
         Ok(self.row_docs.get_or_init(|| all))
     }
+}
+
+/// The row of each document of `seg`: `None` for a deleted document (or one without a
+/// row number that fits a row).
+fn live_rows(seg: &SegmentReader) -> Result<impl Fn(DocId) -> Option<u32> + '_> {
+    let rows = seg
+        .fast_fields()
+        .u64(ROW)
+        .map_err(|e| text_err("reading row numbers", e))?;
+    let alive = seg.alive_bitset();
+    Ok(move |doc| {
+        if alive.is_some_and(|a| !a.is_alive(doc)) {
+            return None;
+        }
+        u32::try_from(rows.first(doc)?).ok()
+    })
 }
 
 /// [`LengthNorm`] of lengths rounded the way Tantivy stores them (one-byte field norms), so

@@ -147,7 +147,7 @@ export interface SearchQuery {
   fusion?: Fusion | null;
   /** HNSW candidate list for this query. */
   efSearch?: number;
-  /** How many results each side contributes to a hybrid fusion (default max(k, 150)). */
+  /** How many results each side contributes to a hybrid fusion (default max(k, 10)). */
   candidates?: number;
 }
 

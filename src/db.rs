@@ -39,6 +39,7 @@
 //! run anywhere.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use crate::par::{self, *};
 use serde::Serialize;
@@ -48,14 +49,14 @@ use crate::distance::{Distance, normalize};
 use crate::document::{Document, Hit};
 use crate::durable::{DiskStats, Journal};
 use crate::error::{Error, Result, json_type};
-use crate::fusion::{Fused, Fusion, fuse_top};
+use crate::fusion::{self, Fused, Fusion, fuse_top};
 use crate::hnsw::VectorSource;
 use crate::options::{Limits, MAX_METADATA_DEPTH, Metric, Options};
 use crate::query::Query;
 use crate::state::{MemoryStats, State, row_texts};
 use crate::store::Row;
 use crate::sync::{Mutex, RwLock, RwLockReadGuard};
-use crate::text::Analyzed;
+use crate::text::{Analyzed, Prepared};
 
 /// An embedded vector database with hybrid search.
 ///
@@ -856,11 +857,45 @@ impl VectorDB {
         };
         let ef = q.ef_search.unwrap_or(self.opts.hnsw.ef_search).max(fetch);
         let filter = q.filter.as_ref().filter(|f| !f.is_all());
-        let vector_side = || qv.map(|v| state.vector_search(&self.dist, v, fetch, ef, filter));
+        let boost = self.opts.title_boost;
+        // Under z-score fusion each half also scores its own candidates on the other side
+        // (see `fusion::complete`), inside the parallel part. The text is analysed once, by
+        // the text half as it starts; the vector half, which needs it only after its own
+        // search, uses the same (or, if it gets there first, prepares it itself).
+        let both = hybrid && matches!(q.fusion, Fusion::Zscore { .. });
+        let prepared: OnceLock<Prepared> = OnceLock::new();
+        let vector_side = || {
+            qv.map(|v| {
+                let found = state.vector_search(&self.dist, v, fetch, ef, filter);
+                let other = match q.text.as_deref() {
+                    Some(text) if both && !found.is_empty() => {
+                        let rows: Vec<u32> = found.iter().map(|h| h.0).collect();
+                        Some(match prepared.get() {
+                            Some(p) => state.text_scores(p, &rows),
+                            None => state
+                                .prepare_text(text, boost)
+                                .and_then(|p| state.text_scores(prepared.get_or_init(|| p), &rows)),
+                        })
+                    }
+                    _ => None,
+                };
+                (found, other)
+            })
+        };
         let text_side = || {
             q.text
                 .as_deref()
-                .map(|t| state.text_search(t, fetch, self.opts.title_boost, filter))
+                .map(|t| {
+                    let p = state.prepare_text(t, boost)?;
+                    let found = state.text_search(prepared.get_or_init(|| p), fetch, filter)?;
+                    let other = match qv {
+                        Some(v) if both && !found.is_empty() => {
+                            Some(state.vector_scores(&self.dist, v, found.iter().map(|h| h.0)))
+                        }
+                        _ => None,
+                    };
+                    Ok::<_, Error>((found, other))
+                })
                 .transpose()
         };
         // Only a hybrid query has two halves to run in parallel: handing a one-sided query
@@ -876,23 +911,19 @@ impl VectorDB {
             (vector_side(), text_side())
         };
         let text_hits = text_hits?;
+        let (mut vec_hits, vec_other) = vec_hits.unzip();
+        let (mut text_hits, text_other) = text_hits.unzip();
         let (v_found, t_found) = (
             vec_hits.as_ref().map_or(0, Vec::len),
             text_hits.as_ref().map_or(0, Vec::len),
         );
-        let (mut vec_hits, mut text_hits) = (vec_hits, text_hits);
-        if let (Fusion::Zscore { .. }, Some(qv), Some(text), Some(v), Some(t)) = (
-            q.fusion,
-            qv,
-            q.text.as_deref(),
-            vec_hits.as_mut(),
-            text_hits.as_mut(),
-        ) && v_found > 0
-            && t_found > 0
+        if let (Some(v), Some(t), Some(Some(v_text)), Some(Some(t_vector))) =
+            (vec_hits.as_mut(), text_hits.as_mut(), vec_other, text_other)
         {
-            // (A side that found nothing — a text without an indexed term — has no score
-            // distribution to place the other's candidates in: it stays empty.)
-            state.score_both(&self.dist, qv, text, self.opts.title_boost, v, t)?;
+            // (Both sides found something: a side that found nothing — a text without an
+            // indexed term — has no score distribution to place the other's candidates
+            // in, and stays empty.)
+            fusion::complete(v, t, &v_text?, &t_vector);
         }
         Ok((
             vec_hits.map(|v| (v, v_found)),

@@ -20,10 +20,13 @@
 //! vector side's candidates their BM25 score (a look-up per query term; 0 without one),
 //! and standardises each side over all the candidates. A candidate one side did not return
 //! is not "just below that side's last": its real score may be far below it or close, and
-//! with the real one the fusion needs far fewer candidates per side — 20 now rank as well
-//! as 150 did with the placeholder (the figures at [`Fusion::default`]), and a hybrid
-//! search costs about half as much. [`crate::VectorDB::sides`] returns both lists as the
-//! search fuses them. The other modes fuse the lists as the sides return them (as the
+//! with the real one the fusion needs far fewer candidates per side — `k` (10 by default)
+//! rank about as well as 150 did with the placeholder (the figures at [`Fusion::default`]),
+//! for a fraction of the cost. Each half of a hybrid search scores its own candidates on
+//! the other side while the halves run in parallel (the vector half looks its rows up in
+//! the text index after its search, the text half measures its rows' vectors), and the
+//! query's text is analysed once for both. [`crate::VectorDB::sides`] returns both lists
+//! as the search fuses them. The other modes fuse the lists as the sides return them (as the
 //! engines they reproduce do): a document found by one side has no score from the other.
 //!
 //! A document found by only one side still appears in the fused list. Equal fused scores
@@ -34,22 +37,22 @@
 //! corpus measured it ranks above both sides except where one side alone is near perfect
 //! (see [`Fusion::default`]). The others are special-purpose modes: none ranks as well as
 //! the default, and some rank below the text side alone (MRR@10 with titles on rustdocs /
-//! the Python docs at the default depth: text alone 0.521 / 0.594, the default 0.531 / 0.612):
+//! the Python docs at the default depth: text alone 0.521 / 0.594, the default 0.528 / 0.615):
 //!
-//! - [`Fusion::Weighted`] (0.512 / 0.606) and [`Fusion::Average`] (the same at
+//! - [`Fusion::Weighted`] (0.511 / 0.601) and [`Fusion::Average`] (the same at
 //!   0.5 / 0.5): an explicit trade-off on a fixed `[0, 1]` scale per list, where each
 //!   list's best counts 1 however far it stands above the rest; for reproducing other
 //!   systems' linear combination (Orama's hybrid, LanceDB's linear-combination reranker),
 //!   or a UI slider between "by meaning" and "by words".
-//! - [`Fusion::Rrf`] (0.488 / 0.581): ranks only, scores ignored; for sides whose scores
+//! - [`Fusion::Rrf`] (0.494 / 0.587): ranks only, scores ignored; for sides whose scores
 //!   are not comparable or not trusted (scores from another system, a re-ranker, a list
 //!   fused outside vjson), and for parity with engines that fuse by RRF (Elasticsearch's
 //!   RRF retriever, LanceDB's default reranker, Qdrant's `rrf`).
-//! - [`Fusion::Dbsf`] (0.510 / 0.602): Qdrant's distribution-based score fusion, for
+//! - [`Fusion::Dbsf`] (0.516 / 0.601): Qdrant's distribution-based score fusion, for
 //!   parity with Qdrant's rankings.
-//! - [`Fusion::Max`] (0.515 / 0.601): "either side is sure" — a row ranks by its better
+//! - [`Fusion::Max`] (0.512 / 0.597): "either side is sure" — a row ranks by its better
 //!   side; for recall (a union of two searches) rather than for ranking.
-//! - [`Fusion::Min`] (0.499 / 0.584): "both sides agree" — a row ranks by its weaker side
+//! - [`Fusion::Min`] (0.501 / 0.591): "both sides agree" — a row ranks by its weaker side
 //!   (a side that did not find it counts 0); a soft AND of the two searches.
 
 use serde::{Deserialize, Serialize};
@@ -117,16 +120,17 @@ pub enum Fusion {
 /// | Python, prose | 0.7627 | **0.9524** | 0.9391 (−1.4 %) | 0.8672 |
 ///
 /// (That table: 150 candidates per side, a candidate missing from a side counting that
-/// side's lowest score. With both scores of every candidate and the default 20 candidates,
-/// the same corpora give: rustdocs 0.5309 (API 0.2622, book 0.9356), Python 0.6122 (API
-/// 0.3389, prose 0.9350); the vector side measured with it 0.4089 / 0.5083.)
+/// side's lowest score. With both scores of every candidate and the default 10 candidates,
+/// the same corpora give: rustdocs 0.5284 (+1.5 %; API 0.2614, +17.7 %; book 0.9306,
+/// −4.4 %), Python 0.6147 (+3.5 %; API 0.3416, +17.1 %; prose 0.9371, −1.6 %); the vector
+/// side measured with it 0.4100 / 0.5083.)
 ///
 /// The prose halves' queries are section headings, which the title field now matches
 /// almost always: there the text side alone is near perfect and the hybrid gives a little
 /// of that back to the vector side. Without titles (`title_boost` 0, or documents without
-/// one) the default beats both sides everywhere: rustdocs 0.4984 against text 0.4527
-/// (+10.1 %; API +15.8 %, book +7.6 %), Python 0.5774 against 0.5201 (+11.0 %; API +13.3 %,
-/// prose +5.7 %), and the previous default by 0.2-1.5 %.
+/// one) the default beats both sides everywhere: rustdocs 0.4981 against text 0.4527
+/// (+10.0 %; API +16.8 %, book +7.1 %), Python 0.5808 against 0.5201 (+11.7 %; API
+/// +14.9 %, prose +5.9 %), and the previous default by 1.4 % / 0.8 %.
 ///
 /// Why standardised scores: min-max normalisation maps every list's best score to 1,
 /// however far above the rest it stands, so a side that is sure of one document (a title
@@ -140,12 +144,23 @@ pub enum Fusion {
 /// corpus measured elsewhere preferred the vector side; the even split is never far from
 /// the best.
 ///
-/// Depth (candidates per side), MRR@10 with both scores of every candidate, rustdocs /
-/// Python: 10: 0.5284 / 0.6147, **20: 0.5309 / 0.6122**, 30: 0.5335 / 0.6135, 50:
-/// 0.5350 / 0.6139, 100: —/ 0.6146, 150: 0.5297 / 0.6145; hybrid p50 grows with it (~135,
-/// 145, 170, 195, —, 275 µs on rustdocs). The default is the smallest depth within 1 % of
-/// each corpus's best. (With the old placeholder for a missing score MRR@10 rose up to
-/// ~150 candidates: 0.5173 at 10, 0.5303 at 150 on rustdocs.)
+/// Depth (candidates per side), with both scores of every candidate, rustdocs / Python
+/// (`vjson eval CORPUS --fusions zscore --candidates N`; MRR@10, recall@10, hybrid p50):
+///
+/// | depth | MRR@10 | recall@10 | p50 (µs) |
+/// |---:|---:|---:|---:|
+/// | **10** | 0.5283 / **0.6147** | 0.6815 / **0.8130** | **105 / 98** |
+/// | 20 | 0.5310 / 0.6122 | **0.6845** / 0.8055 | 111 / 105 |
+/// | 30 | 0.5336 / 0.6135 | 0.6825 / 0.8060 | 123 / 126 |
+/// | 50 | **0.5350** / 0.6142 | 0.6825 / 0.8060 | 143 / 134 |
+/// | 150 | 0.5297 / 0.6145 | — | ~275 (before) |
+///
+/// (Each side alone: p50 ~75-82 µs.) The default depth is `k` (10 at the default `k`): on
+/// the Python docs the best MRR and recall, on rustdocs 1.3 % below the best depth's MRR
+/// and 0.003 below its recall, without titles as good as 20 on both (rustdocs 0.4981 vs
+/// 0.4982, Python 0.5808 vs 0.5786), and the cheapest. (With the old placeholder for a
+/// missing score MRR@10 rose up to ~150 candidates: 0.5173 at 10, 0.5303 at 150 on
+/// rustdocs.)
 impl Default for Fusion {
     fn default() -> Self {
         Fusion::Zscore {
@@ -380,6 +395,29 @@ pub(crate) fn group(vector: &[(u32, f32)], text: &[(u32, f32)]) -> Vec<Sides> {
     rows
 }
 
+/// Gives each hybrid side the other side's candidates it lacks, with their scores on
+/// this side (appended after its own, in row order), so that both lists hold every
+/// candidate (see "Both scores of every candidate" in the module docs). `text_of_vector[i]`
+/// is the text score of `vector[i]`'s row, `vector_of_text[i]` the vector score of
+/// `text[i]`'s row. A row a side found keeps the score that side gave it.
+pub(crate) fn complete(
+    vector: &mut Vec<(u32, f32)>,
+    text: &mut Vec<(u32, f32)>,
+    text_of_vector: &[f32],
+    vector_of_text: &[f32],
+) {
+    let (mut to_text, mut to_vector) = (Vec::new(), Vec::new());
+    for (row, v, t) in group(vector, text) {
+        match (v, t) {
+            (Some((rank, _)), None) => to_text.push((row, text_of_vector[rank as usize - 1])),
+            (None, Some((rank, _))) => to_vector.push((row, vector_of_text[rank as usize - 1])),
+            _ => {}
+        }
+    }
+    text.extend(to_text);
+    vector.extend(to_vector);
+}
+
 /// The first `keep` entries of [`fuse`]'s list (a search keeps `k` of the rows its sides
 /// found: only those are sorted).
 pub(crate) fn fuse_top(
@@ -483,6 +521,24 @@ mod tests {
         Fusion::Average,
         Fusion::Dbsf,
     ];
+
+    #[test]
+    fn complete_gives_each_side_the_rows_it_lacks_in_row_order() {
+        let mut vector = vec![(7, 0.9), (3, 0.8), (5, 0.7)];
+        let mut text = vec![(5, 4.0), (9, 2.0), (1, 1.5)];
+        // Text scores of the vector side's rows, vector scores of the text side's.
+        complete(&mut vector, &mut text, &[0.5, 0.0, 3.9], &[0.71, 0.2, 0.1]);
+        // Row 5 was on both sides: each keeps its own score and gains nothing.
+        assert_eq!(
+            vector,
+            vec![(7, 0.9), (3, 0.8), (5, 0.7), (1, 0.1), (9, 0.2)]
+        );
+        assert_eq!(text, vec![(5, 4.0), (9, 2.0), (1, 1.5), (3, 0.0), (7, 0.5)]);
+        // Nothing to add when both sides found the same rows.
+        let (mut v, mut t) = (vec![(1, 0.5), (2, 0.4)], vec![(2, 3.0), (1, 1.0)]);
+        complete(&mut v, &mut t, &[9.0, 9.0], &[9.0, 9.0]);
+        assert_eq!((v.len(), t.len()), (2, 2));
+    }
 
     #[test]
     fn fuse_top_is_the_head_of_the_full_list() {

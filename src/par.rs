@@ -35,9 +35,10 @@ where
 /// a virtual machine), so a hybrid search took as long as its two halves one after the
 /// other. Here the caller runs `a` itself and offers `b` to the *helper*, one thread of
 /// vjson's own (started on first use, outside rayon's pool, so it never holds up the
-/// pool's work): after running an offered half it polls for the next one for [`HOT`],
-/// then sleeps until woken, so that searches in a row (a busy server, a benchmark) hand
-/// over in about a microsecond instead of a wake-up. One offer waits at a time; a caller
+/// pool's work): after running an offered half it polls for the next one for `HOT` (200
+/// µs; 2 ms while a join is still in progress), then sleeps until woken, so that searches
+/// in a row (a busy server, a benchmark) hand over in about a microsecond instead of a
+/// wake-up. One offer waits at a time; a caller
 /// that finds the helper's slot taken runs both halves itself.
 ///
 /// When `a` is done the caller takes `b` back if the helper has not started it (a busy or
@@ -46,7 +47,7 @@ where
 #[cfg(not(target_arch = "wasm32"))]
 mod offload {
     use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-    use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
     use std::sync::{Arc, OnceLock};
     use std::thread::{self, Thread};
     use std::time::{Duration, Instant};
@@ -64,6 +65,10 @@ mod offload {
 
     /// How long the helper polls for the next offered half before it sleeps.
     const HOT: Duration = Duration::from_micros(200);
+    /// How long it polls while a join is in progress (its caller will offer the next half
+    /// of a search soon after; a slow first half would otherwise find the helper asleep
+    /// at the next search, ~50 µs to wake).
+    const HOT_IN_JOIN: Duration = Duration::from_millis(2);
     /// The caller spins (quick to notice) this long before yielding the CPU between checks.
     const SPIN: Duration = Duration::from_micros(50);
     /// Yielding between checks this long before sleeping until woken.
@@ -124,11 +129,14 @@ mod offload {
     static OFFERED: AtomicBool = AtomicBool::new(false);
     /// Whether the helper sleeps (an offer then wakes it).
     static ASLEEP: AtomicBool = AtomicBool::new(false);
+    /// Joins in progress on any thread (see [`HOT_IN_JOIN`]).
+    static JOINING: AtomicUsize = AtomicUsize::new(0);
     /// The helper thread, started on first use; `None` if it could not be started (every
     /// join then runs its halves in turn).
     static HELPER: OnceLock<Option<Thread>> = OnceLock::new();
 
-    /// The helper's loop: takes offered halves, polls for [`HOT`] after each, then sleeps.
+    /// The helper's loop: takes offered halves, polls for [`HOT`] (or [`HOT_IN_JOIN`])
+    /// after each, then sleeps.
     fn helper() {
         let mut since = Instant::now();
         let mut checks = 0u32;
@@ -146,7 +154,12 @@ mod offload {
                 continue;
             }
             checks = checks.wrapping_add(1);
-            if checks.is_multiple_of(64) && since.elapsed() > HOT {
+            let hot = if JOINING.load(Ordering::Relaxed) > 0 {
+                HOT_IN_JOIN
+            } else {
+                HOT
+            };
+            if checks.is_multiple_of(64) && since.elapsed() > hot {
                 // Say so before looking once more: an offer made meanwhile either sees
                 // ASLEEP and wakes this thread, or is seen here (both sequentially
                 // consistent).
@@ -228,6 +241,15 @@ mod offload {
         }
     }
 
+    /// Counts a join in [`JOINING`] until dropped.
+    struct Joining;
+
+    impl Drop for Joining {
+        fn drop(&mut self) {
+            JOINING.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     pub(super) fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
     where
         A: FnOnce() -> RA + Send,
@@ -239,6 +261,8 @@ mod offload {
             b: Some(b),
             out: None,
         };
+        JOINING.fetch_add(1, Ordering::Relaxed);
+        let _joining = Joining;
         let task = Arc::new(Task {
             state: AtomicU8::new(PENDING),
             caller: thread::current(),

@@ -26,9 +26,10 @@ impl Query {
     /// The default number of results.
     pub const DEFAULT_K: usize = 10;
     /// Candidates each side contributes to a hybrid fusion unless the query says
-    /// otherwise (see [`Fusion::default`] for how it was chosen: under the default fusion
-    /// every candidate carries both sides' scores, so few are needed).
-    pub const DEFAULT_CANDIDATES: usize = 20;
+    /// otherwise (at least `k`: a search fetches `max(k, candidates)` per side). See
+    /// [`Fusion::default`] for how it was chosen: under the default fusion every candidate
+    /// carries both sides' scores, so few are needed.
+    pub const DEFAULT_CANDIDATES: usize = 10;
 
     /// An empty query (add a vector, a text, or both).
     pub fn new() -> Self {

@@ -23,7 +23,7 @@ use crate::fusion::Fused;
 use crate::hnsw::{Exact, ExactSpace, Hnsw, QueryDist, SearchScratch, Space, VectorSource, tally};
 use crate::options::{Metric, Options, Quantization};
 use crate::store::{IdIndex, Int8Code, Int8Vectors, MemoryVectors, Row, Rows, Vectors};
-use crate::text::{Analyzed, Bm25Index, FieldTexts, Text};
+use crate::text::{Analyzed, Bm25Index, FieldTexts, Prepared, Text};
 
 /// What the text index indexes of a row being written.
 pub(crate) fn row_texts(row: &Row) -> FieldTexts<'_> {
@@ -514,53 +514,46 @@ impl State {
         all.into_iter().map(|(r, d)| (r, dist.score(d))).collect()
     }
 
+    /// `text` analysed and weighted over this database's text index (see [`Prepared`]):
+    /// matches nothing without one.
+    pub(crate) fn prepare_text(&self, text: &str, title_boost: f32) -> Result<Prepared> {
+        match &self.text {
+            Some(ix) => ix.prepare(text, title_boost),
+            None => Ok(Prepared::nothing()),
+        }
+    }
+
+    /// The `k` best rows for the prepared text query that pass `filter`, best first.
     pub(crate) fn text_search(
         &self,
-        text: &str,
+        query: &Prepared,
         k: usize,
-        title_boost: f32,
         filter: Option<&Filter>,
     ) -> Result<Vec<(u32, f32)>> {
         match &self.text {
-            Some(ix) => ix.search(text, k, title_boost, &|r| self.accepts(r, filter)),
+            Some(ix) => ix.search(query, k, &|r| self.accepts(r, filter)),
             None => Ok(Vec::new()),
         }
     }
 
-    /// Gives every row of each hybrid side's candidates its score on the other side too
-    /// (appended to that side's list): exact vector scores for the text side's rows, BM25
-    /// scores (0 without a query term) for the vector side's. What a search would give the
-    /// row, so the fusion sees both scores of every candidate (see [`Fusion::Zscore`]).
-    ///
-    /// [`Fusion::Zscore`]: crate::Fusion::Zscore
-    pub(crate) fn score_both(
+    /// The text scores of `rows` for the prepared query: what a text search gives each (0
+    /// for a row without a query term), in the order of `rows`.
+    pub(crate) fn text_scores(&self, query: &Prepared, rows: &[u32]) -> Result<Vec<f32>> {
+        match &self.text {
+            Some(ix) => ix.score_rows(query, rows),
+            None => Ok(vec![0.0; rows.len()]),
+        }
+    }
+
+    /// The exact vector scores of `rows` for the query vector `q`, in their order.
+    pub(crate) fn vector_scores(
         &self,
         dist: &Distance,
         q: &[f32],
-        text: &str,
-        title_boost: f32,
-        vector_side: &mut Vec<(u32, f32)>,
-        text_side: &mut Vec<(u32, f32)>,
-    ) -> Result<()> {
-        let (mut need_text, mut need_vector) = (Vec::new(), Vec::new());
-        for (row, v, t) in crate::fusion::group(vector_side, text_side) {
-            match (v, t) {
-                (Some(_), None) => need_text.push(row),
-                (None, Some(_)) => need_vector.push(row),
-                _ => {}
-            }
-        }
-        let text_scores = match &self.text {
-            Some(ix) if !need_text.is_empty() => ix.score_rows(text, &need_text, title_boost)?,
-            _ => vec![0.0; need_text.len()],
-        };
-        text_side.extend(need_text.into_iter().zip(text_scores));
-        vector_side.extend(
-            need_vector
-                .into_iter()
-                .map(|r| (r, dist.score(dist.dist(q, self.vectors.vector(r))))),
-        );
-        Ok(())
+        rows: impl Iterator<Item = u32>,
+    ) -> Vec<f32> {
+        rows.map(|r| dist.score(dist.dist(q, self.vectors.vector(r))))
+            .collect()
     }
 
     /// The live row holding `id`.

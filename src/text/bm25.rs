@@ -7,8 +7,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::{
-    Analyzed, BM25_B, BM25_K1, BODY, FIELDS, FieldTexts, TITLE, TermMap, Terms, TextIndex, idf,
-    query_terms,
+    Analyzed, BM25_B, BM25_K1, BODY, FIELDS, FieldTexts, Prepared, QueryTerm, TITLE, TermMap,
+    Terms, TextIndex, idf, query_terms,
 };
 use crate::error::Result;
 use crate::rank::{self, Best};
@@ -75,13 +75,15 @@ impl Field {
             + self.bounds.capacity() * size_of::<(u32, u32)>()
     }
 
-    fn doc_freq(&self, term: &str) -> u32 {
-        self.terms.get(term).map_or(0, |&id| self.df[id as usize])
+    /// The number of `term` in this field and its document frequency, if it was indexed.
+    fn term(&self, term: &str) -> Option<(u32, u32)> {
+        self.terms.get(term).map(|&id| (id, self.df[id as usize]))
     }
 
-    /// The live postings of `term`, if any, and its bounds (largest tf, shortest length).
-    fn postings(&self, term: &str) -> Option<(&Postings, (u32, u32))> {
-        let id = *self.terms.get(term)? as usize;
+    /// The live postings of term number `id`, if any, and its bounds (largest tf, shortest
+    /// length).
+    fn postings(&self, id: u32) -> Option<(&Postings, (u32, u32))> {
+        let id = id as usize;
         (self.df[id] > 0).then(|| (self.postings[id].as_slice(), self.bounds[id]))
     }
 }
@@ -184,50 +186,48 @@ impl TextIndex for Bm25Index {
         Ok(())
     }
 
-    fn search(
-        &self,
-        query: &str,
-        limit: usize,
-        title_boost: f32,
-        accept: &(dyn Fn(u32) -> bool + Sync),
-    ) -> Result<Vec<(u32, f32)>> {
-        if self.docs == 0 || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let (weights, avg) = self.weights(query, title_boost);
-        Ok(self.search_weighted(&weights, &avg, limit, accept))
-    }
-
-    fn score_rows(&self, query: &str, rows: &[u32], title_boost: f32) -> Result<Vec<f32>> {
+    fn prepare(&self, query: &str, title_boost: f32) -> Result<Prepared> {
         if self.docs == 0 {
-            return Ok(vec![0.0; rows.len()]);
+            return Ok(Prepared::nothing());
         }
-        let (weights, avg) = self.weights(query, title_boost);
-        Ok(self.score_rows_weighted(&weights, &avg, rows))
-    }
-}
-
-impl Bm25Index {
-    /// The query's terms with their weights over this index's statistics (see
-    /// [`Bm25Index::search_weighted`]), and the fields' average lengths. Needs `docs > 0`.
-    fn weights(&self, query: &str, title_boost: f32) -> (Vec<(usize, String, f32)>, AvgLengths) {
         let n = self.docs as f32;
         let terms = query_terms(query);
-        let mut weights: Vec<(usize, String, f32)> = Vec::new();
+        let mut weights: Vec<QueryTerm> = Vec::new();
         for (field, boost) in [(BODY, 1.0), (TITLE, title_boost)] {
             if boost <= 0.0 {
                 continue;
             }
             for term in &terms {
-                let df = self.doc_freq(field, term);
-                if df > 0 {
-                    let w = idf(n, df as f32) * (BM25_K1 + 1.0) * boost;
-                    weights.push((field, term.clone(), w));
+                if let Some((id, df)) = self.term(field, term)
+                    && df > 0
+                {
+                    weights.push(QueryTerm {
+                        field,
+                        id: Some(id),
+                        weight: idf(n, df as f32) * (BM25_K1 + 1.0) * boost,
+                    });
                 }
             }
         }
-        let avg = AvgLengths([BODY, TITLE].map(|f| self.fields[f].total_len as f32 / n));
-        (weights, avg)
+        Ok(Prepared {
+            terms: weights,
+            avg: AvgLengths([BODY, TITLE].map(|f| self.fields[f].total_len as f32 / n)),
+            #[cfg(not(target_arch = "wasm32"))]
+            weight: None,
+        })
+    }
+
+    fn search(
+        &self,
+        query: &Prepared,
+        limit: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Result<Vec<(u32, f32)>> {
+        Ok(self.search_weighted(&query.terms, &query.avg, limit, accept))
+    }
+
+    fn score_rows(&self, query: &Prepared, rows: &[u32]) -> Result<Vec<f32>> {
+        Ok(self.score_rows_weighted(&query.terms, &query.avg, rows))
     }
 }
 
@@ -237,6 +237,7 @@ pub(crate) trait LengthNorm {
 }
 
 /// [`LengthNorm`] with each field's average length (in the field order).
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct AvgLengths(pub(crate) [f32; FIELDS]);
 
 impl LengthNorm for AvgLengths {
@@ -268,9 +269,10 @@ impl Bm25Index {
         self.fields[field].total_len
     }
 
-    /// Indexed documents whose `field` contains the analysed term `term`.
-    pub(crate) fn doc_freq(&self, field: usize, term: &str) -> u32 {
-        self.fields[field].doc_freq(term)
+    /// The number of the analysed term `term` in `field` (see [`QueryTerm::id`]) and the
+    /// number of indexed documents whose `field` contains it, if it was ever indexed there.
+    pub(crate) fn term(&self, field: usize, term: &str) -> Option<(u32, u32)> {
+        self.fields[field].term(term)
     }
 
     /// Scores the rows holding any of `terms` (each a field, an analysed term and its
@@ -294,7 +296,7 @@ impl Bm25Index {
     /// is the exhaustive one, bit for bit.
     pub(crate) fn search_weighted(
         &self,
-        terms: &[(usize, String, f32)],
+        terms: &[QueryTerm],
         norm: &impl LengthNorm,
         limit: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
@@ -417,19 +419,15 @@ impl Bm25Index {
     /// contribution grows with tf and shrinks with length).
     fn lists<'a>(
         &'a self,
-        terms: &[(usize, String, f32)],
+        terms: &[QueryTerm],
         norm: &impl LengthNorm,
     ) -> Vec<(&'a Postings, f32, usize, f32)> {
         let mut lists: Vec<(&Postings, f32, usize, f32)> = terms
             .iter()
-            .filter_map(|(f, term, w)| {
-                let (postings, (tf, len)) = self.fields[*f].postings(term)?;
-                Some((
-                    postings,
-                    *w,
-                    *f,
-                    contribution(norm, tf, len, *w, *f).min(*w),
-                ))
+            .filter_map(|t| {
+                let (postings, (tf, len)) = self.fields[t.field].postings(t.id?)?;
+                let (w, f) = (t.weight, t.field);
+                Some((postings, w, f, contribution(norm, tf, len, w, f).min(w)))
             })
             .collect();
         // (An insertion sort: a query has a few terms, and a library sort would add its own
@@ -450,7 +448,7 @@ impl Bm25Index {
     /// term's postings (binary search): for a few dozen rows, much cheaper than a search.
     pub(crate) fn score_rows_weighted(
         &self,
-        terms: &[(usize, String, f32)],
+        terms: &[QueryTerm],
         norm: &impl LengthNorm,
         rows: &[u32],
     ) -> Vec<f32> {
@@ -510,6 +508,7 @@ fn kth(hits: &[(u32, f32)], limit: usize) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::search_text;
 
     fn body(text: &str) -> FieldTexts<'_> {
         FieldTexts {
@@ -534,7 +533,7 @@ mod tests {
             "rust ownership rules: each value has an owner",
             "",
         ]);
-        let hits = ix.search("Ownership", 10, 0.5, &|_| true).unwrap();
+        let hits = search_text(&ix, "Ownership", 10, 0.5, &|_| true).unwrap();
         assert_eq!(hits.len(), 2);
         // Shorter document with the same tf ranks first.
         assert_eq!(hits[0].0, 1);
@@ -546,8 +545,15 @@ mod tests {
             "{} vs {expect}",
             hits[0].1
         );
-        assert!(ix.search("zebra", 10, 0.5, &|_| true).unwrap().is_empty());
-        assert_eq!(ix.search("rust", 10, 0.5, &|r| r == 2).unwrap()[0].0, 2);
+        assert!(
+            search_text(&ix, "zebra", 10, 0.5, &|_| true)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            search_text(&ix, "rust", 10, 0.5, &|r| r == 2).unwrap()[0].0,
+            2
+        );
     }
 
     #[test]
@@ -567,9 +573,9 @@ mod tests {
             ix.add(i as u32, t).unwrap();
         }
         // Without the title, row 1 (tf 2) wins; the title lifts row 0 above it.
-        let plain = ix.search("vec", 10, 0.0, &|_| true).unwrap();
+        let plain = search_text(&ix, "vec", 10, 0.0, &|_| true).unwrap();
         assert_eq!(plain.iter().map(|h| h.0).collect::<Vec<_>>(), vec![1, 0]);
-        let titled = ix.search("vec", 10, 0.5, &|_| true).unwrap();
+        let titled = search_text(&ix, "vec", 10, 0.5, &|_| true).unwrap();
         assert_eq!(titled[0].0, 0);
         // Row 3 has only a title: found through it alone.
         assert!(titled.iter().any(|h| h.0 == 3));
@@ -594,9 +600,9 @@ mod tests {
             },
         )
         .unwrap();
-        let after = ix.search("vec", 10, 0.5, &|_| true).unwrap();
+        let after = search_text(&ix, "vec", 10, 0.5, &|_| true).unwrap();
         assert!(after.iter().all(|h| h.0 != 0), "{after:?}");
-        assert_eq!(ix.doc_freq(TITLE, "vec"), 1);
+        assert_eq!(ix.term(TITLE, "vec").map(|t| t.1), Some(1));
         assert_eq!(ix.num_docs(), 3);
     }
 
@@ -680,7 +686,7 @@ mod tests {
             for q in &queries {
                 let q = words(q);
                 let accept = |r: u32| !r.is_multiple_of(modulus) || modulus == 1;
-                let got = ix.search(&q, limit, title_boost, &accept).unwrap();
+                let got = search_text(&ix, &q, limit, title_boost, &accept).unwrap();
                 proptest::prop_assert_eq!(got, exhaustive(&ix, &q, limit, title_boost, &accept));
             }
         }
@@ -719,7 +725,7 @@ mod tests {
             let query: Vec<String> = (0..2 + q % 10).map(|_| word()).collect();
             let query = query.join(" ");
             for limit in [1, 3, 10, 50, 150] {
-                let got = ix.search(&query, limit, 0.5, &all).unwrap();
+                let got = search_text(&ix, &query, limit, 0.5, &all).unwrap();
                 assert_eq!(
                     got,
                     exhaustive(&ix, &query, limit, 0.5, &all),
@@ -735,12 +741,16 @@ mod tests {
         let mut ix = index(&docs);
         ix.remove(0, body(docs[0])).unwrap();
         let fresh = index(&["", "rust go", "go"]);
-        let a = ix.search("rust go", 10, 0.5, &|_| true).unwrap();
-        let b = fresh.search("rust go", 10, 0.5, &|_| true).unwrap();
+        let a = search_text(&ix, "rust go", 10, 0.5, &|_| true).unwrap();
+        let b = search_text(&fresh, "rust go", 10, 0.5, &|_| true).unwrap();
         assert_eq!(a, b);
         for r in 1..3 {
             ix.remove(r, body(docs[r as usize])).unwrap();
         }
-        assert!(ix.search("rust", 10, 0.5, &|_| true).unwrap().is_empty());
+        assert!(
+            search_text(&ix, "rust", 10, 0.5, &|_| true)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -130,21 +130,60 @@ pub(crate) trait TextIndex: Send + Sync {
     }
     /// Removes `row`, whose indexed fields were `texts` (no-op when it was never added).
     fn remove(&mut self, row: u32, texts: FieldTexts<'_>) -> Result<()>;
-    /// The `limit` best rows for `query` among those `accept` allows, best first, with
-    /// their scores (a title match weighted by `title_boost`). Exhaustive, so a filter
-    /// never starves the result.
+    /// Analyses `query` and weights its terms over this index's statistics, with a title
+    /// match weighted by `title_boost` (see [`Prepared`]).
+    fn prepare(&self, query: &str, title_boost: f32) -> Result<Prepared>;
+    /// The `limit` best rows for the prepared `query` among those `accept` allows, best
+    /// first, with their scores. Exhaustive, so a filter never starves the result.
     fn search(
         &self,
-        query: &str,
+        query: &Prepared,
         limit: usize,
-        title_boost: f32,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<(u32, f32)>>;
     /// The scores `search` gives `rows` for `query` (0 for a row without any of its
     /// terms), in the order of `rows`. Bit for bit in memory; Tantivy adds a row's terms
     /// in query order here and in its own order in a search, so the two may differ in the
     /// last bit.
-    fn score_rows(&self, query: &str, rows: &[u32], title_boost: f32) -> Result<Vec<f32>>;
+    fn score_rows(&self, query: &Prepared, rows: &[u32]) -> Result<Vec<f32>>;
+}
+
+/// A query analysed and weighted over one text index's statistics, ready to search the
+/// index or to score given rows (a hybrid search's two halves share one: the query is
+/// analysed once). Valid for the index that prepared it, until the index changes.
+pub(crate) struct Prepared {
+    /// Per field searched and query term that occurs there, its weight (over the whole
+    /// collection on disk). Empty when no indexed row holds a query term.
+    pub(crate) terms: Vec<QueryTerm>,
+    /// Each field's average length, over the same rows as the weights.
+    pub(crate) avg: bm25::AvgLengths,
+    /// On disk: Tantivy's weight of the query over its committed segments, if any.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) weight: Option<Box<dyn ::tantivy::query::Weight>>,
+}
+
+/// A query term in one field, weighted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueryTerm {
+    /// The field ([`BODY`] or [`TITLE`]).
+    pub(crate) field: usize,
+    /// The term's number in the field of the in-memory index (the BM25 index; on disk,
+    /// Tantivy's delta), if that holds it: its postings without a dictionary look-up.
+    pub(crate) id: Option<u32>,
+    /// `idf * (k1 + 1) * field boost`.
+    pub(crate) weight: f32,
+}
+
+impl Prepared {
+    /// A query that matches nothing.
+    pub(crate) fn nothing() -> Self {
+        Prepared {
+            terms: Vec::new(),
+            avg: bm25::AvgLengths([0.0; FIELDS]),
+            #[cfg(not(target_arch = "wasm32"))]
+            weight: None,
+        }
+    }
 }
 
 /// The text index of a database: one implementation per kind of database.
@@ -188,26 +227,25 @@ impl Text {
         self.index_mut().remove(row, texts)
     }
 
+    /// See [`TextIndex::prepare`].
+    pub(crate) fn prepare(&self, query: &str, title_boost: f32) -> Result<Prepared> {
+        self.index().prepare(query, title_boost)
+    }
+
     /// The `limit` best rows `accept` allows, best first, with their scores.
     pub(crate) fn search(
         &self,
-        query: &str,
+        query: &Prepared,
         limit: usize,
-        title_boost: f32,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<(u32, f32)>> {
-        self.index().search(query, limit, title_boost, accept)
+        self.index().search(query, limit, accept)
     }
 
     /// The scores [`Text::search`] gives `rows` (0 for a row without any of the query's
     /// terms), in the order of `rows`.
-    pub(crate) fn score_rows(
-        &self,
-        query: &str,
-        rows: &[u32],
-        title_boost: f32,
-    ) -> Result<Vec<f32>> {
-        self.index().score_rows(query, rows, title_boost)
+    pub(crate) fn score_rows(&self, query: &Prepared, rows: &[u32]) -> Result<Vec<f32>> {
+        self.index().score_rows(query, rows)
     }
 
     /// Heap bytes the index holds: the whole BM25 index, or Tantivy's in-memory delta
@@ -229,6 +267,18 @@ impl Text {
             Text::Tantivy(t) => t.committed(searcher, next_row),
         }
     }
+}
+
+/// Prepares `query` on `ix` and searches it (for tests of one index).
+#[cfg(test)]
+pub(crate) fn search_text(
+    ix: &dyn TextIndex,
+    query: &str,
+    limit: usize,
+    title_boost: f32,
+    accept: &(dyn Fn(u32) -> bool + Sync),
+) -> Result<Vec<(u32, f32)>> {
+    ix.search(&ix.prepare(query, title_boost)?, limit, accept)
 }
 
 /// Splits `text` into analysed terms (see the module docs), calling `emit` for each.

@@ -35,7 +35,6 @@ use tantivy::directory::{
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::query::{
     Bm25StatisticsProvider, BooleanQuery, BoostQuery, EnableScoring, Occur, Query, TermQuery,
-    Weight,
 };
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
@@ -50,7 +49,7 @@ use tantivy::{
 
 use super::{
     ANALYZER, Analyzed, AvgLengths, BM25_K1, BODY, Bm25Index, FIELDS, FieldTexts, LengthNorm,
-    MAX_TOKEN_BYTES, TITLE, TextIndex, idf, normalize_token, query_terms,
+    MAX_TOKEN_BYTES, Prepared, QueryTerm, TITLE, TextIndex, idf, normalize_token, query_terms,
 };
 use crate::error::{Error, Result};
 use crate::fault;
@@ -581,19 +580,19 @@ impl TextIndex for TantivyText {
         Ok(())
     }
 
+    fn prepare(&self, query: &str, title_boost: f32) -> Result<Prepared> {
+        self.prepare_query(query, title_boost)
+    }
+
     fn search(
         &self,
-        query: &str,
+        q: &Prepared,
         limit: usize,
-        title_boost: f32,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<(u32, f32)>> {
-        if limit == 0 {
+        if limit == 0 || q.terms.is_empty() {
             return Ok(Vec::new());
         }
-        let Some(q) = self.prepare(query, title_boost)? else {
-            return Ok(Vec::new());
-        };
         let mut top = Top::new(limit);
         if let Some(weight) = &q.weight {
             for seg in self.searcher.segment_readers() {
@@ -619,18 +618,20 @@ impl TextIndex for TantivyText {
         let base = self.base;
         for (r, s) in self
             .delta
-            .search_weighted(&q.weights, &q.avg, limit, &|r| accept(r + base))
+            .search_weighted(&q.terms, &QuantisedLengths(q.avg), limit, &|r| {
+                accept(r + base)
+            })
         {
             top.push(r + base, s);
         }
         Ok(top.finish())
     }
 
-    fn score_rows(&self, query: &str, rows: &[u32], title_boost: f32) -> Result<Vec<f32>> {
+    fn score_rows(&self, q: &Prepared, rows: &[u32]) -> Result<Vec<f32>> {
         let mut out = vec![0f32; rows.len()];
-        let Some(q) = self.prepare(query, title_boost)? else {
+        if q.terms.is_empty() {
             return Ok(out);
-        };
+        }
         // Committed rows: per segment, its documents in order, each scored by seeking the
         // query's scorer to it (the scores `for_each_pruning` passes to a search).
         if let Some(weight) = &q.weight {
@@ -674,9 +675,9 @@ impl TextIndex for TantivyText {
             .map(|(i, r)| (i, r - self.base))
             .unzip();
         if !delta_rows.is_empty() {
-            let scores = self
-                .delta
-                .score_rows_weighted(&q.weights, &q.avg, &delta_rows);
+            let scores =
+                self.delta
+                    .score_rows_weighted(&q.terms, &QuantisedLengths(q.avg), &delta_rows);
             for (i, s) in at.into_iter().zip(scores) {
                 out[i] = s;
             }
@@ -685,29 +686,21 @@ impl TextIndex for TantivyText {
     }
 }
 
-/// A query ready to score, over the committed index and the delta alike.
-struct Prepared {
-    /// Tantivy's weight of the query, when there are committed documents.
-    weight: Option<Box<dyn Weight>>,
-    /// The delta's: each term with its whole-collection weight, and the length norm.
-    weights: Vec<(usize, String, f32)>,
-    avg: QuantisedLengths,
-}
-
 impl TantivyText {
     /// The query's terms weighted with the whole collection's statistics (the committed
-    /// totals plus the delta's); `None` when no indexed document holds any of them.
-    fn prepare(&self, query: &str, title_boost: f32) -> Result<Option<Prepared>> {
+    /// totals plus the delta's), and Tantivy's weight of the query over the committed
+    /// segments (see [`TextIndex::prepare`]).
+    fn prepare_query(&self, query: &str, title_boost: f32) -> Result<Prepared> {
         let terms = query_terms(query);
         let docs = self.committed_docs + self.delta.num_docs() as u64;
         if terms.is_empty() || docs == 0 {
-            return Ok(None);
+            return Ok(Prepared::nothing());
         }
         let total_terms =
             [BODY, TITLE].map(|f| self.committed_terms[f] + self.delta.total_terms(f));
-        // Per field searched and query term: the field number, the term, its boost and the
-        // whole collection's document frequency.
-        let mut df: Vec<(usize, &str, f32, Term, u64)> = Vec::with_capacity(2 * terms.len());
+        // Per field searched and query term: the field number, the term's number in the
+        // delta (if there), its boost, the term and the whole collection's document frequency.
+        let mut df: Vec<(usize, Option<u32>, f32, Term, u64)> = Vec::with_capacity(2 * terms.len());
         for (f, boost) in [(BODY, 1.0), (TITLE, title_boost)] {
             let Some(field) = self.text[f] else {
                 continue;
@@ -724,14 +717,15 @@ impl TantivyText {
                 } else {
                     0
                 };
-                let n = committed + self.delta.doc_freq(f, t) as u64;
+                let delta = self.delta.term(f, t);
+                let n = committed + delta.map_or(0, |d| d.1 as u64);
                 if n > 0 {
-                    df.push((f, t, boost, term, n));
+                    df.push((f, delta.map(|d| d.0), boost, term, n));
                 }
             }
         }
         if df.is_empty() {
-            return Ok(None);
+            return Ok(Prepared::nothing());
         }
         let weight = if self.committed_docs > 0 {
             let term_df: Vec<(Term, u64)> = df.iter().map(|d| (d.3.clone(), d.4)).collect();
@@ -766,17 +760,17 @@ impl TantivyText {
         };
         let weights = df
             .iter()
-            .map(|&(f, t, boost, _, n)| {
-                let w = idf(docs as f32, n as f32) * (BM25_K1 + 1.0) * boost;
-                (f, t.to_owned(), w)
+            .map(|&(field, id, boost, _, n)| QueryTerm {
+                field,
+                id,
+                weight: idf(docs as f32, n as f32) * (BM25_K1 + 1.0) * boost,
             })
             .collect();
-        let avg = QuantisedLengths(AvgLengths(total_terms.map(|n| n as f32 / docs as f32)));
-        Ok(Some(Prepared {
+        Ok(Prepared {
+            terms: weights,
+            avg: AvgLengths(total_terms.map(|n| n as f32 / docs as f32)),
             weight,
-            weights,
-            avg,
-        }))
+        })
     }
 
     /// Per committed segment, its live documents' `(row, document)`, by row: built on the
@@ -830,6 +824,7 @@ impl LengthNorm for QuantisedLengths {
 mod tests {
     use super::*;
     use crate::text::analyze;
+    use crate::text::search_text;
 
     fn body(text: &str) -> FieldTexts<'_> {
         FieldTexts {
@@ -876,7 +871,7 @@ mod tests {
             t.searcher.segment_readers().len() > 1,
             "needs several segments"
         );
-        let hits = t.search("ownership", 5, 0.5, &|_| true).unwrap();
+        let hits = search_text(&t, "ownership", 5, 0.5, &|_| true).unwrap();
         let rows: Vec<u32> = hits.iter().map(|h| h.0).collect();
         assert_eq!(rows, vec![0, 1, 2, 3, 4]);
         w.close().unwrap();
@@ -902,7 +897,12 @@ mod tests {
         w.commit(3).unwrap();
         let (t, seq) = TantivyText::open_read_only(dir.path(), 1).unwrap().unwrap();
         assert_eq!(seq, 3);
-        assert_eq!(t.search("ownership", 5, 0.5, &|_| true).unwrap().len(), 1);
+        assert_eq!(
+            search_text(&t, "ownership", 5, 0.5, &|_| true)
+                .unwrap()
+                .len(),
+            1
+        );
         drop(w);
         assert_eq!(
             TantivyWriter::open(dir.path())
@@ -938,12 +938,12 @@ mod tests {
             w.add(i as u32, texts).unwrap();
             t.add(i as u32, texts).unwrap();
         }
-        let before = t.search("rust borrowing", 10, 0.5, &|_| true).unwrap();
+        let before = search_text(&t, "rust borrowing", 10, 0.5, &|_| true).unwrap();
         let s = w.commit(7).unwrap();
         t.committed(s, docs.len() as u32).unwrap();
         assert_eq!(w.committed_seq(), 7);
         assert_eq!(w.num_committed_docs(), 4);
-        let after = t.search("rust borrowing", 10, 0.5, &|_| true).unwrap();
+        let after = search_text(&t, "rust borrowing", 10, 0.5, &|_| true).unwrap();
         assert_eq!(before.len(), 3);
         assert_eq!(
             before.iter().map(|h| h.0).collect::<Vec<_>>(),
@@ -953,12 +953,12 @@ mod tests {
             assert!((b.1 - a.1).abs() < 1e-4, "{before:?} vs {after:?}");
         }
         // Filter and delete.
-        let only3 = t.search("borrow", 10, 0.5, &|r| r == 3).unwrap();
+        let only3 = search_text(&t, "borrow", 10, 0.5, &|r| r == 3).unwrap();
         assert_eq!(only3.iter().map(|h| h.0).collect::<Vec<_>>(), vec![3]);
         w.delete(0);
         let s = w.commit(8).unwrap();
         t.committed(s, 4).unwrap();
-        let hits = t.search("borrowing", 10, 0.5, &|_| true).unwrap();
+        let hits = search_text(&t, "borrowing", 10, 0.5, &|_| true).unwrap();
         assert!(hits.iter().all(|h| h.0 != 0), "{hits:?}");
         drop(w);
         let w2 = TantivyWriter::open(dir.path()).unwrap().unwrap();

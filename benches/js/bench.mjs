@@ -100,7 +100,7 @@ async function vjson(docs) {
     insertMs,
     note: `snapshot ${(snap.byteLength / 1048576).toFixed(1)} MiB, export ${(exportMs / 1000).toFixed(2)} s, import ${(importMs / 1000).toFixed(2)} s`,
     configs: [
-      { label: "hybrid: vjson's default (z-score 0.5 / 0.5 over both scores of 20 candidates per side)", vector, text, hybrid: hybrid(undefined) },
+      { label: "hybrid: vjson's default (z-score 0.5 / 0.5 over both scores of k = 10 candidates per side)", vector, text, hybrid: hybrid(undefined) },
       { label: "hybrid: rrf, k = 60", hybrid: hybrid("rrf") },
       {
         label: "hybrid: z-score 0.5 / 0.5, efSearch 256, candidates 200",

@@ -166,6 +166,10 @@ mod cli {
             /// Print one JSON object per mode instead of the table.
             #[arg(long)]
             json: bool,
+            /// Build the database on disk in this new directory (write-ahead log, mmap'd
+            /// vectors, Tantivy; flushed before the queries) instead of in memory.
+            #[arg(long)]
+            db: Option<PathBuf>,
         },
     }
 
@@ -243,7 +247,16 @@ mod cli {
                 ef,
                 title_boost,
                 json,
-            } => eval(&corpus, &fusions, candidates, ef, title_boost, json),
+                db,
+            } => eval(
+                &corpus,
+                &fusions,
+                candidates,
+                ef,
+                title_boost,
+                json,
+                db.as_deref(),
+            ),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -831,6 +844,7 @@ mod cli {
         ef: Option<usize>,
         title_boost: Option<f32>,
         json_out: bool,
+        on_disk: Option<&Path>,
     ) -> CliResult {
         let fusions: Vec<(String, Fusion)> = fusions
             .split_whitespace()
@@ -846,14 +860,28 @@ mod cli {
         if let Some(b) = title_boost {
             opts = opts.title_boost(b);
         }
-        let db = VectorDB::in_memory(opts)?;
+        let db = match on_disk {
+            Some(dir) if dir.exists() => {
+                return Err(Failure::Usage(format!(
+                    "{} exists; eval builds a new database there: give a path that does not exist yet",
+                    dir.display()
+                )));
+            }
+            Some(dir) => VectorDB::open(dir, opts)?,
+            None => VectorDB::in_memory(opts)?,
+        };
         let t = Instant::now();
         db.insert_batch(ds.documents())?;
+        db.flush()?;
         eprintln!(
-            "eval: {} documents ({}-d), {} queries; indexed in memory in {:.2?}",
+            "eval: {} documents ({}-d), {} queries; indexed {} in {:.2?}",
             ds.docs.len(),
             ds.dim,
             ds.queries.len(),
+            on_disk.map_or("in memory".to_string(), |d| format!(
+                "on disk in {}",
+                d.display()
+            )),
             t.elapsed()
         );
         let mut modes: Vec<(String, Option<Fusion>, bool, bool)> = vec![

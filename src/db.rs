@@ -6,7 +6,7 @@
 //!
 //! - `state: RwLock<State>` — searches take it shared and run concurrently with each
 //!   other (a hybrid search runs its text half on the calling thread and its vector half on
-//!   the pool, `par::join`);
+//!   vjson's helper thread, `par::join`);
 //! - `writer: Mutex<Journal>` — serialises writers (and checkpoints and compaction), and
 //!   holds what only the writer touches.
 //!
@@ -913,17 +913,20 @@ impl VectorDB {
         let text_hits = text_hits?;
         let (mut vec_hits, vec_other) = vec_hits.unzip();
         let (mut text_hits, text_other) = text_hits.unzip();
+        // (A failure to score the vector side's rows on the text index is an error even
+        // when the text side found nothing and they are not needed.)
+        let vec_other = vec_other.flatten().transpose()?;
         let (v_found, t_found) = (
             vec_hits.as_ref().map_or(0, Vec::len),
             text_hits.as_ref().map_or(0, Vec::len),
         );
-        if let (Some(v), Some(t), Some(Some(v_text)), Some(Some(t_vector))) =
+        if let (Some(v), Some(t), Some(v_text), Some(Some(t_vector))) =
             (vec_hits.as_mut(), text_hits.as_mut(), vec_other, text_other)
         {
             // (Both sides found something: a side that found nothing — a text without an
             // indexed term — has no score distribution to place the other's candidates
             // in, and stays empty.)
-            fusion::complete(v, t, &v_text?, &t_vector);
+            fusion::complete(v, t, &v_text, &t_vector);
         }
         Ok((
             vec_hits.map(|v| (v, v_found)),

@@ -20,8 +20,8 @@
 //! vector side's candidates their BM25 score (a look-up per query term; 0 without one),
 //! and standardises each side over all the candidates. A candidate one side did not return
 //! is not "just below that side's last": its real score may be far below it or close, and
-//! with the real one the fusion needs far fewer candidates per side — `k` (10 by default)
-//! rank about as well as 150 did with the placeholder (the figures at [`Fusion::default`]),
+//! with the real one the fusion needs far fewer candidates per side — `max(k, 10)` by
+//! default rank about as well as 150 did with the placeholder (the figures at [`Fusion::default`]),
 //! for a fraction of the cost. Each half of a hybrid search scores its own candidates on
 //! the other side while the halves run in parallel (the vector half looks its rows up in
 //! the text index after its search, the text half measures its rows' vectors), and the
@@ -155,7 +155,8 @@ pub enum Fusion {
 /// | 50 | **0.5350** / 0.6142 | 0.6825 / 0.8060 | 143 / 134 |
 /// | 150 | 0.5297 / 0.6145 | — | ~275 (before) |
 ///
-/// (Each side alone: p50 ~75-82 µs.) The default depth is `k` (10 at the default `k`): on
+/// (Each side alone: p50 ~75-82 µs.) The default depth is 10 (a search fetches at least
+/// `k` per side): on
 /// the Python docs the best MRR and recall, on rustdocs 1.3 % below the best depth's MRR
 /// and 0.003 below its recall, without titles as good as 20 on both (rustdocs 0.4981 vs
 /// 0.4982, Python 0.5808 vs 0.5786), and the cheapest. (With the old placeholder for a

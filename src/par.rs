@@ -35,10 +35,10 @@ where
 /// a virtual machine), so a hybrid search took as long as its two halves one after the
 /// other. Here the caller runs `a` itself and offers `b` to the *helper*, one thread of
 /// vjson's own (started on first use, outside rayon's pool, so it never holds up the
-/// pool's work): after running an offered half it polls for the next one for `HOT` (200
-/// µs; 2 ms while a join is still in progress), then sleeps until woken, so that searches
-/// in a row (a busy server, a benchmark) hand over in about a microsecond instead of a
-/// wake-up. One offer waits at a time; a caller
+/// pool's work): after running an offered half it polls for the next one until 200 µs
+/// (`HOT`) after the last join in progress ended (at most 2 ms after its own half), then
+/// sleeps until woken, so that searches in a row (a busy server, a benchmark) hand over in
+/// about a microsecond instead of a wake-up. One offer waits at a time; a caller
 /// that finds the helper's slot taken runs both halves itself.
 ///
 /// When `a` is done the caller takes `b` back if the helper has not started it (a busy or
@@ -65,9 +65,9 @@ mod offload {
 
     /// How long the helper polls for the next offered half before it sleeps.
     const HOT: Duration = Duration::from_micros(200);
-    /// How long it polls while a join is in progress (its caller will offer the next half
-    /// of a search soon after; a slow first half would otherwise find the helper asleep
-    /// at the next search, ~50 µs to wake).
+    /// For how long after its own half a join in progress restarts the [`HOT`] window (the
+    /// join's caller will offer the next half of a search soon after it ends; a slow first
+    /// half would otherwise find the helper asleep at the next search, ~50 µs to wake).
     const HOT_IN_JOIN: Duration = Duration::from_millis(2);
     /// The caller spins (quick to notice) this long before yielding the CPU between checks.
     const SPIN: Duration = Duration::from_micros(50);
@@ -135,10 +135,11 @@ mod offload {
     /// join then runs its halves in turn).
     static HELPER: OnceLock<Option<Thread>> = OnceLock::new();
 
-    /// The helper's loop: takes offered halves, polls for [`HOT`] (or [`HOT_IN_JOIN`])
-    /// after each, then sleeps.
+    /// The helper's loop: takes offered halves, polls for [`HOT`] after each (or after the
+    /// end of a join in progress, see [`HOT_IN_JOIN`]), then sleeps.
     fn helper() {
-        let mut since = Instant::now();
+        // The end of this thread's last half (or wake-up), and the start of its HOT window.
+        let (mut ran, mut since) = (Instant::now(), Instant::now());
         let mut checks = 0u32;
         loop {
             if OFFERED.load(Ordering::SeqCst) {
@@ -150,16 +151,19 @@ mod offload {
                 if let Some(task) = task {
                     task.try_run();
                 }
-                since = Instant::now();
+                (ran, since) = (Instant::now(), Instant::now());
                 continue;
             }
             checks = checks.wrapping_add(1);
-            let hot = if JOINING.load(Ordering::Relaxed) > 0 {
-                HOT_IN_JOIN
-            } else {
-                HOT
-            };
-            if checks.is_multiple_of(64) && since.elapsed() > hot {
+            // While a join is in progress (for up to HOT_IN_JOIN after this thread's last
+            // half), the HOT window restarts: it then runs from the end of that join.
+            if checks.is_multiple_of(64)
+                && JOINING.load(Ordering::Relaxed) > 0
+                && ran.elapsed() < HOT_IN_JOIN
+            {
+                since = Instant::now();
+            }
+            if checks.is_multiple_of(64) && since.elapsed() > HOT {
                 // Say so before looking once more: an offer made meanwhile either sees
                 // ASLEEP and wakes this thread, or is seen here (both sequentially
                 // consistent).
@@ -168,7 +172,7 @@ mod offload {
                     thread::park();
                 }
                 ASLEEP.store(false, Ordering::SeqCst);
-                since = Instant::now();
+                (ran, since) = (Instant::now(), Instant::now());
                 continue;
             }
             std::hint::spin_loop();

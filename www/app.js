@@ -12,7 +12,7 @@ import init, {
 } from "vjson";
 
 const DIM = 384;
-const CANDIDATES = 150; // per side, as the package's default hybrid query
+const CANDIDATES = 150; // how deep each side's own ranking is shown beside a hit
 const STORE_NAME = "vjson-demo";
 const $ = (id) => document.getElementById(id);
 

@@ -99,6 +99,22 @@ pub struct Sides {
     pub text_found: usize,
 }
 
+/// The text of a hybrid query prepared on `state`'s text index, shared by its two halves
+/// through `cell`: the first half to need it prepares it (both, if they race: the same
+/// result), the other uses it.
+fn prepare_once<'a>(
+    cell: &'a OnceLock<Prepared>,
+    state: &State,
+    text: &str,
+    title_boost: f32,
+) -> Result<&'a Prepared> {
+    if let Some(p) = cell.get() {
+        return Ok(p);
+    }
+    let p = state.prepare_text(text, title_boost)?;
+    Ok(cell.get_or_init(|| p))
+}
+
 /// Counts that describe a database.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stats {
@@ -859,9 +875,9 @@ impl VectorDB {
         let filter = q.filter.as_ref().filter(|f| !f.is_all());
         let boost = self.opts.title_boost;
         // Under z-score fusion each half also scores its own candidates on the other side
-        // (see `fusion::complete`), inside the parallel part. The text is analysed once, by
-        // the text half as it starts; the vector half, which needs it only after its own
-        // search, uses the same (or, if it gets there first, prepares it itself).
+        // (see `fusion::complete`), inside the parallel part. The text is analysed once
+        // (`prepare_once`), by the text half as it starts; the vector half needs it only
+        // after its own search.
         let both = hybrid && matches!(q.fusion, Fusion::Zscore { .. });
         let prepared: OnceLock<Prepared> = OnceLock::new();
         let vector_side = || {
@@ -870,12 +886,10 @@ impl VectorDB {
                 let other = match q.text.as_deref() {
                     Some(text) if both && !found.is_empty() => {
                         let rows: Vec<u32> = found.iter().map(|h| h.0).collect();
-                        Some(match prepared.get() {
-                            Some(p) => state.text_scores(p, &rows),
-                            None => state
-                                .prepare_text(text, boost)
-                                .and_then(|p| state.text_scores(prepared.get_or_init(|| p), &rows)),
-                        })
+                        Some(
+                            prepare_once(&prepared, state, text, boost)
+                                .and_then(|p| state.text_scores(p, &rows)),
+                        )
                     }
                     _ => None,
                 };
@@ -886,8 +900,8 @@ impl VectorDB {
             q.text
                 .as_deref()
                 .map(|t| {
-                    let p = state.prepare_text(t, boost)?;
-                    let found = state.text_search(prepared.get_or_init(|| p), fetch, filter)?;
+                    let p = prepare_once(&prepared, state, t, boost)?;
+                    let found = state.text_search(p, fetch, filter)?;
                     let other = match qv {
                         Some(v) if both && !found.is_empty() => {
                             Some(state.vector_scores(&self.dist, v, found.iter().map(|h| h.0)))

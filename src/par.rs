@@ -155,15 +155,16 @@ mod offload {
                 continue;
             }
             checks = checks.wrapping_add(1);
+            if !checks.is_multiple_of(64) {
+                std::hint::spin_loop();
+                continue;
+            }
             // While a join is in progress (for up to HOT_IN_JOIN after this thread's last
             // half), the HOT window restarts: it then runs from the end of that join.
-            if checks.is_multiple_of(64)
-                && JOINING.load(Ordering::Relaxed) > 0
-                && ran.elapsed() < HOT_IN_JOIN
-            {
+            if JOINING.load(Ordering::Relaxed) > 0 && ran.elapsed() < HOT_IN_JOIN {
                 since = Instant::now();
             }
-            if checks.is_multiple_of(64) && since.elapsed() > HOT {
+            if since.elapsed() > HOT {
                 // Say so before looking once more: an offer made meanwhile either sees
                 // ASLEEP and wakes this thread, or is seen here (both sequentially
                 // consistent).
@@ -245,8 +246,15 @@ mod offload {
         }
     }
 
-    /// Counts a join in [`JOINING`] until dropped.
+    /// Counts a join in [`JOINING`] from [`Joining::enter`] until dropped.
     struct Joining;
+
+    impl Joining {
+        fn enter() -> Joining {
+            JOINING.fetch_add(1, Ordering::Relaxed);
+            Joining
+        }
+    }
 
     impl Drop for Joining {
         fn drop(&mut self) {
@@ -265,8 +273,7 @@ mod offload {
             b: Some(b),
             out: None,
         };
-        JOINING.fetch_add(1, Ordering::Relaxed);
-        let _joining = Joining;
+        let _joining = Joining::enter();
         let task = Arc::new(Task {
             state: AtomicU8::new(PENDING),
             caller: thread::current(),

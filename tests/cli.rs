@@ -47,12 +47,10 @@ fn imported(dir: &Path, n: usize) -> std::path::PathBuf {
     db
 }
 
-fn search_json(db: &Path, args: &[&str]) -> Vec<Value> {
+/// Runs `vjson ARGS`, which must succeed, and parses its output: one JSON value per line.
+fn json_lines<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Vec<Value> {
     let out = vjson()
-        .arg("search")
-        .arg(db)
         .args(args)
-        .arg("--json")
         .assert()
         .success()
         .get_output()
@@ -63,6 +61,11 @@ fn search_json(db: &Path, args: &[&str]) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+fn search_json(db: &Path, args: &[&str]) -> Vec<Value> {
+    let db = db.to_str().unwrap();
+    json_lines(&[&["search", db], args, &["--json"]].concat())
 }
 
 #[test]
@@ -446,24 +449,13 @@ fn demo_runs_on_the_bundled_sample() {
 #[test]
 fn eval_reports_every_mode_per_kind_on_a_judged_corpus() {
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sample");
-    let out = vjson()
-        .args([
-            "eval",
-            sample.to_str().unwrap(),
-            "--fusions",
-            "rrf weighted:0.3,0.7",
-            "--json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let rows: Vec<Value> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = json_lines(&[
+        "eval",
+        sample.to_str().unwrap(),
+        "--fusions",
+        "rrf weighted:0.3,0.7",
+        "--json",
+    ]);
     let modes: Vec<&str> = rows.iter().map(|r| r["mode"].as_str().unwrap()).collect();
     assert_eq!(
         modes,
@@ -510,27 +502,9 @@ fn eval_on_disk_ranks_as_in_memory_and_never_reuses_a_directory() {
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sample");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    let run = |extra: &[&str]| -> Vec<Value> {
-        let mut args = vec![
-            "eval",
-            sample.to_str().unwrap(),
-            "--fusions",
-            "zscore",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        let out = vjson()
-            .args(&args)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+    let run = |extra: &[&str]| {
+        let sample = sample.to_str().unwrap();
+        json_lines(&[&["eval", sample, "--fusions", "zscore", "--json"], extra].concat())
     };
     let mrr = |rows: &[Value], mode: &str| -> f64 {
         let r = rows.iter().find(|r| r["mode"] == mode).unwrap();

@@ -580,8 +580,90 @@ impl TextIndex for TantivyText {
         Ok(())
     }
 
+    /// The query's terms weighted with the whole collection's statistics (the committed
+    /// totals plus the delta's), and Tantivy's weight of the query over the committed
+    /// segments.
     fn prepare(&self, query: &str, title_boost: f32) -> Result<Prepared> {
-        self.prepare_query(query, title_boost)
+        let terms = query_terms(query);
+        let docs = self.committed_docs + self.delta.num_docs() as u64;
+        if terms.is_empty() || docs == 0 {
+            return Ok(Prepared::nothing());
+        }
+        let total_terms =
+            [BODY, TITLE].map(|f| self.committed_terms[f] + self.delta.total_terms(f));
+        // Per field searched and query term: the field number, the term's number in the
+        // delta (if there), its boost, the term and the whole collection's document frequency.
+        let mut df: Vec<(usize, Option<u32>, f32, Term, u64)> = Vec::with_capacity(2 * terms.len());
+        for (f, boost) in [(BODY, 1.0), (TITLE, title_boost)] {
+            let Some(field) = self.text[f] else {
+                continue;
+            };
+            if boost <= 0.0 {
+                continue;
+            }
+            for t in &terms {
+                let term = Term::from_field_text(field, t);
+                let committed = if self.committed_docs > 0 {
+                    self.searcher
+                        .doc_freq(&term)
+                        .map_err(|e| text_err("reading a document frequency", e))?
+                } else {
+                    0
+                };
+                let delta = self.delta.term(f, t);
+                let n = committed + delta.map_or(0, |d| d.1 as u64);
+                if n > 0 {
+                    df.push((f, delta.map(|d| d.0), boost, term, n));
+                }
+            }
+        }
+        if df.is_empty() {
+            return Ok(Prepared::nothing());
+        }
+        let weight = if self.committed_docs > 0 {
+            let term_df: Vec<(Term, u64)> = df.iter().map(|d| (d.3.clone(), d.4)).collect();
+            let totals = Totals {
+                docs,
+                terms: [BODY, TITLE].map(|f| (self.text[f], total_terms[f])),
+                df: &term_df,
+            };
+            let clauses: Vec<(Occur, Box<dyn Query>)> = df
+                .iter()
+                .map(|(f, _, boost, t, _)| {
+                    let q: Box<dyn Query> =
+                        Box::new(TermQuery::new(t.clone(), IndexRecordOption::WithFreqs));
+                    let q = match *f {
+                        BODY => q,
+                        _ => Box::new(BoostQuery::new(q, *boost)),
+                    };
+                    (Occur::Should, q)
+                })
+                .collect();
+            let query = BooleanQuery::new(clauses);
+            Some(
+                query
+                    .weight(EnableScoring::enabled_from_statistics_provider(
+                        &totals,
+                        &self.searcher,
+                    ))
+                    .map_err(|e| text_err("preparing a query", e))?,
+            )
+        } else {
+            None
+        };
+        let weights = df
+            .iter()
+            .map(|&(field, id, boost, _, n)| QueryTerm {
+                field,
+                id,
+                weight: idf(docs as f32, n as f32) * (BM25_K1 + 1.0) * boost,
+            })
+            .collect();
+        Ok(Prepared {
+            terms: weights,
+            avg: AvgLengths(total_terms.map(|n| n as f32 / docs as f32)),
+            weight,
+        })
     }
 
     fn search(
@@ -687,92 +769,6 @@ impl TextIndex for TantivyText {
 }
 
 impl TantivyText {
-    /// The query's terms weighted with the whole collection's statistics (the committed
-    /// totals plus the delta's), and Tantivy's weight of the query over the committed
-    /// segments (see [`TextIndex::prepare`]).
-    fn prepare_query(&self, query: &str, title_boost: f32) -> Result<Prepared> {
-        let terms = query_terms(query);
-        let docs = self.committed_docs + self.delta.num_docs() as u64;
-        if terms.is_empty() || docs == 0 {
-            return Ok(Prepared::nothing());
-        }
-        let total_terms =
-            [BODY, TITLE].map(|f| self.committed_terms[f] + self.delta.total_terms(f));
-        // Per field searched and query term: the field number, the term's number in the
-        // delta (if there), its boost, the term and the whole collection's document frequency.
-        let mut df: Vec<(usize, Option<u32>, f32, Term, u64)> = Vec::with_capacity(2 * terms.len());
-        for (f, boost) in [(BODY, 1.0), (TITLE, title_boost)] {
-            let Some(field) = self.text[f] else {
-                continue;
-            };
-            if boost <= 0.0 {
-                continue;
-            }
-            for t in &terms {
-                let term = Term::from_field_text(field, t);
-                let committed = if self.committed_docs > 0 {
-                    self.searcher
-                        .doc_freq(&term)
-                        .map_err(|e| text_err("reading a document frequency", e))?
-                } else {
-                    0
-                };
-                let delta = self.delta.term(f, t);
-                let n = committed + delta.map_or(0, |d| d.1 as u64);
-                if n > 0 {
-                    df.push((f, delta.map(|d| d.0), boost, term, n));
-                }
-            }
-        }
-        if df.is_empty() {
-            return Ok(Prepared::nothing());
-        }
-        let weight = if self.committed_docs > 0 {
-            let term_df: Vec<(Term, u64)> = df.iter().map(|d| (d.3.clone(), d.4)).collect();
-            let totals = Totals {
-                docs,
-                terms: [BODY, TITLE].map(|f| (self.text[f], total_terms[f])),
-                df: &term_df,
-            };
-            let clauses: Vec<(Occur, Box<dyn Query>)> = df
-                .iter()
-                .map(|(f, _, boost, t, _)| {
-                    let q: Box<dyn Query> =
-                        Box::new(TermQuery::new(t.clone(), IndexRecordOption::WithFreqs));
-                    let q = match *f {
-                        BODY => q,
-                        _ => Box::new(BoostQuery::new(q, *boost)),
-                    };
-                    (Occur::Should, q)
-                })
-                .collect();
-            let query = BooleanQuery::new(clauses);
-            Some(
-                query
-                    .weight(EnableScoring::enabled_from_statistics_provider(
-                        &totals,
-                        &self.searcher,
-                    ))
-                    .map_err(|e| text_err("preparing a query", e))?,
-            )
-        } else {
-            None
-        };
-        let weights = df
-            .iter()
-            .map(|&(field, id, boost, _, n)| QueryTerm {
-                field,
-                id,
-                weight: idf(docs as f32, n as f32) * (BM25_K1 + 1.0) * boost,
-            })
-            .collect();
-        Ok(Prepared {
-            terms: weights,
-            avg: AvgLengths(total_terms.map(|n| n as f32 / docs as f32)),
-            weight,
-        })
-    }
-
     /// Per committed segment, its live documents' `(row, document)`, by row: built on the
     /// first call after each commit (the scores of given rows need their documents), one
     /// pass over the row numbers (a few milliseconds and 8 bytes per document at a million).
